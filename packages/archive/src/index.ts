@@ -1,0 +1,3 @@
+export * from "./crc64.js";
+export * from "./digest.js";
+export * from "./zip.js";

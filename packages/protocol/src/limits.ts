@@ -1,0 +1,33 @@
+/** FC's defaults and limits (PRODUCT.md "Defaults and limits"); services may raise some through env. */
+export const Defaults = {
+  memorySizeMb: 128,
+  timeoutSeconds: 3,
+  initializationTimeoutSeconds: 3,
+  instanceConcurrency: 1,
+  caPort: 9000,
+  listLimit: 20,
+} as const;
+
+export const Limits = {
+  memorySizeMb: { min: 128, max: 32_768, step: 64 },
+  timeoutSeconds: { min: 1, max: 86_400 },
+  initializationTimeoutSeconds: { min: 1, max: 300 },
+  instanceConcurrency: { min: 1, max: 200 },
+  caPort: { min: 1, max: 65_535 },
+  descriptionChars: 256,
+  environmentBytes: 4 * 1024,
+  layersPerFunction: 5,
+  listLimitMax: 100,
+  tagsPerResource: 20,
+  tagKeyChars: 128,
+  tagValueChars: 128,
+  /** Zipped code package, as bytes after base64 decoding. */
+  codeZipBytes: 100 * 1024 * 1024,
+  /** Sum of the uncompressed sizes of every entry of a code package. */
+  codeUnzippedBytes: 500 * 1024 * 1024,
+  codeEntries: 100_000,
+  /** Management API bodies other than code uploads. */
+  managementBodyBytes: 1024 * 1024,
+  requestHeaderBytes: 8 * 1024,
+  dateSkewSeconds: 15 * 60,
+} as const;

@@ -1,0 +1,81 @@
+import { z } from "zod";
+import { errors, type NimbusError } from "./errors.js";
+
+/** Turns the first zod issue into FC's InvalidArgument, naming the offending field. */
+export function toInvalidArgument(error: z.ZodError): NimbusError {
+  const issue = error.issues[0];
+  if (!issue) return errors.invalidArgument("invalid request");
+  const path = issue.path.map(String).join(".");
+  return errors.invalidArgument(path ? `${path}: ${issue.message}` : issue.message);
+}
+
+/** Parses `value` with `schema`, throwing InvalidArgument on failure. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw toInvalidArgument(result.error);
+  return result.data;
+}
+
+/**
+ * An integer field that also accepts a decimal string, as FC does (`initializationTimeout: '20'`
+ * reads back as 20).
+ */
+export function intField(min: number, max: number) {
+  return z.preprocess(
+    (v) => (typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    z
+      .number({ error: "must be an integer" })
+      .int({ error: "must be an integer" })
+      .min(min, { error: `must be between ${min} and ${max}` })
+      .max(max, { error: `must be between ${min} and ${max}` }),
+  );
+}
+
+/** A boolean field that also accepts "true"/"false". */
+export function boolField() {
+  return z.preprocess(
+    (v) => (v === "true" ? true : v === "false" ? false : v),
+    z.boolean({ error: "must be a boolean" }),
+  );
+}
+
+/** Keys no JSON object from a client may carry (prototype pollution). */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** A string-to-string map with validated keys, no prototype keys, and a size limit. */
+export function stringMap(opts: { keyPattern: RegExp; keyHint: string; maxBytes?: number; maxEntries?: number }) {
+  return z
+    .record(z.string(), z.string({ error: "values must be strings" }))
+    .superRefine((map, ctx) => {
+      let bytes = 0;
+      let entries = 0;
+      for (const [key, value] of Object.entries(map)) {
+        entries++;
+        if (FORBIDDEN_KEYS.has(key) || !opts.keyPattern.test(key)) {
+          ctx.addIssue({ code: "custom", message: `key '${key}' is invalid: ${opts.keyHint}` });
+          return;
+        }
+        bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+      }
+      if (opts.maxEntries !== undefined && entries > opts.maxEntries) {
+        ctx.addIssue({ code: "custom", message: `at most ${opts.maxEntries} entries are allowed` });
+      }
+      if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
+        ctx.addIssue({ code: "custom", message: `total size ${bytes} bytes exceeds the limit of ${opts.maxBytes} bytes` });
+      }
+    });
+}
+
+/**
+ * FC's Go SDK sends `null` for every field it does not set; FC reads null as "absent". Returns a copy
+ * of a parsed JSON body without null-valued object members, at any depth.
+ */
+export function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropNulls);
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (v !== null && !FORBIDDEN_KEYS.has(key)) out[key] = dropNulls(v);
+  }
+  return out;
+}

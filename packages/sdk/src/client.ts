@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import { authorization, type HeaderBag } from "./signer.js";
+
+export const API_VERSION = "2016-08-15";
+
+export interface ClientOptions {
+  /** e.g. `http://127.0.0.1:8080` */
+  endpoint: string;
+  accessKeyId: string;
+  accessKeySecret: string;
+  /** Sent as `x-fc-account-id`, as FC's SDKs do. */
+  accountId?: string;
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  /** JSON-able value, or raw bytes / text sent as `application/octet-stream`. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Return the body as bytes instead of parsing JSON. */
+  raw?: boolean;
+}
+
+export interface ApiResponse<T> {
+  status: number;
+  headers: Headers;
+  data: T;
+  requestId: string;
+}
+
+/** An error answer from the API, carrying FC's error code. */
+export class FcApiError extends Error {
+  override readonly name = "FcApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId: string,
+  ) {
+    super(`${code}: ${message} (status ${status}, request ${requestId})`);
+  }
+}
+
+function encodeBody(body: unknown): { bytes: Uint8Array; contentType: string } | undefined {
+  if (body === undefined) return undefined;
+  if (body instanceof Uint8Array) return { bytes: body, contentType: "application/octet-stream" };
+  if (typeof body === "string") return { bytes: Buffer.from(body, "utf8"), contentType: "application/octet-stream" };
+  return { bytes: Buffer.from(JSON.stringify(body), "utf8"), contentType: "application/json" };
+}
+
+/** A signed HTTP client for the Nimbus (FC 2.0) API. */
+export class NimbusClient {
+  readonly endpoint: string;
+
+  constructor(private readonly options: ClientOptions) {
+    this.endpoint = options.endpoint.replace(/\/+$/, "");
+  }
+
+  /** Signs and sends one request to `/2016-08-15{path}`; throws FcApiError on a non-2xx answer. */
+  async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const fullPath = `/${API_VERSION}${path}`;
+    const search = new URLSearchParams();
+    const signedQueries: Record<string, string | string[]> = {};
+    for (const [key, value] of Object.entries(opts.query ?? {})) {
+      if (value === undefined) continue;
+      const values = Array.isArray(value) ? value : [String(value)];
+      for (const v of values) search.append(key, v);
+      signedQueries[key] = values;
+    }
+    const body = encodeBody(opts.body);
+    const headers: HeaderBag & Record<string, string> = {
+      accept: "application/json",
+      date: new Date().toUTCString(),
+      ...(this.options.accountId ? { "x-fc-account-id": this.options.accountId } : {}),
+      ...opts.headers,
+    };
+    if (body) {
+      headers["content-type"] = headers["content-type"] ?? body.contentType;
+      headers["content-md5"] = createHash("md5").update(body.bytes).digest("base64");
+    }
+    headers["authorization"] = authorization(this.options.accessKeyId, this.options.accessKeySecret, {
+      method,
+      path: fullPath,
+      headers,
+      queries: path.startsWith("/proxy/") ? signedQueries : null,
+    });
+    const qs = search.toString();
+    const response = await fetch(`${this.endpoint}${fullPath}${qs ? `?${qs}` : ""}`, {
+      method,
+      headers,
+      body: body ? body.bytes : null,
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000),
+    });
+    const requestId = response.headers.get("x-fc-request-id") ?? "";
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const isJson = (response.headers.get("content-type") ?? "").startsWith("application/json");
+    if (response.status < 200 || response.status >= 300) {
+      const parsed = isJson ? (JSON.parse(bytes.toString("utf8")) as { ErrorCode?: string; ErrorMessage?: string }) : {};
+      throw new FcApiError(response.status, parsed.ErrorCode ?? "Unknown", parsed.ErrorMessage ?? bytes.toString("utf8"), requestId);
+    }
+    const data = opts.raw || !isJson ? bytes : bytes.length ? JSON.parse(bytes.toString("utf8")) : undefined;
+    return { status: response.status, headers: response.headers, data: data as T, requestId };
+  }
+
+  createService(serviceName: string, spec: Record<string, unknown> = {}) {
+    return this.request<Record<string, unknown>>("POST", "/services", { body: { serviceName, ...spec } });
+  }
+  getService(serviceName: string, qualifier?: string) {
+    return this.request<Record<string, unknown>>("GET", `/services/${qualified(serviceName, qualifier)}`);
+  }
+  updateService(serviceName: string, spec: Record<string, unknown>) {
+    return this.request<Record<string, unknown>>("PUT", `/services/${serviceName}`, { body: spec });
+  }
+  deleteService(serviceName: string) {
+    return this.request<void>("DELETE", `/services/${serviceName}`);
+  }
+  listServices(query: RequestOptions["query"] = {}) {
+    return this.request<{ services: Record<string, unknown>[]; nextToken?: string }>("GET", "/services", { query });
+  }
+  createFunction(serviceName: string, spec: Record<string, unknown>) {
+    return this.request<Record<string, unknown>>("POST", `/services/${serviceName}/functions`, { body: spec });
+  }
+  getFunction(serviceName: string, functionName: string, qualifier?: string) {
+    return this.request<Record<string, unknown>>("GET", `/services/${qualified(serviceName, qualifier)}/functions/${functionName}`);
+  }
+  getFunctionCode(serviceName: string, functionName: string, qualifier?: string) {
+    return this.request<{ url: string; checksum: string }>(
+      "GET",
+      `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/code`,
+    );
+  }
+  updateFunction(serviceName: string, functionName: string, spec: Record<string, unknown>) {
+    return this.request<Record<string, unknown>>("PUT", `/services/${serviceName}/functions/${functionName}`, { body: spec });
+  }
+  deleteFunction(serviceName: string, functionName: string) {
+    return this.request<void>("DELETE", `/services/${serviceName}/functions/${functionName}`);
+  }
+  listFunctions(serviceName: string, query: RequestOptions["query"] = {}, qualifier?: string) {
+    return this.request<{ functions: Record<string, unknown>[]; nextToken?: string }>(
+      "GET",
+      `/services/${qualified(serviceName, qualifier)}/functions`,
+      { query },
+    );
+  }
+  tagResource(resourceArn: string, tags: Record<string, string>) {
+    return this.request<void>("POST", "/tag", { body: { resourceArn, tags } });
+  }
+  untagResource(resourceArn: string, tagKeys: string[], all = false) {
+    return this.request<void>("DELETE", "/tag", { body: { resourceArn, tagKeys, all } });
+  }
+  getResourceTags(resourceArn: string) {
+    return this.request<{ resourceArn: string; tags: Record<string, string> }>("GET", "/tag", { query: { resourceArn } });
+  }
+}
+
+function qualified(serviceName: string, qualifier: string | undefined): string {
+  return qualifier ? `${serviceName}.${qualifier}` : serviceName;
+}

@@ -1,0 +1,2 @@
+export * from "./signer.js";
+export * from "./client.js";

@@ -1,0 +1,55 @@
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+
+/** An integer read from the environment (which only holds strings). */
+export function envInt(defaultValue: number, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .string()
+    .regex(/^\d+$/, { error: "must be a non-negative integer" })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(defaultValue);
+}
+
+/** A boolean read from the environment: true/false/1/0/yes/no. */
+export function envBool(defaultValue: boolean) {
+  return z
+    .enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" })
+    .transform((v) => v === "true" || v === "1" || v === "yes")
+    .default(defaultValue);
+}
+
+/** A node id safe to use as a NATS subject token and a Redis key part. */
+export function defaultNodeId(): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 40) || "node";
+  return `${host}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Variables every service reads. */
+export const CommonEnv = z.object({
+  NIMBUS_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  NIMBUS_PREFIX: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { error: "lowercase letters, digits and '-'" }).default("nimbus"),
+  NIMBUS_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  NIMBUS_NODE_ID: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: "lowercase letters, digits and '-'" })
+    .default(defaultNodeId),
+  NIMBUS_NATS_REPLICAS: envInt(1, 1, 5),
+  NIMBUS_REGION: z.string().regex(/^[a-z0-9-]{1,32}$/).default("local"),
+  NIMBUS_ACCOUNT_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("local"),
+  NIMBUS_SHUTDOWN_TIMEOUT_MS: envInt(10_000, 100, 600_000),
+});
+export type CommonEnv = z.output<typeof CommonEnv>;
+
+/**
+ * Parses the environment with a service's schema, once, at start. Invalid config ends the process
+ * with a message naming each offending variable.
+ */
+export function loadEnv<S extends z.ZodType>(schema: S, source: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const result = schema.safeParse(source);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `  ${issue.path.join(".") || "(env)"}: ${issue.message}`);
+  process.stderr.write(`nimbus: invalid configuration:\n${problems.join("\n")}\n`);
+  process.exit(78); // EX_CONFIG
+}

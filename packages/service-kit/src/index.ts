@@ -1,0 +1,4 @@
+export * from "./env.js";
+export * from "./nats.js";
+export * from "./lifecycle.js";
+export * from "./presence.js";

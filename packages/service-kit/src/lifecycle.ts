@@ -1,0 +1,74 @@
+import { READY_MESSAGE_TYPE, type ReadyMessage, type ServiceName } from "@nimbus/protocol";
+import { createLogger, type Logger } from "@nimbus/telemetry";
+
+/** What a service's `app.ts` builds: something that starts and stops. */
+export interface App {
+  /** Starts serving; resolves with the port it listens on, if any. */
+  start(): Promise<{ port?: number }>;
+  /** Stops taking work, finishes in flight under the deadline the harness enforces, closes. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceDefinition {
+  name: ServiceName;
+  nodeId: string;
+  logLevel: string;
+  /** After this long, a stop that has not finished is cut short and the process exits 1. */
+  shutdownTimeoutMs: number;
+  build(logger: Logger): Promise<App>;
+}
+
+/**
+ * The composition root's harness: builds and starts the app, tells a supervisor (IPC) when it is
+ * ready, and stops it on SIGTERM/SIGINT or when the supervisor goes away — once, under a deadline.
+ */
+export async function runService(def: ServiceDefinition): Promise<void> {
+  const logger = createLogger({ service: def.name, node: def.nodeId, level: def.logLevel });
+  let app: App | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const shutdown = (reason: string, exitCode = 0): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ reason }, "service stopping");
+      const deadline = setTimeout(() => {
+        logger.error({ timeoutMs: def.shutdownTimeoutMs }, "service stop deadline passed; exiting");
+        process.exit(1);
+      }, def.shutdownTimeoutMs);
+      deadline.unref();
+      try {
+        await app?.stop();
+        logger.info("service stopped");
+      } catch (err) {
+        logger.error({ err }, "service stop failed");
+        exitCode = 1;
+      }
+      clearTimeout(deadline);
+      process.exit(exitCode);
+    })();
+    return stopping;
+  };
+
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  // A supervisor that dies takes its children with it.
+  process.once("disconnect", () => void shutdown("supervisor gone"));
+  process.on("uncaughtException", (err) => {
+    logger.fatal({ err }, "uncaught exception");
+    void shutdown("uncaught exception", 1);
+  });
+  process.on("unhandledRejection", (err) => {
+    logger.fatal({ err }, "unhandled rejection");
+    void shutdown("unhandled rejection", 1);
+  });
+
+  try {
+    app = await def.build(logger);
+    const { port } = await app.start();
+    logger.info({ port }, "service ready");
+    const ready: ReadyMessage = { type: READY_MESSAGE_TYPE, service: def.name, node: def.nodeId, ...(port ? { port } : {}) };
+    process.send?.(ready);
+  } catch (err) {
+    logger.fatal({ err }, "service failed to start");
+    await shutdown("start failed", 1);
+  }
+}

@@ -1,0 +1,72 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "@nimbus/telemetry";
+
+export type { NatsConnection } from "@nats-io/transport-node";
+
+export interface NatsConnectOptions {
+  url: string;
+  /** Shown in the server's connection list: `<service>/<node>`. */
+  name: string;
+  logger: Logger;
+  /** Called with true on (re)connect, false on disconnect. */
+  onConnectedChange?: (connected: boolean) => void;
+}
+
+/**
+ * Connects to NATS and stays connected: waits for a server that is not up yet, reconnects forever,
+ * and reports every status change to the logger. Credentials may be in the URL (`nats://token@host`).
+ */
+export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
+  const { logger } = options;
+  const url = new URL(options.url.includes("://") ? options.url : `nats://${options.url}`);
+  const auth =
+    url.username && url.password
+      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+      : url.username
+        ? { token: decodeURIComponent(url.username) }
+        : {};
+  const nc = await connect({
+    servers: `${url.hostname}:${url.port || "4222"}`,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    waitOnFirstConnect: true,
+    pingInterval: 10_000,
+    ...auth,
+  });
+  logger.info({ server: nc.getServer() }, "nats connected");
+  options.onConnectedChange?.(true);
+  void (async () => {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case "disconnect":
+          logger.warn({ server: status.server }, "nats disconnected");
+          options.onConnectedChange?.(false);
+          break;
+        case "reconnect":
+          logger.info({ server: status.server }, "nats reconnected");
+          options.onConnectedChange?.(true);
+          break;
+        case "error":
+          logger.error({ err: status.error }, "nats error");
+          break;
+        default:
+          break;
+      }
+    }
+  })();
+  return nc;
+}
+
+/** Drains a connection (flushes what is pending, lets subscriptions finish) within a deadline. */
+export async function drainNats(nc: NatsConnection, deadlineMs: number): Promise<void> {
+  if (nc.isClosed()) return;
+  const timer = setTimeout(() => void nc.close(), deadlineMs);
+  try {
+    await nc.drain();
+  } catch {
+    await nc.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,105 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Naming } from "@nimbus/protocol";
+
+/** What a service says about itself every few seconds. */
+export interface Heartbeat {
+  service: string;
+  node: string;
+  ready: boolean;
+  startedAt: string;
+  pid: number;
+}
+
+export const HEARTBEAT_INTERVAL_MS = 2_000;
+/** A node not heard from for this long is gone. */
+export const HEARTBEAT_EXPIRY_MS = 3 * HEARTBEAT_INTERVAL_MS;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Publishes this process's heartbeat periodically, and at once when someone probes. */
+export class PresencePublisher {
+  private timer: NodeJS.Timeout | undefined;
+  private probes: Subscription | undefined;
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly naming: Naming,
+    private readonly identity: { service: string; node: string },
+    private readonly isReady: () => boolean,
+  ) {}
+
+  start(): void {
+    this.publish();
+    this.timer = setInterval(() => this.publish(), HEARTBEAT_INTERVAL_MS);
+    this.timer.unref();
+    this.probes = this.nc.subscribe(this.naming.subjects.presenceProbe, { callback: () => this.publish() });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.probes?.unsubscribe();
+  }
+
+  private publish(): void {
+    if (this.nc.isClosed()) return;
+    const beat: Heartbeat = { ...this.identity, ready: this.isReady(), startedAt: this.startedAt, pid: process.pid };
+    this.nc.publish(this.naming.subjects.presence, encoder.encode(JSON.stringify(beat)));
+  }
+}
+
+/** Follows every service's heartbeats: who is alive, and ready, right now. */
+export class PresenceTracker {
+  private readonly seen = new Map<string, { beat: Heartbeat; at: number }>();
+  private sub: Subscription | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly naming: Naming,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    this.sub = this.nc.subscribe(this.naming.subjects.presence, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const beat = JSON.parse(decoder.decode(msg.data)) as Heartbeat;
+          if (typeof beat.service === "string" && typeof beat.node === "string") {
+            this.seen.set(`${beat.service}/${beat.node}`, { beat, at: this.now() });
+          }
+        } catch {
+          // not a heartbeat; ignore
+        }
+      },
+    });
+    this.probe();
+  }
+
+  /** Asks every service to publish its heartbeat now. */
+  probe(): void {
+    if (!this.nc.isClosed()) this.nc.publish(this.naming.subjects.presenceProbe);
+  }
+
+  /** Heartbeats heard within the expiry window. */
+  alive(): Heartbeat[] {
+    const cutoff = this.now() - HEARTBEAT_EXPIRY_MS;
+    const out: Heartbeat[] = [];
+    for (const [key, { beat, at }] of this.seen) {
+      if (at < cutoff) this.seen.delete(key);
+      else out.push(beat);
+    }
+    return out;
+  }
+
+  /** The services among `required` with no ready node. */
+  missing(required: readonly string[]): string[] {
+    const ready = new Set(this.alive().filter((b) => b.ready).map((b) => b.service));
+    return required.filter((s) => !ready.has(s));
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+  }
+}

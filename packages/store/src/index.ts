@@ -1,0 +1,4 @@
+export * from "./repository.js";
+export * from "./mirror.js";
+export * from "./code-store.js";
+export * from "./control-plane.js";

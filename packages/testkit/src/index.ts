@@ -1,0 +1,2 @@
+export * from "./cluster.js";
+export { NatsServer, RedisServer, NimbusServiceProcess, freePort } from "@nimbus/embedded";

@@ -1,0 +1,97 @@
+import { createNaming } from "@nimbus/protocol";
+import {
+  connectNats,
+  drainNats,
+  PresencePublisher,
+  PresenceTracker,
+  type App,
+} from "@nimbus/service-kit";
+import { openControlPlane } from "@nimbus/store";
+import { createMetricsRegistry, type Logger } from "@nimbus/telemetry";
+import { codeRoutes } from "./code/routes.js";
+import type { GatewayContext } from "./context.js";
+import type { GatewayEnv } from "./env.js";
+import { FunctionCatalog } from "./functions/catalog.js";
+import { functionRoutes } from "./functions/routes.js";
+import { healthRoutes } from "./health/routes.js";
+import { createAuthenticator } from "./http/auth.js";
+import { instrumentHttp } from "./http/metrics.js";
+import { createHttpServer } from "./http/server.js";
+import { ServiceCatalog } from "./services/catalog.js";
+import { serviceRoutes } from "./services/routes.js";
+import { tagRoutes } from "./tags/routes.js";
+
+export interface GatewayDeps {
+  env: GatewayEnv;
+  logger: Logger;
+}
+
+/** Room for base64's 4/3 growth plus the rest of the JSON body around `code.zipFile`. */
+function codeBodyLimit(maxZipBytes: number): number {
+  return Math.ceil(maxZipBytes / 3) * 4 + 1024 * 1024;
+}
+
+/** Builds the gateway: connects, loads the control plane, wires the routes. */
+export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
+  const naming = createNaming(env.NIMBUS_PREFIX);
+  let natsConnected = false;
+  const nc = await connectNats({
+    url: env.NIMBUS_NATS_URL,
+    name: `gateway/${env.NIMBUS_NODE_ID}`,
+    logger: logger.child({ module: "nats" }),
+    onConnectedChange: (connected) => (natsConnected = connected),
+  });
+  const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
+  const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
+  const [services, functions] = await Promise.all([store.services.mirror(onInvalid), store.functions.mirror(onInvalid)]);
+
+  const ctx: GatewayContext = {
+    env,
+    logger,
+    naming,
+    arn: { region: env.NIMBUS_REGION, accountId: env.NIMBUS_ACCOUNT_ID },
+    store,
+    mirrors: { services, functions },
+  };
+  const serviceCatalog = new ServiceCatalog(ctx);
+  const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, {
+    maxZipBytes: env.NIMBUS_MAX_CODE_ZIP_BYTES,
+    maxUnzippedBytes: env.NIMBUS_MAX_CODE_UNZIPPED_BYTES,
+    maxEntries: 100_000,
+  });
+
+  const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
+  const presence = new PresenceTracker(nc, naming);
+  const mirrorsReady = () => services.ready && functions.ready;
+  const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && mirrorsReady());
+
+  const keys = new Map([[env.NIMBUS_ACCESS_KEY_ID, env.NIMBUS_ACCESS_KEY_SECRET]]);
+  const http = createHttpServer({ logger, authenticator: createAuthenticator(keys), maxHeaderBytes: env.NIMBUS_MAX_HEADER_BYTES });
+  instrumentHttp(http, registry);
+  healthRoutes(http, { natsConnected: () => natsConnected, mirrorsReady, presence, requiredServices: env.NIMBUS_REQUIRED_SERVICES }, registry);
+  serviceRoutes(http, serviceCatalog);
+  functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
+  tagRoutes(http, serviceCatalog);
+  codeRoutes(http, ctx);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    async start() {
+      presence.start();
+      publisher.start();
+      await http.listen({ host: env.NIMBUS_HOST, port: env.NIMBUS_PORT });
+      const address = http.server.address();
+      return { port: typeof address === "object" && address ? address.port : env.NIMBUS_PORT };
+    },
+    stop() {
+      stopped ??= (async () => {
+        publisher.stop();
+        presence.stop();
+        await http.close();
+        await Promise.all([services.stop(), functions.stop()]);
+        await drainNats(nc, env.NIMBUS_SHUTDOWN_TIMEOUT_MS / 2);
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import { z } from "zod";
+import { CommonEnv, envInt, loadEnv } from "@nimbus/service-kit";
+import { Limits, SERVICE_NAMES } from "@nimbus/protocol";
+
+const Schema = CommonEnv.extend({
+  NIMBUS_HOST: z.string().min(1).default("127.0.0.1"),
+  NIMBUS_PORT: envInt(8080, 0, 65_535),
+  NIMBUS_ACCESS_KEY_ID: z.string({ error: "is required (the root access key id)" }).regex(/^[A-Za-z0-9_.-]{4,128}$/),
+  NIMBUS_ACCESS_KEY_SECRET: z.string({ error: "is required (the root access key secret)" }).min(8).max(256),
+  /** Base of the URLs getFunctionCode returns; the request's Host when unset. */
+  NIMBUS_PUBLIC_URL: z.url().optional(),
+  NIMBUS_CODE_URL_TTL_SECONDS: envInt(1800, 10, 7 * 24 * 3600),
+  NIMBUS_MAX_CODE_ZIP_BYTES: envInt(Limits.codeZipBytes, 1024, 2 * 1024 * 1024 * 1024),
+  NIMBUS_MAX_CODE_UNZIPPED_BYTES: envInt(Limits.codeUnzippedBytes, 1024, 16 * 1024 * 1024 * 1024),
+  NIMBUS_MAX_HEADER_BYTES: envInt(Limits.requestHeaderBytes, 1024, 64 * 1024),
+  /** Services that must have a ready node before /readyz answers 200 (comma-separated). */
+  NIMBUS_REQUIRED_SERVICES: z
+    .string()
+    .default("gateway")
+    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(SERVICE_NAMES))),
+});
+
+export type GatewayEnv = z.output<typeof Schema>;
+
+/** The gateway's configuration, read once from the environment. */
+export function readEnv(source: NodeJS.ProcessEnv = process.env): GatewayEnv {
+  return loadEnv(Schema, source);
+}

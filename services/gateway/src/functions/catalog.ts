@@ -1,0 +1,125 @@
+import { randomUUID } from "node:crypto";
+import {
+  Defaults,
+  errors,
+  fcTimestamp,
+  type CreateFunctionBody,
+  type FunctionRecord,
+  type UpdateFunctionBody,
+} from "@nimbus/protocol";
+import { CAS_ATTEMPTS, type GatewayContext, type WriteGuard } from "../context.js";
+import { ingestCode, type CodeLimits } from "../code/ingest.js";
+import type { ServiceCatalog } from "../services/catalog.js";
+
+/** Function CRUD: code validated and stored before any metadata is written; revision-checked writes. */
+export class FunctionCatalog {
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly services: ServiceCatalog,
+    private readonly codeLimits: CodeLimits,
+  ) {}
+
+  /** A function of an existing service, from the mirror. */
+  get(service: string, fn: string): FunctionRecord {
+    this.services.get(service);
+    const found = this.ctx.mirrors.functions.get(this.ctx.naming.kvKeys.function(service, fn));
+    if (!found) throw errors.functionNotFound(service, fn);
+    return found.value;
+  }
+
+  /** The function as seen through a qualifier (only LATEST exists until versions do). */
+  getQualified(service: string, qualifier: string | undefined, fn: string): FunctionRecord {
+    this.services.getQualified(service, qualifier);
+    return this.get(service, fn);
+  }
+
+  /** Every function of a service (which must exist). */
+  list(service: string, qualifier?: string): FunctionRecord[] {
+    this.services.getQualified(service, qualifier);
+    const prefix = this.ctx.naming.kvKeys.function(service, "");
+    return [...this.ctx.mirrors.functions.withPrefix(prefix)].map(([, v]) => v.value);
+  }
+
+  async create(service: string, body: CreateFunctionBody, expectedChecksum?: string): Promise<FunctionRecord> {
+    const { functionName, code, ...spec } = body;
+    const key = this.ctx.naming.kvKeys.function(service, functionName);
+    // Cheap refusals first, from the server (not the mirror), before the package is even decoded.
+    if (!(await this.ctx.store.services.get(this.ctx.naming.kvKeys.service(service)))) throw errors.serviceNotFound(service);
+    if (await this.ctx.store.functions.get(key)) throw errors.functionExists(service, functionName);
+
+    const stored = await ingestCode(code.zipFile ?? "", this.ctx.store.code, this.codeLimits, expectedChecksum);
+    const now = fcTimestamp();
+    const record: FunctionRecord = {
+      description: "",
+      timeout: Defaults.timeoutSeconds,
+      initializer: "",
+      initializationTimeout: Defaults.initializationTimeoutSeconds,
+      memorySize: Defaults.memorySizeMb,
+      environmentVariables: {},
+      instanceConcurrency: Defaults.instanceConcurrency,
+      caPort: Defaults.caPort,
+      layers: [],
+      ...spec,
+      serviceName: service,
+      functionName,
+      functionId: randomUUID(),
+      codeSize: stored.codeSize,
+      codeChecksum: stored.codeChecksum,
+      codeSha256: stored.codeSha256,
+      createdTime: now,
+      lastModifiedTime: now,
+    };
+    if ((await this.ctx.store.functions.create(key, record)) === "exists") throw errors.functionExists(service, functionName);
+    // A delete of the service that checked for functions before ours existed must now fail.
+    if (!(await this.services.touch(service))) {
+      await this.ctx.store.functions.delete(key);
+      throw errors.serviceNotFound(service);
+    }
+    return record;
+  }
+
+  /** Partial update: only the fields sent change; new code is validated and stored first. */
+  async update(
+    service: string,
+    fn: string,
+    body: UpdateFunctionBody,
+    guard: WriteGuard<FunctionRecord> = {},
+    expectedChecksum?: string,
+  ): Promise<FunctionRecord> {
+    const key = this.ctx.naming.kvKeys.function(service, fn);
+    const { code, ...spec } = body;
+    await this.current(service, fn).then((c) => guard.check?.(c.value));
+    const stored = code ? await ingestCode(code.zipFile ?? "", this.ctx.store.code, this.codeLimits, expectedChecksum) : undefined;
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.current(service, fn);
+      guard.check?.(current.value);
+      const next: FunctionRecord = {
+        ...current.value,
+        ...spec,
+        ...(stored ? { codeSize: stored.codeSize, codeChecksum: stored.codeChecksum, codeSha256: stored.codeSha256 } : {}),
+        lastModifiedTime: fcTimestamp(),
+      };
+      if ((await this.ctx.store.functions.update(key, next, current.revision)) !== "conflict") return next;
+      if (guard.strict) throw errors.preconditionFailed();
+    }
+    throw errors.concurrentUpdate(`function '${fn}'`);
+  }
+
+  async delete(service: string, fn: string, guard: WriteGuard<FunctionRecord> = {}): Promise<void> {
+    const key = this.ctx.naming.kvKeys.function(service, fn);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.current(service, fn);
+      guard.check?.(current.value);
+      if ((await this.ctx.store.functions.delete(key, current.revision)) === "deleted") return;
+      if (guard.strict) throw errors.preconditionFailed();
+    }
+    throw errors.concurrentUpdate(`function '${fn}'`);
+  }
+
+  private async current(service: string, fn: string) {
+    if (!(await this.ctx.store.services.get(this.ctx.naming.kvKeys.service(service)))) throw errors.serviceNotFound(service);
+    const current = await this.ctx.store.functions.get(this.ctx.naming.kvKeys.function(service, fn));
+    if (!current) throw errors.functionNotFound(service, fn);
+    return current;
+  }
+}

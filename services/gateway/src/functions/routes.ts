@@ -1,0 +1,84 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import {
+  assertName,
+  CreateFunctionBody,
+  functionView,
+  Headers,
+  parseOrThrow,
+  parseQualifiedService,
+  UpdateFunctionBody,
+} from "@nimbus/protocol";
+import type { GatewayContext } from "../context.js";
+import { codeUrl } from "../code/routes.js";
+import { jsonBody } from "../http/body.js";
+import { checkIfMatch, etagOf, hasIfMatch } from "../http/etag.js";
+import { ListQuery, paginate } from "../http/listing.js";
+import type { FunctionCatalog } from "./catalog.js";
+
+interface ServiceParams {
+  serviceName: string;
+}
+interface FunctionParams extends ServiceParams {
+  functionName: string;
+}
+
+/** The optional `x-fc-code-checksum` a client sends to have the upload verified. */
+function expectedChecksum(req: FastifyRequest): string | undefined {
+  const value = req.headers[Headers.codeChecksum];
+  return typeof value === "string" && value.length > 0 ? value : undefined;
+}
+
+/** The base URL the client reached us at (FC's SDK sends a Host without the port, so add ours). */
+function baseUrl(req: FastifyRequest): string {
+  const hasPort = /:\d+$/.test(req.host) && !req.host.endsWith("]");
+  const port = req.socket.localPort;
+  const defaultPort = req.protocol === "https" ? 443 : 80;
+  return `${req.protocol}://${req.host}${hasPort || port === undefined || port === defaultPort ? "" : `:${port}`}`;
+}
+
+/** FC 2.0 function API: `/2016-08-15/services/{svc}/functions[/{fn}[/code]]`. */
+export function functionRoutes(app: FastifyInstance, ctx: GatewayContext, catalog: FunctionCatalog, codeBodyLimit: number): void {
+  const base = "/2016-08-15/services/:serviceName/functions";
+
+  app.post<{ Params: ServiceParams }>(base, { bodyLimit: codeBodyLimit }, async (req, reply) => {
+    const service = assertName("service", req.params.serviceName);
+    const body = jsonBody(req, CreateFunctionBody);
+    const record = await catalog.create(service, body, expectedChecksum(req));
+    return reply.header(Headers.etag, etagOf(record)).send(functionView(record));
+  });
+
+  app.get<{ Params: ServiceParams }>(base, async (req) => {
+    const { service, qualifier } = parseQualifiedService(req.params.serviceName);
+    const query = parseOrThrow(ListQuery, req.query);
+    const { page, nextToken } = paginate(catalog.list(service, qualifier), (f) => f.functionName, query);
+    return { functions: page.map(functionView), ...(nextToken ? { nextToken } : {}) };
+  });
+
+  app.get<{ Params: FunctionParams }>(`${base}/:functionName`, async (req, reply) => {
+    const { service, qualifier } = parseQualifiedService(req.params.serviceName);
+    const record = catalog.getQualified(service, qualifier, assertName("function", req.params.functionName));
+    return reply.header(Headers.etag, etagOf(record)).send(functionView(record));
+  });
+
+  app.get<{ Params: FunctionParams }>(`${base}/:functionName/code`, async (req) => {
+    const { service, qualifier } = parseQualifiedService(req.params.serviceName);
+    const record = catalog.getQualified(service, qualifier, assertName("function", req.params.functionName));
+    return { url: codeUrl(ctx, baseUrl(req), record.codeSha256), checksum: record.codeChecksum };
+  });
+
+  app.put<{ Params: FunctionParams }>(`${base}/:functionName`, { bodyLimit: codeBodyLimit }, async (req, reply) => {
+    const service = assertName("service", req.params.serviceName);
+    const fn = assertName("function", req.params.functionName);
+    const body = jsonBody(req, UpdateFunctionBody);
+    const guard = { check: (current: unknown) => checkIfMatch(req, current), strict: hasIfMatch(req) };
+    const record = await catalog.update(service, fn, body, guard, expectedChecksum(req));
+    return reply.header(Headers.etag, etagOf(record)).send(functionView(record));
+  });
+
+  app.delete<{ Params: FunctionParams }>(`${base}/:functionName`, async (req, reply) => {
+    const service = assertName("service", req.params.serviceName);
+    const fn = assertName("function", req.params.functionName);
+    await catalog.delete(service, fn, { check: (current) => checkIfMatch(req, current), strict: hasIfMatch(req) });
+    return reply.status(204).send();
+  });
+}

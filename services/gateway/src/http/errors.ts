@@ -1,0 +1,36 @@
+import { errors, isNimbusError, NimbusError } from "@nimbus/protocol";
+
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+  message?: string;
+}
+
+/**
+ * Maps anything a request can fail with to the FC error the client sees. Fastify's own errors
+ * (body too large, bad JSON, bad content length) become FC codes; unknown errors are 500s that
+ * never leak internals.
+ */
+export function toNimbusError(err: unknown, bodyLimit: number): NimbusError {
+  if (isNimbusError(err)) return err;
+  const e = (err ?? {}) as FastifyLikeError;
+  switch (e.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return errors.entityTooLarge(bodyLimit);
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return errors.invalidArgument("unsupported Content-Type");
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return errors.invalidArgument("the request body does not match its Content-Length");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return errors.invalidArgument("the request body is empty");
+    default:
+      break;
+  }
+  if (e instanceof SyntaxError || (e.statusCode === 400 && /JSON|prototype|constructor/i.test(e.message ?? ""))) {
+    return errors.invalidArgument(`the request body is not valid JSON: ${e.message ?? "parse error"}`);
+  }
+  if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    return errors.invalidArgument(e.message ?? "bad request");
+  }
+  return errors.internal(undefined, err);
+}
