@@ -44,26 +44,33 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 /** A string-to-string map with validated keys, no prototype keys, and a size limit. */
 export function stringMap(opts: { keyPattern: RegExp; keyHint: string; maxBytes?: number; maxEntries?: number }) {
-  return z
-    .record(z.string(), z.string({ error: "values must be strings" }))
-    .superRefine((map, ctx) => {
-      let bytes = 0;
-      let entries = 0;
-      for (const [key, value] of Object.entries(map)) {
-        entries++;
-        if (FORBIDDEN_KEYS.has(key) || !opts.keyPattern.test(key)) {
-          ctx.addIssue({ code: "custom", message: `key '${key}' is invalid: ${opts.keyHint}` });
-          return;
-        }
-        bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
-      }
-      if (opts.maxEntries !== undefined && entries > opts.maxEntries) {
-        ctx.addIssue({ code: "custom", message: `at most ${opts.maxEntries} entries are allowed` });
-      }
-      if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
-        ctx.addIssue({ code: "custom", message: `total size ${bytes} bytes exceeds the limit of ${opts.maxBytes} bytes` });
-      }
-    });
+  const key = z.string().refine((k) => !FORBIDDEN_KEYS.has(k) && opts.keyPattern.test(k), {
+    error: (issue) => `key '${String(issue.input)}' is invalid: ${opts.keyHint}`,
+  });
+  return z.record(key, z.string({ error: "values must be strings" })).superRefine((map, ctx) => {
+    const entries = Object.entries(map);
+    const bytes = entries.reduce((sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    if (opts.maxEntries !== undefined && entries.length > opts.maxEntries) {
+      ctx.addIssue({ code: "custom", message: `at most ${opts.maxEntries} entries are allowed` });
+    }
+    if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
+      ctx.addIssue({ code: "custom", message: `total size ${bytes} bytes exceeds the limit of ${opts.maxBytes} bytes` });
+    }
+  });
+}
+
+/** Throws InvalidArgument if any object in a parsed JSON value has a `__proto__` or `constructor` key. */
+export function assertNoPrototypeKeys(value: unknown, path = ""): void {
+  if (value === null || typeof value !== "object") return;
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => assertNoPrototypeKeys(v, `${path}[${i}]`));
+    return;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (key === "__proto__" || key === "constructor") throw errors.invalidArgument(`${at}: the key '${key}' is not allowed`);
+    assertNoPrototypeKeys(v, at);
+  }
 }
 
 /**

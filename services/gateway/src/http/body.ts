@@ -1,6 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { dropNulls, errors, parseOrThrow } from "@nimbus/protocol";
+import { assertNoPrototypeKeys, dropNulls, errors, parseOrThrow } from "@nimbus/protocol";
 
 /**
  * The request's JSON body validated against `schema`. Bodies sent with another content type are
@@ -22,5 +22,6 @@ export function jsonBody<S extends z.ZodType>(req: FastifyRequest, schema: S): z
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw errors.invalidArgument("the request body must be a JSON object");
   }
+  assertNoPrototypeKeys(body);
   return parseOrThrow(schema, dropNulls(body));
 }

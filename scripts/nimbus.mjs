@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
+// runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
+// nats-server, redis-server, bubblewrap and zip when it is allowed to), builds, then hands over.
+import { spawnSync, spawn } from "node:child_process";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const [command = "start", ...rest] = process.argv.slice(2);
+
+const say = (msg) => process.stderr.write(`nimbus: ${msg}\n`);
+const die = (msg) => {
+  say(msg);
+  process.exit(1);
+};
+
+function checkNode() {
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major < 20 || (major === 20 && minor < 11)) die(`Node.js >= 20.11 is required (this is ${process.version})`);
+}
+
+function findBinary(name) {
+  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
+  for (const dir of dirs.filter(Boolean)) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { stdio: "inherit", cwd: ROOT, ...options });
+  return result.status === 0;
+}
+
+/** Installs missing Debian packages when we are root or have passwordless sudo. */
+function ensurePackages(wanted) {
+  const missing = wanted.filter(({ binary }) => !findBinary(binary));
+  if (missing.length === 0) return;
+  const pkgs = missing.map((m) => m.pkg);
+  const canApt = findBinary("apt-get") !== undefined;
+  const isRoot = process.getuid?.() === 0;
+  const sudo = !isRoot && findBinary("sudo") && spawnSync("sudo", ["-n", "true"]).status === 0;
+  if (canApt && (isRoot || sudo) && process.env.NIMBUS_NO_INSTALL !== "1") {
+    say(`installing ${pkgs.join(", ")} with apt-get`);
+    const apt = (...args) =>
+      isRoot
+        ? run("apt-get", args, { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } })
+        : run("sudo", ["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", ...args]);
+    if (!apt("install", "-y", "--no-install-recommends", ...pkgs)) {
+      apt("update");
+      apt("install", "-y", "--no-install-recommends", ...pkgs);
+    }
+  }
+  const still = missing.filter(({ binary }) => !findBinary(binary));
+  const required = still.filter((m) => m.required);
+  for (const m of still.filter((m) => !m.required)) say(`warning: ${m.binary} is missing (${m.why}); install it with: sudo apt-get install -y ${m.pkg}`);
+  if (required.length > 0) {
+    die(
+      `missing ${required.map((m) => m.binary).join(", ")}; install with:\n\n    sudo apt-get install -y ${required
+        .map((m) => m.pkg)
+        .join(" ")}\n`,
+    );
+  }
+}
+
+/** `npm ci` when node_modules is missing or older than the lockfile. */
+function ensureNodeModules() {
+  const marker = join(ROOT, "node_modules", ".package-lock.json");
+  const lock = join(ROOT, "package-lock.json");
+  const fresh = existsSync(marker) && (!existsSync(lock) || statSync(marker).mtimeMs >= statSync(lock).mtimeMs);
+  if (fresh) return;
+  say("installing npm dependencies");
+  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+  if (!run(npm, existsSync(lock) ? ["ci", "--no-audit", "--no-fund"] : ["install", "--no-audit", "--no-fund"])) {
+    die("npm could not install the dependencies (see above)");
+  }
+}
+
+/** Incremental TypeScript build of every package and service (a no-op when nothing changed). */
+function build() {
+  const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+  if (!run(process.execPath, [tsc, "-b"])) die("the build failed (see above)");
+}
+
+function servers() {
+  return [
+    { binary: "nats-server", pkg: "nats-server", required: !process.env.NIMBUS_NATS_URL || command === "test", why: "the message bus" },
+    { binary: "redis-server", pkg: "redis-server", required: !process.env.NIMBUS_REDIS_URL || command === "test", why: "instance state and queues" },
+  ];
+}
+
+const SANDBOX = { binary: "bwrap", pkg: "bubblewrap", why: "function instances run unsandboxed without it" };
+const ZIP = { binary: "zip", pkg: "zip", why: "packaging code from the CLI" };
+
+checkNode();
+switch (command) {
+  case "start": {
+    ensurePackages([...servers(), { ...SANDBOX, required: false }, { ...ZIP, required: false }]);
+    ensureNodeModules();
+    build();
+    const { main } = await import(pathToFileURL(join(ROOT, "packages", "cli", "dist", "main.js")).href);
+    await main(["up", ...rest]);
+    break;
+  }
+  case "test": {
+    ensurePackages([...servers(), { ...SANDBOX, required: true }, { ...ZIP, required: true }]);
+    ensureNodeModules();
+    build();
+    const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
+    const child = spawn(process.execPath, [vitest, "run", ...rest], { stdio: "inherit", cwd: ROOT });
+    for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+    child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+    break;
+  }
+  case "bench": {
+    ensurePackages([...servers(), { ...SANDBOX, required: true }]);
+    ensureNodeModules();
+    build();
+    const child = spawn(process.execPath, [join(ROOT, "bench", "run.mjs"), ...rest], { stdio: "inherit", cwd: ROOT });
+    child.on("exit", (code) => process.exit(code ?? 1));
+    break;
+  }
+  default:
+    die(`unknown command '${command}' (start, test, bench)`);
+}
