@@ -28,6 +28,7 @@ export const ERROR_STATUS = {
   ConcurrentUpdateError: 409,
   ServiceNotEmpty: 409,
   PreconditionFailed: 412,
+  RequestTimeout: 408,
   ResourceExhausted: 429,
   InternalServerError: 500,
   ServiceUnavailable: 503,

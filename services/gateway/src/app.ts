@@ -66,7 +66,13 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && mirrorsReady());
 
   const keys = new Map([[env.NIMBUS_ACCESS_KEY_ID, env.NIMBUS_ACCESS_KEY_SECRET]]);
-  const http = createHttpServer({ logger, authenticator: createAuthenticator(keys), maxHeaderBytes: env.NIMBUS_MAX_HEADER_BYTES });
+  const http = createHttpServer({
+    logger,
+    authenticator: createAuthenticator(keys),
+    maxHeaderBytes: env.NIMBUS_MAX_HEADER_BYTES,
+    headersTimeoutMs: env.NIMBUS_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: env.NIMBUS_REQUEST_TIMEOUT_MS,
+  });
   instrumentHttp(http, registry);
   healthRoutes(http, { natsConnected: () => natsConnected, mirrorsReady, presence, requiredServices: env.NIMBUS_REQUIRED_SERVICES }, registry);
   serviceRoutes(http, serviceCatalog);

@@ -13,6 +13,10 @@ const Schema = CommonEnv.extend({
   NIMBUS_MAX_CODE_ZIP_BYTES: envInt(Limits.codeZipBytes, 1024, 2 * 1024 * 1024 * 1024),
   NIMBUS_MAX_CODE_UNZIPPED_BYTES: envInt(Limits.codeUnzippedBytes, 1024, 16 * 1024 * 1024 * 1024),
   NIMBUS_MAX_HEADER_BYTES: envInt(Limits.requestHeaderBytes, 1024, 64 * 1024),
+  /** A client must send its request headers within this long (slow-header clients are cut off). */
+  NIMBUS_HEADERS_TIMEOUT_MS: envInt(20_000, 100, 600_000),
+  /** …and the whole request body within this long (large code uploads need minutes on slow links). */
+  NIMBUS_REQUEST_TIMEOUT_MS: envInt(300_000, 100, 3_600_000),
   /** Services that must have a ready node before /readyz answers 200 (comma-separated). */
   NIMBUS_REQUIRED_SERVICES: z
     .string()

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
-import { errors, Headers, Limits, statusOf } from "@nimbus/protocol";
+import type { Socket } from "node:net";
+import { errors, Headers, Limits, NimbusError, statusOf } from "@nimbus/protocol";
 import type { Logger } from "@nimbus/telemetry";
 import type { Authenticator } from "./auth.js";
 import { toNimbusError } from "./errors.js";
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
   logger: Logger;
   authenticator: Authenticator;
   maxHeaderBytes: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
 }
 
 /**
@@ -37,24 +40,14 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
     forceCloseConnections: "idle",
-    http: { maxHeaderSize: opts.maxHeaderBytes },
-    clientErrorHandler: (err, socket) => {
-      const requestId = randomUUID();
-      const tooLarge = (err as { code?: string }).code === "HPE_HEADER_OVERFLOW";
-      const fc = tooLarge
-        ? errors.invalidArgument(`request headers exceed the limit of ${opts.maxHeaderBytes} bytes`)
-        : errors.invalidArgument("malformed HTTP request");
-      const body = JSON.stringify(fc.toFcBody());
-      const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
-      if (socket.writable) {
-        socket.end(
-          `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-            `${Headers.requestId}: ${requestId}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-        );
-      } else {
-        socket.destroy();
-      }
+    // Slow clients: headers and the whole request must arrive in time (checked every second).
+    requestTimeout: opts.requestTimeoutMs,
+    http: {
+      maxHeaderSize: opts.maxHeaderBytes,
+      headersTimeout: opts.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, opts.headersTimeoutMs),
     },
+    clientErrorHandler: (err, socket) => answerClientError(err as Error & { code?: string }, socket, opts.maxHeaderBytes),
   });
 
   // Empty JSON bodies are "no body" (the Python SDK sends Content-Type: application/json on GET/DELETE).
@@ -85,4 +78,29 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   });
 
   return app;
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before Fastify sees a request (oversized headers, slow or
+ * malformed requests) with FC's error body and a request id, then closes the connection.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket, maxHeaderBytes: number): void {
+  let status = "400 Bad Request";
+  let fc = errors.invalidArgument("malformed HTTP request");
+  if (err.code === "HPE_HEADER_OVERFLOW") {
+    status = "431 Request Header Fields Too Large";
+    fc = errors.invalidArgument(`request headers exceed the limit of ${maxHeaderBytes} bytes`);
+  } else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    status = "408 Request Timeout";
+    fc = new NimbusError("RequestTimeout", "the request was not received in time");
+  }
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(fc.toFcBody());
+  socket.end(
+    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `${Headers.requestId}: ${randomUUID()}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

@@ -1,0 +1,35 @@
+// The official FC SDK ships no types; this covers what the compatibility suites call.
+declare module "@alicloud/fc2" {
+  // Response bodies are whatever JSON the server sent; suites assert on their shape.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  interface Response<T = any> {
+    headers: Record<string, string>;
+    data: T;
+  }
+  interface Config {
+    accessKeyID: string;
+    accessKeySecret: string;
+    region: string;
+    endpoint?: string;
+    timeout?: number;
+  }
+  class Client {
+    constructor(accountId: string, config: Config);
+    createService(name: string, options?: object, headers?: object): Promise<Response>;
+    getService(name: string, headers?: object, qualifier?: string): Promise<Response>;
+    updateService(name: string, options?: object, headers?: object): Promise<Response>;
+    deleteService(name: string, options?: object, headers?: object): Promise<Response>;
+    listServices(options?: object, headers?: object): Promise<Response>;
+    createFunction(service: string, options: object, headers?: object): Promise<Response>;
+    getFunction(service: string, fn: string, headers?: object, qualifier?: string): Promise<Response>;
+    getFunctionCode(service: string, fn: string, headers?: object, qualifier?: string): Promise<Response>;
+    updateFunction(service: string, fn: string, options: object, headers?: object): Promise<Response>;
+    deleteFunction(service: string, fn: string, options?: object, headers?: object): Promise<Response>;
+    listFunctions(service: string, options?: object, headers?: object, qualifier?: string): Promise<Response>;
+    tagResource(arn: string, tags: Record<string, string>, options?: object, headers?: object): Promise<Response>;
+    untagResource(arn: string, keys: string[], all?: boolean, options?: object, headers?: object): Promise<Response>;
+    getResourceTags(options?: object, headers?: object): Promise<Response>;
+    request(method: string, path: string, query: object | null, body: unknown, headers?: object, opts?: object): Promise<Response>;
+  }
+  export = Client;
+}
