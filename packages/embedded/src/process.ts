@@ -1,6 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { findBinary } from "./binaries.js";
+
+let setprivPath: string | null | undefined;
+function findSetpriv(): string | undefined {
+  if (setprivPath === undefined) setprivPath = process.platform === "linux" ? (findBinary("setpriv") ?? null) : null;
+  return setprivPath ?? undefined;
+}
 
 export interface ManagedProcessOptions {
   name: string;
@@ -16,6 +23,11 @@ export interface ManagedProcessOptions {
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
   /** Called for every IPC message from the child. */
   onMessage?: (message: unknown) => void;
+  /**
+   * Have the kernel SIGKILL the child if this process dies (even by SIGKILL), via util-linux's
+   * `setpriv --pdeathsig`; without setpriv the child may outlive us and is reaped at the next start.
+   */
+  dieWithParent?: boolean;
 }
 
 export interface ExitStatus {
@@ -69,7 +81,11 @@ export class ManagedProcess {
     if (this.running) throw new Error(`${this.options.name} is already running`);
     installExitHook();
     this.log ??= this.options.logFile ? createWriteStream(this.options.logFile, { flags: "a" }) : undefined;
-    const child = spawn(this.options.command, this.options.args, {
+    const setpriv = this.options.dieWithParent ? findSetpriv() : undefined;
+    const [command, args] = setpriv
+      ? [setpriv, ["--pdeathsig", "SIGKILL", "--", this.options.command, ...this.options.args]]
+      : [this.options.command, this.options.args];
+    const child = spawn(command, args, {
       cwd: this.options.cwd,
       env: this.options.env ?? process.env,
       stdio: this.options.ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],

@@ -24,6 +24,7 @@ export abstract class ServerProcess {
       command: requireBinary(spec.binary),
       args: spec.args,
       logFile: join(spec.dir, `${spec.binary}.log`),
+      dieWithParent: true,
       onLine: (line) => {
         spec.onLine?.(line);
         for (const listener of this.lineListeners) listener(line);

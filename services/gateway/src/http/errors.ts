@@ -1,5 +1,15 @@
 import { errors, isNimbusError, NimbusError } from "@nimbus/protocol";
 
+/** nats.js errors that mean "the control plane is unreachable right now": retryable, not a bug. */
+const UNAVAILABLE = new Set([
+  "TimeoutError",
+  "ClosedConnectionError",
+  "DrainingConnectionError",
+  "ConnectionError",
+  "RequestError",
+  "NoRespondersError",
+]);
+
 interface FastifyLikeError {
   code?: string;
   statusCode?: number;
@@ -13,7 +23,8 @@ interface FastifyLikeError {
  */
 export function toNimbusError(err: unknown, bodyLimit: number): NimbusError {
   if (isNimbusError(err)) return err;
-  const e = (err ?? {}) as FastifyLikeError;
+  const e = (err ?? {}) as FastifyLikeError & { name?: string };
+  if (e.name && UNAVAILABLE.has(e.name)) return errors.unavailable("the control plane is unreachable right now; retry", err);
   switch (e.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return errors.entityTooLarge(bodyLimit);

@@ -68,7 +68,9 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const fc = toNimbusError(err, req.routeOptions.bodyLimit ?? Limits.managementBodyBytes);
-    if (statusOf(fc.code) >= 500) req.log.error({ err }, "request failed");
+    const status = statusOf(fc.code);
+    if (status === 503) req.log.warn({ err }, "request failed: dependency unavailable");
+    else if (status >= 500) req.log.error({ err }, "request failed");
     else req.log.debug({ code: fc.code, message: fc.message }, "request rejected");
     return reply.status(statusOf(fc.code)).type("application/json").send(fc.toFcBody());
   });
