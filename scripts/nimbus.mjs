@@ -70,7 +70,11 @@ function ensurePackages(wanted) {
   }
 }
 
-/** `npm ci` when node_modules is missing or older than the lockfile. */
+/**
+ * Installs dependencies when node_modules is missing or older than the lockfile. `npm install
+ * --no-save` follows the lockfile without rewriting it; unlike `npm ci` it tolerates registries that
+ * lack other platforms' optional packages (which npm then leaves out of the lockfile).
+ */
 function ensureNodeModules() {
   const marker = join(ROOT, "node_modules", ".package-lock.json");
   const lock = join(ROOT, "package-lock.json");
@@ -78,7 +82,7 @@ function ensureNodeModules() {
   if (fresh) return;
   say("installing npm dependencies");
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-  if (!run(npm, existsSync(lock) ? ["ci", "--no-audit", "--no-fund"] : ["install", "--no-audit", "--no-fund"])) {
+  if (!run(npm, ["install", "--no-save", "--no-audit", "--no-fund"])) {
     die("npm could not install the dependencies (see above)");
   }
 }
