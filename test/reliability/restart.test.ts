@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crc64 } from "@nimbus/archive";
 import { makeZip, TestCluster } from "@nimbus/testkit";
@@ -13,6 +14,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.stop();
 });
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
 async function eventually<T>(fn: () => Promise<T>, what: string, timeoutMs = 20_000): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -108,5 +111,31 @@ describe("several gateways", () => {
     const { services, functions } = await controlPlaneContents(cluster);
     const orphans = functions.filter((key) => !services.includes(key.split(".")[0] ?? ""));
     expect(orphans).toEqual([]);
+  });
+});
+
+describe("code garbage collection", () => {
+  it("deletes packages no function uses any more, and only those", async () => {
+    const gc = await TestCluster.start({ env: { NIMBUS_CODE_GC_INTERVAL_MS: "200", NIMBUS_CODE_GC_GRACE_MS: "0", NIMBUS_LOG_LEVEL: "warn" } });
+    try {
+      const fc = fcClient(gc);
+      await fc.createService("gc");
+      const v1 = await makeZip({ "index.js": "// v1" });
+      const v2 = await makeZip({ "index.js": "// v2" });
+      const shared = await makeZip({ "index.js": "// shared" });
+      await fc.createFunction("gc", { functionName: "a", runtime: "nodejs20", handler: "index.handler", code: { zipFile: v1.toString("base64") } });
+      await fc.createFunction("gc", { functionName: "b", runtime: "nodejs20", handler: "index.handler", code: { zipFile: shared.toString("base64") } });
+      await fc.createFunction("gc", { functionName: "c", runtime: "nodejs20", handler: "index.handler", code: { zipFile: shared.toString("base64") } });
+      await fc.updateFunction("gc", "a", { code: { zipFile: v2.toString("base64") } });
+      await fc.deleteFunction("gc", "b");
+      await eventually(async () => {
+        const { code } = await controlPlaneContents(gc);
+        if (code.includes(sha256(v1))) throw new Error("v1 still stored");
+      }, "the replaced package to be collected", 10_000);
+      const { code } = await controlPlaneContents(gc);
+      expect(code.sort()).toEqual([sha256(v2), sha256(shared)].sort());
+    } finally {
+      await gc.stop();
+    }
   });
 });

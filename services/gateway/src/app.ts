@@ -8,6 +8,7 @@ import {
 } from "@nimbus/service-kit";
 import { openControlPlane } from "@nimbus/store";
 import { createMetricsRegistry, type Logger } from "@nimbus/telemetry";
+import { CodeCollector } from "./code/gc.js";
 import { codeRoutes } from "./code/routes.js";
 import type { GatewayContext } from "./context.js";
 import type { GatewayEnv } from "./env.js";
@@ -80,11 +81,14 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   tagRoutes(http, serviceCatalog);
   codeRoutes(http, ctx);
 
+  const collector = new CodeCollector(ctx, { intervalMs: env.NIMBUS_CODE_GC_INTERVAL_MS, graceMs: env.NIMBUS_CODE_GC_GRACE_MS });
+
   let stopped: Promise<void> | undefined;
   return {
     async start() {
       presence.start();
       publisher.start();
+      collector.start();
       await http.listen({ host: env.NIMBUS_HOST, port: env.NIMBUS_PORT });
       const address = http.server.address();
       return { port: typeof address === "object" && address ? address.port : env.NIMBUS_PORT };
@@ -94,6 +98,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         publisher.stop();
         presence.stop();
         await http.close();
+        await collector.stop();
         await Promise.all([services.stop(), functions.stop()]);
         await drainNats(nc, env.NIMBUS_SHUTDOWN_TIMEOUT_MS / 2);
       })();

@@ -12,6 +12,9 @@ const Schema = CommonEnv.extend({
   NIMBUS_CODE_URL_TTL_SECONDS: envInt(1800, 10, 7 * 24 * 3600),
   NIMBUS_MAX_CODE_ZIP_BYTES: envInt(Limits.codeZipBytes, 1024, 2 * 1024 * 1024 * 1024),
   NIMBUS_MAX_CODE_UNZIPPED_BYTES: envInt(Limits.codeUnzippedBytes, 1024, 16 * 1024 * 1024 * 1024),
+  /** How often unreferenced code packages are looked for, and how long one must be unused before it goes. */
+  NIMBUS_CODE_GC_INTERVAL_MS: envInt(10 * 60_000, 100, 24 * 3600_000),
+  NIMBUS_CODE_GC_GRACE_MS: envInt(3600_000, 0, 30 * 24 * 3600_000),
   NIMBUS_MAX_HEADER_BYTES: envInt(Limits.requestHeaderBytes, 1024, 64 * 1024),
   /** A client must send its request headers within this long (slow-header clients are cut off). */
   NIMBUS_HEADERS_TIMEOUT_MS: envInt(20_000, 100, 600_000),
