@@ -124,7 +124,7 @@ switch (command) {
     break;
   }
   case "bench": {
-    ensurePackages([...servers(), { ...SANDBOX, required: true }]);
+    ensurePackages([...servers(), { ...SANDBOX, required: true }, { binary: "wrk", pkg: "wrk", required: true, why: "the load generator" }]);
     ensureNodeModules();
     build();
     const child = spawn(process.execPath, [join(ROOT, "bench", "run.mjs"), ...rest], { stdio: "inherit", cwd: ROOT });
