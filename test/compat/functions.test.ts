@@ -1,30 +1,24 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { crc64 } from "@nimbus/archive";
-import { makeZip, nodeHandlerZip, TestCluster } from "@nimbus/testkit";
+import { makeZip, nodeHandlerZip } from "@nimbus/testkit";
 import { NODE_RUNTIMES } from "@nimbus/protocol";
-import { expectFcError, fcClient, uniqueName } from "../helpers/fc.js";
-import type FC from "@alicloud/fc2";
+import { useCluster } from "../helpers/cluster.js";
+import { expectFcError, uniqueName } from "../helpers/fc.js";
 
-let cluster: TestCluster;
-let fc: FC;
+const ctx = useCluster();
 let service: string;
 let zipFile: string;
 
 beforeAll(async () => {
-  cluster = await TestCluster.start();
-  fc = fcClient(cluster);
   service = uniqueName("fns");
-  await fc.createService(service);
+  await ctx.fc.createService(service);
   zipFile = await nodeHandlerZip();
-});
-afterAll(async () => {
-  await cluster?.stop();
 });
 
 describe("functions through @alicloud/fc2", () => {
   it("creates a function with FC's defaults, code size and CRC-64 checksum", async () => {
     const zip = Buffer.from(zipFile, "base64");
-    const res = await fc.createFunction(service, { functionName: "defaults", runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
+    const res = await ctx.fc.createFunction(service, { functionName: "defaults", runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
     expect(res.headers["etag"]).toMatch(/^[0-9a-f]{32}$/);
     expect(res.data).toMatchObject({
       functionId: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -48,7 +42,7 @@ describe("functions through @alicloud/fc2", () => {
   });
 
   it("stores every field it is given, numeric strings as numbers", async () => {
-    const res = await fc.createFunction(service, {
+    const res = await ctx.fc.createFunction(service, {
       functionName: "full",
       description: "all the fields",
       runtime: "custom",
@@ -75,48 +69,48 @@ describe("functions through @alicloud/fc2", () => {
       caPort: 8080,
       customRuntimeConfig: { command: ["node"], args: ["server.js"] },
     });
-    expect((await fc.getFunction(service, "full")).data).toEqual(res.data);
-    expect((await fc.getFunction(service, "full", {}, "LATEST")).data).toEqual(res.data);
+    expect((await ctx.fc.getFunction(service, "full")).data).toEqual(res.data);
+    expect((await ctx.fc.getFunction(service, "full", {}, "LATEST")).data).toEqual(res.data);
   });
 
   it("accepts every nodejs runtime name and the custom runtimes; anything else as FC does", async () => {
     for (const runtime of [...NODE_RUNTIMES, "custom", "custom.debian10"]) {
       const name = `rt_${runtime.replace(/\W/g, "_")}`;
-      expect((await fc.createFunction(service, { functionName: name, runtime, handler: "index.handler", code: { zipFile } })).data.runtime).toBe(runtime);
+      expect((await ctx.fc.createFunction(service, { functionName: name, runtime, handler: "index.handler", code: { zipFile } })).data.runtime).toBe(runtime);
     }
     for (const runtime of ["nodejs99", "python3", "custom-container", "go1"]) {
       await expectFcError(
-        fc.createFunction(service, { functionName: uniqueName("bad"), runtime, handler: "index.handler", code: { zipFile } }),
+        ctx.fc.createFunction(service, { functionName: uniqueName("bad"), runtime, handler: "index.handler", code: { zipFile } }),
         "InvalidArgument",
         "Runtime is set to an invalid value",
       );
     }
-    await expectFcError(fc.updateFunction(service, "defaults", { runtime: "10" }), "InvalidArgument", "Runtime is set to an invalid value");
+    await expectFcError(ctx.fc.updateFunction(service, "defaults", { runtime: "10" }), "InvalidArgument", "Runtime is set to an invalid value");
   });
 
   it("updates only the fields sent, keeps the initializer and replaces env vars whole", async () => {
     const name = uniqueName("upd");
-    await fc.createFunction(service, {
+    await ctx.fc.createFunction(service, {
       functionName: name, runtime: "nodejs18", handler: "index.handler", initializer: "index.init",
       environmentVariables: { A: "1", B: "2" }, code: { zipFile },
     });
-    const first = await fc.updateFunction(service, name, { memorySize: 512, description: "bigger" });
+    const first = await ctx.fc.updateFunction(service, name, { memorySize: 512, description: "bigger" });
     expect(first.data).toMatchObject({ memorySize: 512, description: "bigger", initializer: "index.init", environmentVariables: { A: "1", B: "2" }, runtime: "nodejs18" });
-    const second = await fc.updateFunction(service, name, { environmentVariables: { C: "3" } });
+    const second = await ctx.fc.updateFunction(service, name, { environmentVariables: { C: "3" } });
     expect(second.data.environmentVariables).toEqual({ C: "3" });
-    const cleared = await fc.updateFunction(service, name, { environmentVariables: {} });
+    const cleared = await ctx.fc.updateFunction(service, name, { environmentVariables: {} });
     expect(cleared.data.environmentVariables).toEqual({});
     expect(cleared.data.codeChecksum).toBe(first.data.codeChecksum);
   });
 
   it("replaces code on update and serves the new package at getFunctionCode's URL", async () => {
     const name = uniqueName("code");
-    await fc.createFunction(service, { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
+    await ctx.fc.createFunction(service, { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
     const v2 = await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, 'v2')", "lib/x.js": "1" });
-    const updated = await fc.updateFunction(service, name, { code: { zipFile: v2.toString("base64") } });
+    const updated = await ctx.fc.updateFunction(service, name, { code: { zipFile: v2.toString("base64") } });
     expect(updated.data).toMatchObject({ codeSize: v2.length, codeChecksum: crc64(v2) });
 
-    const code = await fc.getFunctionCode(service, name);
+    const code = await ctx.fc.getFunctionCode(service, name);
     expect(code.data.checksum).toBe(crc64(v2));
     const download = await fetch(code.data.url);
     expect(download.status).toBe(200);
@@ -130,9 +124,9 @@ describe("functions through @alicloud/fc2", () => {
 
   it("verifies x-fc-code-checksum when the client sends it", async () => {
     const zip = Buffer.from(zipFile, "base64");
-    await fc.createFunction(service, { functionName: uniqueName("sum"), runtime: "nodejs20", handler: "index.handler", code: { zipFile } }, { "x-fc-code-checksum": crc64(zip) });
+    await ctx.fc.createFunction(service, { functionName: uniqueName("sum"), runtime: "nodejs20", handler: "index.handler", code: { zipFile } }, { "x-fc-code-checksum": crc64(zip) });
     await expectFcError(
-      fc.createFunction(service, { functionName: uniqueName("sum"), runtime: "nodejs20", handler: "index.handler", code: { zipFile } }, { "x-fc-code-checksum": "123" }),
+      ctx.fc.createFunction(service, { functionName: uniqueName("sum"), runtime: "nodejs20", handler: "index.handler", code: { zipFile } }, { "x-fc-code-checksum": "123" }),
       "InvalidArgument",
       "checksum",
     );
@@ -140,36 +134,36 @@ describe("functions through @alicloud/fc2", () => {
 
   it("lists functions with FC's paging, also through LATEST", async () => {
     const svc = uniqueName("lst");
-    await fc.createService(svc);
-    for (const f of ["c", "a", "b"]) await fc.createFunction(svc, { functionName: f, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
-    const all = await fc.listFunctions(svc);
+    await ctx.fc.createService(svc);
+    for (const f of ["c", "a", "b"]) await ctx.fc.createFunction(svc, { functionName: f, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
+    const all = await ctx.fc.listFunctions(svc);
     expect(all.data.functions.map((f: { functionName: string }) => f.functionName)).toEqual(["a", "b", "c"]);
-    const page = await fc.listFunctions(svc, { limit: 2 }, {}, "LATEST");
+    const page = await ctx.fc.listFunctions(svc, { limit: 2 }, {}, "LATEST");
     expect(page.data.functions.map((f: { functionName: string }) => f.functionName)).toEqual(["a", "b"]);
     expect(page.data.nextToken).toBe("c");
-    await expectFcError(fc.listFunctions(uniqueName("none")), "ServiceNotFound");
+    await expectFcError(ctx.fc.listFunctions(uniqueName("none")), "ServiceNotFound");
   });
 
   it("answers FC's errors for missing and duplicate functions", async () => {
-    await expectFcError(fc.getFunction(service, "nope"), "FunctionNotFound", `function 'nope' does not exist in service '${service}'`);
-    await expectFcError(fc.getFunction(uniqueName("none"), "x"), "ServiceNotFound");
-    await expectFcError(fc.updateFunction(service, "nope", { memorySize: 256 }), "FunctionNotFound");
-    await expectFcError(fc.deleteFunction(service, "nope"), "FunctionNotFound");
-    await expectFcError(fc.getFunctionCode(service, "nope"), "FunctionNotFound");
+    await expectFcError(ctx.fc.getFunction(service, "nope"), "FunctionNotFound", `function 'nope' does not exist in service '${service}'`);
+    await expectFcError(ctx.fc.getFunction(uniqueName("none"), "x"), "ServiceNotFound");
+    await expectFcError(ctx.fc.updateFunction(service, "nope", { memorySize: 256 }), "FunctionNotFound");
+    await expectFcError(ctx.fc.deleteFunction(service, "nope"), "FunctionNotFound");
+    await expectFcError(ctx.fc.getFunctionCode(service, "nope"), "FunctionNotFound");
     await expectFcError(
-      fc.createFunction(service, { functionName: "defaults", runtime: "nodejs20", handler: "index.handler", code: { zipFile } }),
+      ctx.fc.createFunction(service, { functionName: "defaults", runtime: "nodejs20", handler: "index.handler", code: { zipFile } }),
       "FunctionAlreadyExists",
     );
     await expectFcError(
-      fc.createFunction(uniqueName("none"), { functionName: "f", runtime: "nodejs20", handler: "index.handler", code: { zipFile } }),
+      ctx.fc.createFunction(uniqueName("none"), { functionName: "f", runtime: "nodejs20", handler: "index.handler", code: { zipFile } }),
       "ServiceNotFound",
     );
   });
 
   it("deletes a function with 204", async () => {
     const name = uniqueName("del");
-    await fc.createFunction(service, { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
-    expect((await fc.deleteFunction(service, name)).data).toBe("");
-    await expectFcError(fc.getFunction(service, name), "FunctionNotFound");
+    await ctx.fc.createFunction(service, { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
+    expect((await ctx.fc.deleteFunction(service, name)).data).toBe("");
+    await expectFcError(ctx.fc.getFunction(service, name), "FunctionNotFound");
   });
 });

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isReadyMessage, SERVICE_NAMES, type ReadyMessage, type ServiceName } from "@nimbus/protocol";
+import { ProcessHandle } from "./handle.js";
 import { ManagedProcess } from "./process.js";
 
 /** The repository root (this file is packages/embedded/dist/nimbus-service.js). */
@@ -31,12 +32,13 @@ export interface NimbusServiceOptions {
  * A Nimbus service run as a Node child with an IPC channel: it reports readiness over IPC, and
  * exits by itself when the channel closes (its supervisor died).
  */
-export class NimbusServiceProcess {
+export class NimbusServiceProcess extends ProcessHandle {
   readonly process: ManagedProcess;
   private readyWaiters: ((message: ReadyMessage) => void)[] = [];
   private lastReady: ReadyMessage | undefined;
 
   constructor(readonly options: NimbusServiceOptions) {
+    super();
     this.process = new ManagedProcess({
       name: options.name,
       command: process.execPath,
@@ -87,18 +89,6 @@ export class NimbusServiceProcess {
   /** SIGTERM (graceful drain), SIGKILL after the deadline. */
   async stop(deadlineMs = 15_000): Promise<void> {
     await this.process.stop(deadlineMs);
-  }
-
-  async kill(): Promise<void> {
-    await this.process.kill();
-  }
-
-  pause(): void {
-    this.process.pause();
-  }
-
-  resume(): void {
-    this.process.resume();
   }
 
   /** Stops (if running) and starts again with the same environment. */

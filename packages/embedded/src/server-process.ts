@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { requireBinary } from "./binaries.js";
+import { ProcessHandle } from "./handle.js";
 import { ManagedProcess, waitForLine } from "./process.js";
 
 export interface ServerProcessSpec {
@@ -14,11 +15,12 @@ export interface ServerProcessSpec {
 }
 
 /** A server binary run as a child process that tests can kill, freeze, resume and restart on its data. */
-export abstract class ServerProcess {
+export abstract class ServerProcess extends ProcessHandle {
   private readonly lineListeners = new Set<(line: string) => void>();
   readonly process: ManagedProcess;
 
   protected constructor(private readonly spec: ServerProcessSpec) {
+    super();
     this.process = new ManagedProcess({
       name: spec.binary,
       command: requireBinary(spec.binary),
@@ -34,21 +36,6 @@ export abstract class ServerProcess {
 
   /** The URL clients connect with. */
   abstract get url(): string;
-
-  /** SIGKILL: no chance to flush or say goodbye. */
-  async kill(): Promise<void> {
-    await this.process.kill();
-  }
-
-  /** SIGSTOP: connections stay open but nothing answers. */
-  pause(): void {
-    this.process.pause();
-  }
-
-  /** SIGCONT after pause(). */
-  resume(): void {
-    this.process.resume();
-  }
 
   /** Starts again on the same port and data (after kill, or stopping it first). */
   async restart(): Promise<void> {
