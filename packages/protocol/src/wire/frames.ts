@@ -1,0 +1,133 @@
+import { decode, encode } from "./codec.js";
+
+/**
+ * Length-prefixed msgpack frames between an invoker and the runtime inside an instance (a pipe on
+ * fd 3): `uint32 big-endian length` + msgpack body. Requests are multiplexed by `id`.
+ */
+
+/** What the instance's runtime needs to know about its function. */
+export interface FunctionInfo {
+  name: string;
+  handler: string;
+  memory: number;
+  timeout: number;
+  initializer: string;
+  initializationTimeout: number;
+  service: { name: string; logProject: string; logStore: string; qualifier: string; versionId: string };
+  region: string;
+  accountId: string;
+  /** `node` runs the handler in-process; `custom` starts the bootstrap and relays to caPort. */
+  kind: "node" | "custom";
+  caPort: number;
+  /** Custom runtime: the command that starts the server (default `/code/bootstrap`). */
+  command: string[];
+}
+
+export interface HttpRequestInfo {
+  method: string;
+  /** The path after `/proxy/{svc}/{fn}`, starting with `/`. */
+  path: string;
+  queries: Record<string, string | string[]>;
+  headers: Record<string, string | string[]>;
+  clientIP: string;
+  url: string;
+}
+
+export interface HttpResponseInfo {
+  status: number;
+  headers: Record<string, string | string[]>;
+}
+
+export interface InvocationContextInfo {
+  requestId: string;
+  qualifier: string;
+  versionId: string;
+  credentials: { accessKeyId: string; accessKeySecret: string; securityToken: string };
+  traceparent?: string;
+  /** Absolute deadline (epoch ms) the runtime may use for `context.getRemainingTimeInMillis`-style checks. */
+  deadline: number;
+}
+
+/** Invoker → instance. */
+export type ToInstance =
+  | { t: "load"; fn: FunctionInfo }
+  | { t: "initialize"; id: number; ctx: InvocationContextInfo }
+  | { t: "invoke"; id: number; kind: "event"; ctx: InvocationContextInfo; body: Uint8Array }
+  | { t: "invoke"; id: number; kind: "http"; ctx: InvocationContextInfo; body: Uint8Array; http: HttpRequestInfo }
+  | { t: "ping"; id: number };
+
+export type ErrorType = "HandledInvocationError" | "UnhandledInvocationError";
+
+export interface FunctionError {
+  errorType: ErrorType;
+  errorMessage: string;
+  /** The JSON body the caller receives (`{errorMessage, errorType, stackTrace}`). */
+  body: Uint8Array;
+}
+
+/** Instance → invoker. */
+export type FromInstance =
+  | { t: "hello"; pid: number }
+  | { t: "loaded"; error?: FunctionError }
+  | { t: "initialized"; id: number; error?: FunctionError }
+  | { t: "result"; id: number; body: Uint8Array; http?: HttpResponseInfo; rss: number }
+  | { t: "error"; id: number; error: FunctionError; rss: number }
+  | { t: "log"; id: number; stream: 1 | 2; data: Uint8Array }
+  | { t: "pong"; id: number };
+
+/** The file descriptor the control channel is on inside an instance. */
+export const CONTROL_FD = 3;
+
+/** One frame ready to write. */
+export function frame(message: ToInstance | FromInstance): Buffer {
+  const body = encode(message);
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  body.copy(out, 4);
+  return out;
+}
+
+/**
+ * Reassembles frames from a byte stream. `maxFrameBytes` bounds what a (possibly hostile) peer can
+ * make us buffer; a bigger frame is a protocol error.
+ */
+export class FrameReader<T> {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly onFrame: (message: T) => void,
+    private readonly maxFrameBytes: number,
+  ) {}
+
+  /** Feeds bytes; throws on a frame over the limit or an undecodable one. */
+  push(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    for (;;) {
+      if (this.pendingBytes < 4) return;
+      const head = this.pending[0] as Buffer;
+      const buffer = head.length >= 4 ? head : this.flatten();
+      const length = buffer.readUInt32BE(0);
+      if (length > this.maxFrameBytes) throw new Error(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
+      if (this.pendingBytes < 4 + length) return;
+      const whole = buffer.length >= 4 + length ? buffer : this.flatten();
+      const message = decode<T>(whole.subarray(4, 4 + length));
+      this.consume(4 + length);
+      this.onFrame(message);
+    }
+  }
+
+  private flatten(): Buffer {
+    const all = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [all];
+    return all;
+  }
+
+  private consume(bytes: number): void {
+    const head = this.pending[0] as Buffer;
+    if (head.length === bytes) this.pending.shift();
+    else this.pending[0] = head.subarray(bytes);
+    this.pendingBytes -= bytes;
+  }
+}

@@ -1,0 +1,68 @@
+import type { WireError } from "../errors.js";
+import type { ErrorType, HttpRequestInfo, HttpResponseInfo } from "./frames.js";
+
+/** How a call reached the function: the `trigger` label of metrics and invocation records. */
+export type TriggerKind = "api" | "http" | "async" | "timer" | "nats" | "oss";
+
+/**
+ * gateway (or async-queue, trigger-router) → invoker, msgpack over NATS. The request id and
+ * `traceparent` travel in NATS headers, never in a subject.
+ */
+export interface InvokeRequest {
+  service: string;
+  function: string;
+  /** As the caller wrote it (`LATEST`, a version id, an alias). */
+  qualifier: string;
+  /** The concrete version that must run; absent for LATEST. */
+  versionId?: string;
+  /** The instance class the caller resolved (see instanceClass): invokers refuse to run another one. */
+  cls: string;
+  kind: "event" | "http";
+  trigger: TriggerKind;
+  /** The payload inline, or… */
+  body?: Uint8Array;
+  /** …the name of an object in the payload store (payloads over the server's max_payload). */
+  bodyRef?: string;
+  http?: HttpRequestInfo;
+  /** Return the last 4 KB of the invocation's log. */
+  logTail: boolean;
+  /** Epoch ms after which the caller has given up. */
+  deadline: number;
+  /** How many times this request was already redirected or retried (bounded). */
+  hops: number;
+}
+
+/** What an invocation produced (the function ran, successfully or not). */
+export interface InvocationOutcome {
+  body?: Uint8Array;
+  bodyRef?: string;
+  errorType?: ErrorType;
+  http?: HttpResponseInfo;
+  durationMs: number;
+  maxMemoryMb: number;
+  instanceId: string;
+  versionId: string;
+  coldStart: boolean;
+  initDurationMs?: number;
+  logTail?: Uint8Array;
+}
+
+/** invoker → caller. A request may get an `accepted` first, then exactly one final answer. */
+export type InvokeReply =
+  /** The invoker took the request and is working on it (sent when it takes a while). */
+  | { s: "accepted"; node: string }
+  | ({ s: "done" } & InvocationOutcome)
+  /** No free slot here and no room to start one: try another invoker. */
+  | { s: "busy"; node: string }
+  /** A warm instance with a free slot exists on that node: send it there. */
+  | { s: "redirect"; node: string }
+  /** The function changed since the caller resolved it: resolve again and retry. */
+  | { s: "stale" }
+  /** A platform error (throttled, invalid, internal): no function code ran. */
+  | { s: "failed"; error: WireError };
+
+/** NATS header names on invocation messages. */
+export const InvokeHeaders = {
+  requestId: "Nimbus-Request-Id",
+  traceparent: "traceparent",
+} as const;

@@ -1,0 +1,32 @@
+import type { FunctionInfo, InvocationContextInfo } from "@nimbus/protocol/wire";
+import { createLogger } from "./output.js";
+
+/** FC's `context` object for one invocation (or for the initializer). */
+export function buildContext(fn: FunctionInfo, ctx: InvocationContextInfo) {
+  return {
+    requestId: ctx.requestId,
+    credentials: { ...ctx.credentials },
+    function: {
+      name: fn.name,
+      handler: fn.handler,
+      memory: fn.memory,
+      timeout: fn.timeout,
+      initializer: fn.initializer,
+      initializationTimeout: fn.initializationTimeout,
+    },
+    service: { ...fn.service, qualifier: ctx.qualifier, versionId: ctx.versionId },
+    region: fn.region,
+    accountId: fn.accountId,
+    tracing: {
+      traceparent: ctx.traceparent ?? "",
+      openTracingSpanContext: "",
+      openTracingSpanBaggages: {},
+      jaegerEndpoint: "",
+    },
+    logger: createLogger((line, stream) => (stream === 1 ? process.stdout : process.stderr).write(line)),
+    /** Milliseconds left before the function times out. */
+    getRemainingTimeInMillis: () => Math.max(0, ctx.deadline - Date.now()),
+  };
+}
+
+export type FcContext = ReturnType<typeof buildContext>;

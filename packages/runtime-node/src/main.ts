@@ -1,0 +1,114 @@
+/**
+ * The runtime inside a function instance. It speaks framed msgpack with the invoker on fd 3, loads
+ * the handler (or starts a custom runtime's server), runs the initializer once, and runs
+ * invocations — several at once when the function's instanceConcurrency allows — attributing
+ * everything the function prints to the invocation it printed it in.
+ */
+import type { FunctionError, FunctionInfo, ToInstance } from "@nimbus/protocol/wire";
+import { Channel } from "./channel.js";
+import { buildContext } from "./context.js";
+import { CustomRuntime } from "./custom.js";
+import { functionError } from "./errors.js";
+import { callHandler, runEvent } from "./event.js";
+import { runHttp } from "./http.js";
+import { resolveFunction } from "./loader.js";
+import { captureOutput, patchConsole, scope } from "./output.js";
+
+type Fn = (...args: unknown[]) => unknown;
+
+let fn: FunctionInfo | undefined;
+let handler: Fn | undefined;
+let initializer: Fn | undefined;
+let custom: CustomRuntime | undefined;
+const inFlight = new Set<number>();
+
+const channel = new Channel((message) => void dispatch(message));
+captureOutput(channel);
+patchConsole();
+
+const rss = () => Math.round(process.memoryUsage().rss / 1024 / 1024);
+const endMarker = (requestId: string, error?: FunctionError) =>
+  `FC Invoke End RequestId: ${requestId}${error ? `, Error: ${error.errorType === "HandledInvocationError" ? "Handled" : "Unhandled"} function error` : ""}\n`;
+
+async function dispatch(message: ToInstance): Promise<void> {
+  switch (message.t) {
+    case "load":
+      return load(message.fn);
+    case "initialize": {
+      const { id, ctx } = message;
+      await scope.run({ id, requestId: ctx.requestId }, async () => {
+        process.stdout.write(`FC Initialize Start RequestId: ${ctx.requestId}\n`);
+        let error: FunctionError | undefined;
+        if (custom) {
+          error = await custom.initialize(ctx).catch((err: unknown) => functionError("UnhandledInvocationError", err));
+        } else if (initializer && fn) {
+          const outcome = await callHandler(initializer, [buildContext(fn, ctx)]);
+          if (!outcome.ok) error = outcome.error;
+        }
+        process.stdout.write(`FC Initialize End RequestId: ${ctx.requestId}\n`);
+        channel.send(error ? { t: "initialized", id, error } : { t: "initialized", id });
+      });
+      return;
+    }
+    case "invoke": {
+      const { id, ctx } = message;
+      const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
+      inFlight.add(id);
+      await scope.run({ id, requestId: ctx.requestId }, async () => {
+        process.stdout.write(`FC Invoke Start RequestId: ${ctx.requestId}\n`);
+        let outcome: { body: Buffer; http?: { status: number; headers: Record<string, string | string[]> } } | { error: FunctionError };
+        try {
+          if (!fn) throw new Error("the runtime was not loaded");
+          const context = buildContext(fn, ctx);
+          if (message.kind === "http") {
+            outcome = custom ? await custom.http(ctx, message.http, body) : await runHttp(handler as Fn, message.http, body, context);
+          } else {
+            outcome = custom ? await custom.invoke(ctx, body) : await runEvent(handler as Fn, body, context);
+          }
+        } catch (err) {
+          outcome = { error: functionError("UnhandledInvocationError", err) };
+        }
+        process.stdout.write(endMarker(ctx.requestId, "error" in outcome ? outcome.error : undefined));
+        inFlight.delete(id);
+        if ("error" in outcome) channel.send({ t: "error", id, error: outcome.error, rss: rss() });
+        else channel.send({ t: "result", id, body: outcome.body, ...(outcome.http ? { http: outcome.http } : {}), rss: rss() });
+      });
+      return;
+    }
+    case "ping":
+      channel.send({ t: "pong", id: message.id });
+      return;
+  }
+}
+
+async function load(info: FunctionInfo): Promise<void> {
+  fn = info;
+  try {
+    if (info.kind === "custom") {
+      custom = new CustomRuntime(info);
+      await custom.start(process.env);
+    } else {
+      if (info.initializer) {
+        process.stdout.write(`load code for handler:${info.initializer}\n`);
+        initializer = await resolveFunction(info.initializer);
+      }
+      process.stdout.write(`load code for handler:${info.handler}\n`);
+      handler = await resolveFunction(info.handler);
+    }
+    channel.send({ t: "loaded" });
+  } catch (err) {
+    channel.send({ t: "loaded", error: functionError("UnhandledInvocationError", err) });
+  }
+}
+
+/** A crash fails every invocation in flight on this instance, then the instance exits (it is replaced). */
+async function crash(err: unknown): Promise<void> {
+  for (const id of inFlight) channel.send({ t: "error", id, error: functionError("UnhandledInvocationError", err), rss: rss() });
+  inFlight.clear();
+  await channel.flush();
+  process.exit(1);
+}
+process.on("uncaughtException", (err) => void crash(err));
+process.on("unhandledRejection", (err) => void crash(err));
+
+channel.send({ t: "hello", pid: process.pid });

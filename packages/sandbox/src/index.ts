@@ -1,0 +1,4 @@
+export * from "./cgroup.js";
+export * from "./layout.js";
+export * from "./sandboxer.js";
+export * from "./watchdog.js";

@@ -1,0 +1,10 @@
+/** Where things are from the function's point of view. */
+export interface SandboxPaths {
+  code: string;
+  runtime: string;
+  opt: string;
+  tmp: string;
+}
+
+/** Inside a bubblewrap sandbox, FC's layout. */
+export const SANDBOX_PATHS: SandboxPaths = { code: "/code", runtime: "/var/fc/runtime", opt: "/opt", tmp: "/tmp" };

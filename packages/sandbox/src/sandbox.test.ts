@@ -1,0 +1,161 @@
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RUNTIME_DIR } from "@nimbus/runtime-node";
+import { Sandboxer, type SandboxSpec } from "./sandboxer.js";
+
+let dir: string;
+let sandboxer: Sandboxer;
+let hostServer: Server;
+let hostPort: number;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "nimbus-sandbox-"));
+  await chmod(dir, 0o755);
+  sandboxer = await Sandboxer.create({ workDir: join(dir, "work"), cgroupGroup: `nimbus-test/${randomBytes(4).toString("hex")}`, uid: 65534, gid: 65534, tmpBytes: 64 * 1024 * 1024 });
+  // Stands in for NATS/Redis: a service on the host's loopback that functions must not reach.
+  hostServer = createServer((s) => s.end("platform secrets\n"));
+  await new Promise<void>((r) => hostServer.listen(0, "127.0.0.1", r));
+  hostPort = (hostServer.address() as { port: number }).port;
+  process.env["NIMBUS_SECRET_FOR_TEST"] = "must-not-leak";
+});
+
+afterAll(async () => {
+  hostServer?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs a Node script in a fresh sandbox (code dir holds `script.js`) and collects its output. */
+async function run(script: string, opts: { memoryMb?: number; pidsMax?: number; killAfterMs?: number; code?: Record<string, string> } = {}) {
+  const codeDir = join(dir, `code-${randomBytes(4).toString("hex")}`);
+  await mkdir(codeDir, { recursive: true, mode: 0o755 });
+  await writeFile(join(codeDir, "script.js"), script, { mode: 0o644 });
+  for (const [name, content] of Object.entries(opts.code ?? {})) await writeFile(join(codeDir, name), content, { mode: 0o644 });
+  const spec: SandboxSpec = {
+    id: `t-${randomBytes(6).toString("hex")}`,
+    codeDir,
+    runtimeDir: RUNTIME_DIR,
+    command: (paths) => [process.execPath, join(paths.code, "script.js")],
+    env: () => ({ FUNCTION_VAR: "mine", HOST_PORT: String(hostPort) }),
+    memoryBytes: (opts.memoryMb ?? 128) * 1024 * 1024,
+    pidsMax: opts.pidsMax ?? 64,
+    heapLimitMb: Math.floor((opts.memoryMb ?? 128) * 0.8),
+  };
+  const proc = await sandboxer.spawn(spec);
+  let out = "";
+  proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const timer = opts.killAfterMs ? setTimeout(() => void proc.kill(), opts.killAfterMs) : undefined;
+  const exit = await proc.exited;
+  clearTimeout(timer);
+  return { out, exit, codeDir, proc };
+}
+
+describe("the sandbox", () => {
+  it("says what it runs with", () => {
+    expect(sandboxer.describe()).toMatch(/bubblewrap/);
+  });
+
+  it("gives the function only its own environment, no platform variables", async () => {
+    const { out } = await run("console.log(JSON.stringify(process.env))");
+    const env = JSON.parse(out);
+    expect(env.FUNCTION_VAR).toBe("mine");
+    expect(JSON.stringify(env)).not.toContain("must-not-leak");
+    expect(Object.keys(env).some((k) => k.startsWith("NIMBUS_"))).toBe(false);
+  });
+
+  it("runs as an unprivileged user that cannot read secrets or other code", async () => {
+    const other = join(dir, "other-function");
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, "secret.js"), "// another function's code");
+    const { out } = await run(`
+      const fs = require("fs");
+      const tryRead = (p) => { try { fs.readFileSync(p); return "READ"; } catch (e) { return e.code; } };
+      console.log(JSON.stringify({
+        uid: process.getuid(),
+        shadow: tryRead("/etc/shadow"),
+        other: tryRead(${JSON.stringify(join(other, "secret.js"))}),
+        init: tryRead("/proc/1/environ"),
+        pid: process.pid,
+        hostRoot: tryRead("/root/.bashrc"),
+      }));
+    `);
+    const r = JSON.parse(out);
+    expect(r.uid).not.toBe(0);
+    expect(r.shadow).not.toBe("READ");
+    expect(r.other).not.toBe("READ");
+    expect(r.hostRoot).not.toBe("READ");
+    expect(r.pid).toBeLessThan(10); // its own PID namespace
+  });
+
+  it("keeps code and system read-only, /tmp private and writable", async () => {
+    const { out } = await run(`
+      const fs = require("fs");
+      const tryWrite = (p) => { try { fs.writeFileSync(p, "x"); return "WROTE"; } catch (e) { return e.code; } };
+      console.log(JSON.stringify({ code: tryWrite("/code/x"), usr: tryWrite("/usr/x"), etc: tryWrite("/etc/x"), root: tryWrite("/x"), tmp: tryWrite("/tmp/x") }));
+    `);
+    const r = JSON.parse(out);
+    expect(r).toMatchObject({ tmp: "WROTE" });
+    for (const key of ["code", "usr", "etc", "root"]) expect(r[key]).not.toBe("WROTE");
+    const second = await run(`console.log(require("fs").existsSync("/tmp/x") ? "LEAKED" : "clean")`);
+    expect(second.out.trim()).toBe("clean");
+  });
+
+  it("cannot reach services on the host's loopback (NATS, Redis)", async () => {
+    const { out } = await run(`
+      require("net").connect(Number(process.env.HOST_PORT), "127.0.0.1")
+        .on("data", () => console.log("REACHED"))
+        .on("error", (e) => console.log(e.code));
+    `);
+    expect(out.trim()).not.toBe("REACHED");
+    expect(out).toMatch(/ECONNREFUSED|ENETUNREACH/);
+  });
+
+  it("contains a memory bomb", async () => {
+    const { exit } = await run(`const a = []; setInterval(() => a.push(Buffer.alloc(16e6, 1)), 5);`, { memoryMb: 128, killAfterMs: 20_000 });
+    expect(exit.oomKilled).toBe(true);
+  });
+
+  it("contains a fork bomb", async () => {
+    const { out, exit } = await run(
+      `
+      const { spawn } = require("child_process");
+      let started = 0, failed = 0;
+      for (let i = 0; i < 200; i++) {
+        try { const c = spawn("/bin/sleep", ["30"]); c.on("error", () => failed++); started++; } catch { failed++; }
+      }
+      setTimeout(() => { console.log(JSON.stringify({ started, failed })); process.exit(0); }, 1500);
+    `,
+      { pidsMax: 32, killAfterMs: 20_000 },
+    );
+    expect(exit.code).toBe(0);
+    expect(JSON.parse(out).failed).toBeGreaterThan(100);
+  });
+
+  it("contains a full /tmp", async () => {
+    const { out } = await run(`
+      const fs = require("fs");
+      let written = 0;
+      try { for (;;) { fs.writeFileSync("/tmp/f" + written, Buffer.alloc(4 << 20)); written++; } } catch (e) { console.log(e.code, written * 4); }
+    `);
+    expect(out).toMatch(/ENOSPC|ENOMEM/);
+  });
+
+  it("kills the whole tree, grandchildren that ignore SIGTERM included", async () => {
+    const { proc } = await run(
+      `
+      const { spawn } = require("child_process");
+      spawn("/bin/sh", ["-c", "trap '' TERM; sleep 300"], { stdio: "inherit", detached: true });
+      setInterval(() => {}, 1000);
+    `,
+      { killAfterMs: 1_000 },
+    );
+    expect(proc.pid).toBeDefined();
+    const { execFileSync } = await import("node:child_process");
+    const survivors = execFileSync("ps", ["-eo", "pid,user,args"]).toString().split("\n").filter((l) => l.includes("sleep 300"));
+    expect(survivors).toEqual([]);
+  });
+});

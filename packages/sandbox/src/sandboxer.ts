@@ -1,0 +1,296 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, existsSync, lstatSync, realpathSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import type { Socket } from "node:net";
+import { delimiter, dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { detectCgroups, type CgroupDriver, type CgroupHandle } from "./cgroup.js";
+import { SANDBOX_PATHS, type SandboxPaths } from "./layout.js";
+import { watchMemory } from "./watchdog.js";
+
+export interface SandboxerOptions {
+  /** Host directory for generated files (passwd, group, hosts). */
+  workDir: string;
+  /** cgroup sub-path instance cgroups live under, e.g. `nimbus/<node>`. */
+  cgroupGroup: string;
+  /** The unprivileged uid/gid instances run as when the invoker is root. */
+  uid: number;
+  gid: number;
+  /** Refuse to start without bubblewrap instead of falling back to plain processes. */
+  requireBwrap?: boolean;
+  /** Turn cgroup limits off even where they would work (tests of the fallback). */
+  disableCgroups?: boolean;
+  /** Size of each instance's private /tmp. */
+  tmpBytes: number;
+}
+
+export interface SandboxSpec {
+  /** Unique, filesystem-safe: names the instance's cgroup and hostname. */
+  id: string;
+  /** Host directory with the unpacked code; read-only at `paths.code`. */
+  codeDir: string;
+  /** Host directory with the runtime; read-only at `paths.runtime`. */
+  runtimeDir: string;
+  /** Host directories overlaid read-only at `paths.opt`, in order (layers). */
+  optDirs?: string[];
+  /** Builds the command and environment from where things are inside the sandbox. */
+  command: (paths: SandboxPaths) => string[];
+  env: (paths: SandboxPaths) => Record<string, string>;
+  memoryBytes: number;
+  pidsMax: number;
+  /** Node's own heap limit, used when there are no cgroups (MB). */
+  heapLimitMb?: number;
+}
+
+export interface SandboxExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The memory limit ended it (cgroup OOM killer, or the RSS watchdog). */
+  oomKilled: boolean;
+}
+
+/** One running instance: its control socket (fd 3 inside), output, and a kill that takes the whole tree. */
+export class SandboxedProcess {
+  readonly exited: Promise<SandboxExit>;
+  private watchdogTripped = false;
+  private stopWatchdog: (() => void) | undefined;
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly cgroup: CgroupHandle | undefined,
+    private readonly mode: "bwrap" | "process",
+    memoryBytes: number,
+  ) {
+    this.exited = new Promise<SandboxExit>((resolve) => {
+      child.once("exit", (code, signal) => {
+        this.stopWatchdog?.();
+        void (async () => {
+          const oom = this.watchdogTripped || ((await this.cgroup?.oomKilled()) ?? false);
+          await this.cgroup?.killAll();
+          await this.cgroup?.remove();
+          resolve({ code, signal, oomKilled: oom });
+        })();
+      });
+      child.once("error", () => resolve({ code: -1, signal: null, oomKilled: false }));
+    });
+    if (!cgroup && child.pid) {
+      this.stopWatchdog = watchMemory(child.pid, memoryBytes, () => {
+        this.watchdogTripped = true;
+        void this.kill();
+      });
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** The framed control channel (fd 3 inside the instance). */
+  get control(): Socket {
+    return this.child.stdio[3] as Socket;
+  }
+
+  get stdout(): Readable {
+    return this.child.stdout as Readable;
+  }
+
+  get stderr(): Readable {
+    return this.child.stderr as Readable;
+  }
+
+  /** SIGKILLs the instance and everything it started; resolves when it is gone. */
+  async kill(): Promise<SandboxExit> {
+    const pid = this.child.pid;
+    if (pid && this.child.exitCode === null && this.child.signalCode === null) {
+      try {
+        // bwrap: its death takes the PID namespace with it. Plain process: kill its process group.
+        process.kill(this.mode === "process" ? -pid : pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await this.cgroup?.killAll();
+    }
+    return this.exited;
+  }
+
+  /** Peak memory of the instance, when the cgroup reports it. */
+  async peakMemoryBytes(): Promise<number | undefined> {
+    return this.cgroup?.peakBytes();
+  }
+}
+
+function findBinary(name: string): string | undefined {
+  const dirs = [...(process.env["PATH"] ?? "").split(delimiter), "/usr/bin", "/usr/sbin", "/bin", "/sbin"];
+  for (const dir of dirs.filter(Boolean)) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Starts instances. Created once per invoker: it detects what the host allows (bubblewrap, cgroup
+ * v1 or v2, dropping to an unprivileged uid) and says what it falls back to.
+ */
+export class Sandboxer {
+  readonly warnings: string[] = [];
+
+  private constructor(
+    private readonly options: SandboxerOptions,
+    readonly bwrap: string | undefined,
+    readonly cgroups: CgroupDriver | undefined,
+    private readonly setpriv: string | undefined,
+  ) {}
+
+  static async create(options: SandboxerOptions): Promise<Sandboxer> {
+    const bwrap = findBinary("bwrap");
+    if (!bwrap && options.requireBwrap) throw new Error("bubblewrap (bwrap) is required but not installed: sudo apt-get install -y bubblewrap");
+    const detected = options.disableCgroups ? { unavailable: "cgroups disabled by configuration" } : await detectCgroups(options.cgroupGroup);
+    const root = process.getuid?.() === 0;
+    const setpriv = root ? findBinary("setpriv") : undefined;
+    const sandboxer = new Sandboxer(options, bwrap, "version" in detected ? detected : undefined, setpriv);
+    if (!bwrap) {
+      sandboxer.warnings.push(
+        "bubblewrap (bwrap) is not installed: function instances run as PLAIN CHILD PROCESSES with a cleared environment, " +
+          "sharing this machine's filesystem and network. Install it: sudo apt-get install -y bubblewrap",
+      );
+    }
+    if (!("version" in detected)) {
+      sandboxer.warnings.push(`no writable cgroups (${detected.unavailable}): memory is limited by Node's heap limit and an RSS watchdog, processes by RLIMIT_NPROC`);
+    }
+    if (!root) sandboxer.warnings.push("not running as root: instances run as this user (no separate unprivileged uid)");
+    await mkdir(options.workDir, { recursive: true });
+    await writeFile(join(options.workDir, "passwd"), `root:x:0:0:root:/root:/bin/sh\nfc:x:${options.uid}:${options.gid}:fc:/tmp:/bin/sh\n`);
+    await writeFile(join(options.workDir, "group"), `root:x:0:\nfc:x:${options.gid}:\n`);
+    await writeFile(join(options.workDir, "hosts"), "127.0.0.1 localhost\n::1 localhost\n");
+    return sandboxer;
+  }
+
+  /** One line for the startup log: what isolation instances get on this host. */
+  describe(): string {
+    const isolation = this.bwrap ? "bubblewrap (mount, pid, ipc, uts, net, user namespaces)" : "plain processes (NO isolation)";
+    const limits = this.cgroups ? `cgroup ${this.cgroups.version} at ${this.cgroups.root}` : "V8 heap limit + RSS watchdog";
+    const uid = this.setpriv ? `uid ${this.options.uid}` : `uid ${process.getuid?.() ?? "?"}`;
+    return `${isolation}; limits: ${limits}; ${uid}`;
+  }
+
+  get paths(): SandboxPaths {
+    return this.bwrap ? SANDBOX_PATHS : { code: "", runtime: "", opt: "/opt", tmp: "/tmp" };
+  }
+
+  /** Starts an instance and resolves once it is spawned (not once it is ready). */
+  async spawn(spec: SandboxSpec): Promise<SandboxedProcess> {
+    const paths = this.bwrap ? SANDBOX_PATHS : { code: spec.codeDir, runtime: spec.runtimeDir, opt: spec.optDirs?.[0] ?? "/opt", tmp: "/tmp" };
+    const cgroup = this.cgroups ? await this.cgroups.create(spec.id, { memoryBytes: spec.memoryBytes, pidsMax: spec.pidsMax }) : undefined;
+    let command = spec.command(paths);
+    const env = spec.env(paths);
+    if (!cgroup && spec.heapLimitMb && command[0] === process.execPath) {
+      command = [command[0], `--max-old-space-size=${spec.heapLimitMb}`, ...command.slice(1)];
+    }
+
+    let argv: string[];
+    if (this.bwrap) {
+      argv = [this.bwrap, ...this.bwrapArgs(spec, env), "--", ...command];
+    } else {
+      // RLIMIT_NPROC counts every process of the uid, so it is a shared ceiling, not a per-instance one.
+      argv = [...(cgroup ? [] : this.prlimit(spec.pidsMax * 8)), ...command];
+    }
+    if (this.setpriv) {
+      argv = [this.setpriv, `--reuid=${this.options.uid}`, `--regid=${this.options.gid}`, "--clear-groups", "--", ...argv];
+    }
+    if (cgroup) {
+      // Join the cgroup before exec'ing the sandbox, so nothing it starts can escape the limits.
+      const script = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; shift; n=$((n-1)); done; exec "$@"';
+      argv = ["/bin/sh", "-c", script, "sh", String(cgroup.procsFiles.length), ...cgroup.procsFiles, ...argv];
+    }
+    const [file, ...args] = argv as [string, ...string[]];
+    const child = spawn(file, args, {
+      env: this.bwrap ? { PATH: "/usr/bin:/bin" } : env,
+      cwd: this.bwrap ? "/" : spec.codeDir,
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      detached: !this.bwrap,
+    });
+    return new SandboxedProcess(child, cgroup, this.bwrap ? "bwrap" : "process", spec.memoryBytes);
+  }
+
+  private prlimit(nproc: number): string[] {
+    const prlimit = findBinary("prlimit");
+    return prlimit ? [prlimit, `--nproc=${nproc}`, "--core=0", "--"] : [];
+  }
+
+  private bwrapArgs(spec: SandboxSpec, env: Record<string, string>): string[] {
+    const args = [
+      "--unshare-all",
+      "--unshare-user",
+      "--disable-userns",
+      "--die-with-parent",
+      "--new-session",
+      "--cap-drop",
+      "ALL",
+      "--hostname",
+      spec.id.slice(0, 63),
+      ...systemMounts(),
+      ...nodeMount(),
+      "--ro-bind",
+      join(this.options.workDir, "passwd"),
+      "/etc/passwd",
+      "--ro-bind",
+      join(this.options.workDir, "group"),
+      "/etc/group",
+      "--ro-bind",
+      join(this.options.workDir, "hosts"),
+      "/etc/hosts",
+      "--proc",
+      "/proc",
+      "--dev",
+      "/dev",
+      "--size",
+      String(this.options.tmpBytes),
+      "--tmpfs",
+      "/tmp",
+      "--ro-bind",
+      spec.codeDir,
+      SANDBOX_PATHS.code,
+      "--ro-bind",
+      spec.runtimeDir,
+      SANDBOX_PATHS.runtime,
+    ];
+    for (const dir of spec.optDirs ?? []) args.push("--ro-bind", dir, SANDBOX_PATHS.opt);
+    // The sandbox's own root (a tmpfs bwrap builds the mounts on) is read-only too; only /tmp is writable.
+    args.push("--remount-ro", "/", "--chdir", SANDBOX_PATHS.code, "--clearenv");
+    for (const [key, value] of Object.entries(env)) args.push("--setenv", key, value);
+    return args;
+  }
+}
+
+/** The host's system directories, read-only; merged-/usr symlinks kept as symlinks. */
+function systemMounts(): string[] {
+  const args = ["--ro-bind", "/usr", "/usr"];
+  for (const dir of ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]) {
+    if (!existsSync(dir)) continue;
+    if (lstatSync(dir).isSymbolicLink()) args.push("--symlink", realpathRelative(dir), dir);
+    else args.push("--ro-bind", dir, dir);
+  }
+  for (const file of ["/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/nsswitch.conf", "/etc/mime.types", "/etc/alternatives"]) {
+    args.push("--ro-bind-try", file, file);
+  }
+  return args;
+}
+
+function realpathRelative(link: string): string {
+  // /lib -> usr/lib on merged-/usr systems; keep the link relative as the host has it.
+  const target = realpathSync(link);
+  return target.startsWith("/") ? target.slice(1) : target;
+}
+
+/** Node itself, when it is not under /usr (nvm, /opt/node…). */
+function nodeMount(): string[] {
+  const exec = realpathSync(process.execPath);
+  if (exec.startsWith("/usr/")) return [];
+  const prefix = dirname(dirname(exec));
+  return ["--ro-bind", prefix, prefix, ...(exec !== process.execPath ? ["--ro-bind", dirname(process.execPath), dirname(process.execPath)] : [])];
+}
