@@ -20,11 +20,14 @@ export const ERROR_STATUS = {
   VersionNotFound: 404,
   AliasNotFound: 404,
   TriggerNotFound: 404,
+  OnDemandConfigNotFound: 404,
   LayerNotFound: 404,
   ResourceNotFound: 404,
   CodeNotFound: 404,
   ServiceAlreadyExists: 409,
   FunctionAlreadyExists: 409,
+  TriggerAlreadyExists: 409,
+  FunctionNotEmpty: 409,
   ConcurrentUpdateError: 409,
   ServiceNotEmpty: 409,
   PreconditionFailed: 412,
@@ -135,6 +138,18 @@ export const errors = {
     new NimbusError("FunctionAlreadyExists", `function '${fn}' already exists in service '${service}'`),
   serviceNotEmpty: (service: string, what = "functions") =>
     new NimbusError("ServiceNotEmpty", `service '${service}' has active '${what}'`),
+  triggerNotFound: (service: string, fn: string, trigger: string) =>
+    new NimbusError("TriggerNotFound", `trigger '${trigger}' does not exist in service '${service}' and function '${fn}'`),
+  triggerExists: (service: string, fn: string, trigger: string) =>
+    new NimbusError("TriggerAlreadyExists", `trigger '${trigger}' already exists in service '${service}' and function '${fn}'`),
+  functionNotEmpty: (fn: string) => new NimbusError("FunctionNotEmpty", `function '${fn}' has active triggers`),
+  onDemandConfigNotFound: (resource: string) => new NimbusError("OnDemandConfigNotFound", `on-demand config for '${resource}' does not exist`),
+  throttled: (service: string, fn: string, max: number) =>
+    new NimbusError(
+      "ResourceExhausted",
+      `function '${fn}' of service '${service}' is at its limit of ${max} instances and none became free in time; retry later`,
+    ),
+  noInvoker: () => new NimbusError("ServiceUnavailable", "no invoker node is running to execute the function"),
   codeNotFound: () => new NimbusError("CodeNotFound", "the code package does not exist"),
   preconditionFailed: () => new NimbusError("PreconditionFailed", "the resource being modified has been changed"),
   concurrentUpdate: (what: string) =>

@@ -11,3 +11,6 @@ export * from "./resources/service.js";
 export * from "./resources/function.js";
 export * from "./resources/tags.js";
 export * from "./lifecycle.js";
+export * from "./instance-class.js";
+export * from "./resources/trigger.js";
+export * from "./resources/on-demand.js";

@@ -20,15 +20,24 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
     buckets: {
       services: bucket("services"),
       functions: bucket("functions"),
+      triggers: bucket("triggers"),
+      onDemandConfigs: bucket("ondemand"),
     },
     objectStores: {
       code: bucket("code"),
+      /** Invocation payloads and results larger than the NATS server's max_payload (short-lived). */
+      payloads: bucket("payloads"),
     },
     kvKeys: {
       service: (service: string) => service,
       function: (service: string, fn: string) => `${service}.${fn}`,
       /** KV key filter matching every function of a service. */
       functionsOf: (service: string) => `${service}.*`,
+      trigger: (service: string, fn: string, trigger: string) => `${service}.${fn}.${trigger}`,
+      /** KV key filter matching every trigger of a function. */
+      triggersOf: (service: string, fn: string) => `${service}.${fn}.*`,
+      /** On-demand configs are per function and qualifier. */
+      onDemandConfig: (service: string, qualifier: string, fn: string) => `${service}.${qualifier}.${fn}`,
     },
     objects: {
       /** Code packages are content-addressed by their SHA-256 (hex). */
@@ -39,6 +48,24 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       presence: `${prefix}.presence.beat`,
       /** A request on this subject makes every service publish its heartbeat at once. */
       presenceProbe: `${prefix}.presence.probe`,
+      /** Invocations of one instance class: invokers holding instances of it subscribe (queue group). */
+      invokeClass: (service: string, fn: string, cls: string) => `${prefix}.invoke.fn.${service}.${fn}.${cls}`,
+      /** Invocations nobody holds an instance for: any invoker may take it and cold-start (queue group). */
+      invokePlace: `${prefix}.invoke.place`,
+      /** Invocations redirected to one invoker node. */
+      invokeNode: (node: string) => `${prefix}.invoke.node.${node}`,
+    },
+    queues: {
+      invokers: "invokers",
+    },
+    redis: {
+      /** A live invoker node (expires when the node stops refreshing it). */
+      node: (node: string) => `${prefix}:node:${node}`,
+      nodePrefix: `${prefix}:node:`,
+      /** Every live instance of a function: instance id → JSON. */
+      instances: (service: string, fn: string) => `${prefix}:instances:{${service}:${fn}}`,
+      /** Nodes with a free slot in an instance of this class. */
+      idle: (cls: string) => `${prefix}:idle:${cls}`,
     },
   } as const;
 }

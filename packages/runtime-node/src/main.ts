@@ -26,6 +26,8 @@ const channel = new Channel((message) => void dispatch(message));
 captureOutput(channel);
 patchConsole();
 
+/** FC's largest synchronous response (32 MB); the invoker applies the configured, smaller, limit. */
+const MAX_RESULT_BYTES = 32 * 1024 * 1024;
 const rss = () => Math.round(process.memoryUsage().rss / 1024 / 1024);
 const endMarker = (requestId: string, error?: FunctionError) =>
   `FC Invoke End RequestId: ${requestId}${error ? `, Error: ${error.errorType === "HandledInvocationError" ? "Handled" : "Unhandled"} function error` : ""}\n`;
@@ -67,6 +69,9 @@ async function dispatch(message: ToInstance): Promise<void> {
           }
         } catch (err) {
           outcome = { error: functionError("UnhandledInvocationError", err) };
+        }
+        if (!("error" in outcome) && outcome.body.length > MAX_RESULT_BYTES) {
+          outcome = { error: functionError("UnhandledInvocationError", new RangeError(`the response of ${outcome.body.length} bytes exceeds the limit of ${MAX_RESULT_BYTES} bytes`)) };
         }
         process.stdout.write(endMarker(ctx.requestId, "error" in outcome ? outcome.error : undefined));
         inFlight.delete(id);

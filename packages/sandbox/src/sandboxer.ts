@@ -119,6 +119,30 @@ export class SandboxedProcess {
   }
 }
 
+/**
+ * Throws a clear error when a path is not reachable by "others" (the sandbox uid): every directory on
+ * the way must be searchable, the target readable (and executable for `exec`).
+ */
+export function assertReachableByOthers(path: string, what: string, exec = false): void {
+  const real = realpathSync(path);
+  const parts = real.split("/").filter(Boolean);
+  let dir = "/";
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    if ((statMode(dir) & 0o001) === 0) {
+      throw new Error(`${what} (${real}) is not reachable by the sandbox user: ${dir} is not searchable by others (chmod o+x, or move it)`);
+    }
+  }
+  const mode = statMode(real);
+  if ((mode & 0o004) === 0 || (exec && (mode & 0o001) === 0)) {
+    throw new Error(`${what} (${real}) is not ${exec ? "executable" : "readable"} by the sandbox user`);
+  }
+}
+
+function statMode(path: string): number {
+  return lstatSync(path).mode;
+}
+
 function findBinary(name: string): string | undefined {
   const dirs = [...(process.env["PATH"] ?? "").split(delimiter), "/usr/bin", "/usr/sbin", "/bin", "/sbin"];
   for (const dir of dirs.filter(Boolean)) {
@@ -152,6 +176,7 @@ export class Sandboxer {
     const detected = options.disableCgroups ? { unavailable: "cgroups disabled by configuration" } : await detectCgroups(options.cgroupGroup);
     const root = process.getuid?.() === 0;
     const setpriv = root ? findBinary("setpriv") : undefined;
+    if (setpriv) assertReachableByOthers(process.execPath, "Node.js", true);
     const sandboxer = new Sandboxer(options, bwrap, "version" in detected ? detected : undefined, setpriv);
     if (!bwrap) {
       sandboxer.warnings.push(
@@ -163,10 +188,12 @@ export class Sandboxer {
       sandboxer.warnings.push(`no writable cgroups (${detected.unavailable}): memory is limited by Node's heap limit and an RSS watchdog, processes by RLIMIT_NPROC`);
     }
     if (!root) sandboxer.warnings.push("not running as root: instances run as this user (no separate unprivileged uid)");
-    await mkdir(options.workDir, { recursive: true });
-    await writeFile(join(options.workDir, "passwd"), `root:x:0:0:root:/root:/bin/sh\nfc:x:${options.uid}:${options.gid}:fc:/tmp:/bin/sh\n`);
-    await writeFile(join(options.workDir, "group"), `root:x:0:\nfc:x:${options.gid}:\n`);
-    await writeFile(join(options.workDir, "hosts"), "127.0.0.1 localhost\n::1 localhost\n");
+    await mkdir(options.workDir, { recursive: true, mode: 0o755 });
+    await writeFile(join(options.workDir, "passwd"), `root:x:0:0:root:/root:/bin/sh\nfc:x:${options.uid}:${options.gid}:fc:/tmp:/bin/sh\n`, { mode: 0o644 });
+    await writeFile(join(options.workDir, "group"), `root:x:0:\nfc:x:${options.gid}:\n`, { mode: 0o644 });
+    await writeFile(join(options.workDir, "hosts"), "127.0.0.1 localhost\n::1 localhost\n", { mode: 0o644 });
+    // Instances run as another uid: the files they are given must be reachable by it.
+    if (setpriv) assertReachableByOthers(join(options.workDir, "passwd"), "the invoker's work directory");
     return sandboxer;
   }
 

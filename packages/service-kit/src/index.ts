@@ -2,3 +2,4 @@ export * from "./env.js";
 export * from "./nats.js";
 export * from "./lifecycle.js";
 export * from "./presence.js";
+export * from "./redis.js";

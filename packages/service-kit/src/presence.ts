@@ -8,6 +8,8 @@ export interface Heartbeat {
   ready: boolean;
   startedAt: string;
   pid: number;
+  /** How often this node beats; it is gone after three missed beats. */
+  intervalMs: number;
 }
 
 export const HEARTBEAT_INTERVAL_MS = 2_000;
@@ -28,11 +30,12 @@ export class PresencePublisher {
     private readonly naming: Naming,
     private readonly identity: { service: string; node: string },
     private readonly isReady: () => boolean,
+    private readonly intervalMs = HEARTBEAT_INTERVAL_MS,
   ) {}
 
   start(): void {
     this.publish();
-    this.timer = setInterval(() => this.publish(), HEARTBEAT_INTERVAL_MS);
+    this.timer = setInterval(() => this.publish(), this.intervalMs);
     this.timer.unref();
     this.probes = this.nc.subscribe(this.naming.subjects.presenceProbe, { callback: () => this.publish() });
   }
@@ -44,7 +47,7 @@ export class PresencePublisher {
 
   private publish(): void {
     if (this.nc.isClosed()) return;
-    const beat: Heartbeat = { ...this.identity, ready: this.isReady(), startedAt: this.startedAt, pid: process.pid };
+    const beat: Heartbeat = { ...this.identity, ready: this.isReady(), startedAt: this.startedAt, pid: process.pid, intervalMs: this.intervalMs };
     this.nc.publish(this.naming.subjects.presence, encoder.encode(JSON.stringify(beat)));
   }
 }
@@ -82,15 +85,22 @@ export class PresenceTracker {
     if (!this.nc.isClosed()) this.nc.publish(this.naming.subjects.presenceProbe);
   }
 
-  /** Heartbeats heard within the expiry window. */
+  /** Heartbeats heard within each node's expiry window (three of its intervals). */
   alive(): Heartbeat[] {
-    const cutoff = this.now() - HEARTBEAT_EXPIRY_MS;
+    const now = this.now();
     const out: Heartbeat[] = [];
     for (const [key, { beat, at }] of this.seen) {
-      if (at < cutoff) this.seen.delete(key);
+      if (at < now - 3 * (beat.intervalMs || HEARTBEAT_INTERVAL_MS)) this.seen.delete(key);
       else out.push(beat);
     }
     return out;
+  }
+
+  /** True when a node of that service is alive. */
+  isAlive(service: string, node: string): boolean {
+    const entry = this.seen.get(`${service}/${node}`);
+    if (!entry) return false;
+    return entry.at >= this.now() - 3 * (entry.beat.intervalMs || HEARTBEAT_INTERVAL_MS);
   }
 
   /** The services among `required` with no ready node. */

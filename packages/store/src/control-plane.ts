@@ -1,8 +1,10 @@
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { FunctionRecord, ServiceRecord, type Naming } from "@nimbus/protocol";
+import { nanos } from "@nats-io/nats-core";
+import { FunctionRecord, OnDemandConfigRecord, ServiceRecord, TriggerRecord, type Naming } from "@nimbus/protocol";
 import { CodeStore } from "./code-store.js";
+import { PayloadStore } from "./payload-store.js";
 import { KvRepository } from "./repository.js";
 
 export interface ControlPlaneOptions {
@@ -15,8 +17,14 @@ export interface ControlPlaneOptions {
 export interface ControlPlane {
   services: KvRepository<ServiceRecord>;
   functions: KvRepository<FunctionRecord>;
+  triggers: KvRepository<TriggerRecord>;
+  onDemandConfigs: KvRepository<OnDemandConfigRecord>;
   code: CodeStore;
+  payloads: PayloadStore;
 }
+
+/** Parked payloads older than this are gone (no invocation lasts longer than a day). */
+const PAYLOAD_TTL_MS = 26 * 3600_000;
 
 const MAX_RECORD_BYTES = 1024 * 1024;
 
@@ -26,11 +34,23 @@ export async function openControlPlane(nc: NatsConnection, options: ControlPlane
   const replicas = options.replicas ?? 1;
   const kvm = new Kvm(nc);
   const bucket = (name: string) => kvm.create(name, { history: 1, replicas, maxValueSize: MAX_RECORD_BYTES });
-  const [services, functions] = await Promise.all([bucket(naming.buckets.services), bucket(naming.buckets.functions)]);
-  const os = await new Objm(nc).create(naming.objectStores.code, { replicas });
+  const [services, functions, triggers, onDemandConfigs] = await Promise.all([
+    bucket(naming.buckets.services),
+    bucket(naming.buckets.functions),
+    bucket(naming.buckets.triggers),
+    bucket(naming.buckets.onDemandConfigs),
+  ]);
+  const objm = new Objm(nc);
+  const [code, payloads] = await Promise.all([
+    objm.create(naming.objectStores.code, { replicas }),
+    objm.create(naming.objectStores.payloads, { replicas, ttl: nanos(PAYLOAD_TTL_MS) }),
+  ]);
   return {
     services: new KvRepository(services, ServiceRecord, "service"),
     functions: new KvRepository(functions, FunctionRecord, "function"),
-    code: new CodeStore(os, naming),
+    triggers: new KvRepository(triggers, TriggerRecord, "trigger"),
+    onDemandConfigs: new KvRepository(onDemandConfigs, OnDemandConfigRecord, "on-demand config"),
+    code: new CodeStore(code, naming),
+    payloads: new PayloadStore(payloads),
   };
 }

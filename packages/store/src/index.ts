@@ -2,3 +2,4 @@ export * from "./repository.js";
 export * from "./mirror.js";
 export * from "./code-store.js";
 export * from "./control-plane.js";
+export * from "./payload-store.js";

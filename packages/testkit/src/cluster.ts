@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsServer, NimbusServiceProcess, RedisServer } from "@nimbus/embedded";
@@ -49,6 +49,7 @@ export class TestCluster {
   /** Starts the servers and the requested services; resolves when every service reported ready. */
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), "nimbus-test-"));
+    await chmod(dir, 0o755); // instances run as another uid and must reach their code under it
     const auth = options.auth ?? true;
     let nats: NatsServer | undefined;
     let redis: RedisServer | undefined;
@@ -94,7 +95,7 @@ export class TestCluster {
     const index = this.counter++;
     const proc = new NimbusServiceProcess({
       name,
-      env: this.env({ NIMBUS_NODE_ID: `${name}-${index}`, ...extraEnv }),
+      env: this.env({ NIMBUS_NODE_ID: `${name}-${index}`, NIMBUS_INVOKER_DIR: join(this.dir, "invoker", `${name}-${index}`), ...extraEnv }),
       logFile: join(this.dir, "logs", `${name}-${index}.log`),
     });
     const list = this.services.get(name) ?? [];

@@ -1,6 +1,7 @@
 import { createNaming } from "@nimbus/protocol";
 import {
   connectNats,
+  connectRedis,
   drainNats,
   PresencePublisher,
   PresenceTracker,
@@ -21,6 +22,8 @@ import { createHttpServer } from "./http/server.js";
 import { ServiceCatalog } from "./services/catalog.js";
 import { serviceRoutes } from "./services/routes.js";
 import { tagRoutes } from "./tags/routes.js";
+import { Dispatcher } from "./invoke/dispatcher.js";
+import { invocationRoutes } from "./invoke/routes.js";
 
 export interface GatewayDeps {
   env: GatewayEnv;
@@ -41,6 +44,13 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     name: `gateway/${env.NIMBUS_NODE_ID}`,
     logger: logger.child({ module: "nats" }),
     onConnectedChange: (connected) => (natsConnected = connected),
+  });
+  let redisReady = false;
+  const redis = connectRedis({
+    url: env.NIMBUS_REDIS_URL,
+    name: `gateway/${env.NIMBUS_NODE_ID}`,
+    logger: logger.child({ module: "redis" }),
+    onReadyChange: (ready) => (redisReady = ready),
   });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
@@ -64,7 +74,11 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
   const presence = new PresenceTracker(nc, naming);
   const mirrorsReady = () => services.ready && functions.ready;
-  const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && mirrorsReady());
+  const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && redisReady && mirrorsReady());
+  const dispatcher = new Dispatcher(nc, naming, presence, store.payloads, logger.child({ module: "dispatch" }), {
+    ackTimeoutMs: env.NIMBUS_INVOKE_ACK_TIMEOUT_MS,
+    livenessCheckMs: 500,
+  });
 
   const keys = new Map([[env.NIMBUS_ACCESS_KEY_ID, env.NIMBUS_ACCESS_KEY_SECRET]]);
   const http = createHttpServer({
@@ -75,11 +89,20 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     requestTimeoutMs: env.NIMBUS_REQUEST_TIMEOUT_MS,
   });
   instrumentHttp(http, registry);
-  healthRoutes(http, { natsConnected: () => natsConnected, mirrorsReady, presence, requiredServices: env.NIMBUS_REQUIRED_SERVICES }, registry);
+  healthRoutes(
+    http,
+    { natsConnected: () => natsConnected, redisReady: () => redisReady, mirrorsReady, presence, requiredServices: env.NIMBUS_REQUIRED_SERVICES },
+    registry,
+  );
   serviceRoutes(http, serviceCatalog);
   functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
   tagRoutes(http, serviceCatalog);
   codeRoutes(http, ctx);
+  invocationRoutes(http, functionCatalog, dispatcher, {
+    maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES,
+    maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
+    coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
+  });
 
   const collector = new CodeCollector(ctx, { intervalMs: env.NIMBUS_CODE_GC_INTERVAL_MS, graceMs: env.NIMBUS_CODE_GC_GRACE_MS });
 
@@ -89,6 +112,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
       presence.start();
       publisher.start();
       collector.start();
+      dispatcher.start();
       await http.listen({ host: env.NIMBUS_HOST, port: env.NIMBUS_PORT });
       const address = http.server.address();
       return { port: typeof address === "object" && address ? address.port : env.NIMBUS_PORT };
@@ -98,8 +122,10 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         publisher.stop();
         presence.stop();
         await http.close();
+        dispatcher.stop();
         await collector.stop();
         await Promise.all([services.stop(), functions.stop()]);
+        redis.disconnect();
         await drainNats(nc, env.NIMBUS_SHUTDOWN_TIMEOUT_MS / 2);
       })();
       return stopped;

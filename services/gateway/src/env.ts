@@ -4,6 +4,14 @@ import { Limits, SERVICE_NAMES } from "@nimbus/protocol";
 
 const Schema = CommonEnv.extend({
   NIMBUS_HOST: z.string().min(1).default("127.0.0.1"),
+  NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  /** Synchronous invocation request and response bodies (FC: 6 MB by default, at most 32 MB). */
+  NIMBUS_MAX_SYNC_BODY_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
+  NIMBUS_MAX_RESPONSE_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
+  /** An invoker that neither answers nor acknowledges a request within this long is presumed gone. */
+  NIMBUS_INVOKE_ACK_TIMEOUT_MS: envInt(5_000, 100, 600_000),
+  /** Time a call may spend starting an instance, on top of the function's timeout (and initializer's). */
+  NIMBUS_COLD_START_ALLOWANCE_MS: envInt(30_000, 1_000, 600_000),
   NIMBUS_PORT: envInt(8080, 0, 65_535),
   NIMBUS_ACCESS_KEY_ID: z.string({ error: "is required (the root access key id)" }).regex(/^[A-Za-z0-9_.-]{4,128}$/),
   NIMBUS_ACCESS_KEY_SECRET: z.string({ error: "is required (the root access key secret)" }).min(8).max(256),

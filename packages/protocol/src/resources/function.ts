@@ -17,7 +17,8 @@ const handler = z.string({ error: "is required" }).max(128).regex(HANDLER, {
   error: "must look like 'file.export' (letters, digits, '_', '-', '.', '/'; no '..' segments)",
 });
 
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** FC reserves `FC_*` for the variables it sets itself. */
+const ENV_KEY = /^(?!FC_)[A-Za-z_][A-Za-z0-9_]*$/;
 
 const CustomRuntimeConfig = z.object({
   command: z.array(z.string().max(1024)).max(32).optional(),
@@ -40,7 +41,7 @@ export const FunctionSpec = z.object({
   ),
   environmentVariables: stringMap({
     keyPattern: ENV_KEY,
-    keyHint: "environment variable names are letters, digits and '_', not starting with a digit",
+    keyHint: "environment variable names are letters, digits and '_', not starting with a digit, and not FC_* (reserved)",
     maxBytes: Limits.environmentBytes,
   }),
   instanceConcurrency: intField(Limits.instanceConcurrency.min, Limits.instanceConcurrency.max),

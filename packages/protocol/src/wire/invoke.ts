@@ -28,6 +28,8 @@ export interface InvokeRequest {
   logTail: boolean;
   /** Epoch ms after which the caller has given up. */
   deadline: number;
+  /** A bigger function result is replaced by an error saying so. */
+  maxResponseBytes: number;
   /** How many times this request was already redirected or retried (bounded). */
   hops: number;
 }

@@ -4,6 +4,7 @@ import type { Registry } from "@nimbus/telemetry";
 
 export interface ReadinessSources {
   natsConnected: () => boolean;
+  redisReady: () => boolean;
   mirrorsReady: () => boolean;
   presence: PresenceTracker;
   requiredServices: readonly string[];
@@ -12,12 +13,14 @@ export interface ReadinessSources {
 /** What /readyz reports: ready only when NATS is up, metadata is loaded and every required service has a ready node. */
 export function readiness(src: ReadinessSources): { ready: boolean; checks: Record<string, unknown> } {
   const nats = src.natsConnected();
+  const redis = src.redisReady();
   const metadata = src.mirrorsReady();
   const missing = src.presence.missing(src.requiredServices);
   return {
-    ready: nats && metadata && missing.length === 0,
+    ready: nats && redis && metadata && missing.length === 0,
     checks: {
       nats: nats ? "connected" : "disconnected",
+      redis: redis ? "connected" : "disconnected",
       metadata: metadata ? "loaded" : "loading",
       services: src.presence.alive().map((b) => ({ service: b.service, node: b.node, ready: b.ready })),
       missingServices: missing,

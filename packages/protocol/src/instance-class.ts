@@ -1,0 +1,27 @@
+import { createHash } from "node:crypto";
+import type { FunctionRecord } from "./resources/function.js";
+
+/**
+ * The instance class of a function configuration: a short hash of everything that changes what an
+ * instance is (code, runtime, handler, limits, environment, layers…), not of what does not
+ * (description, timestamps). Instances are per class: a warm instance of one class never serves
+ * another, and a changed function's old instances are retired.
+ */
+export function instanceClass(record: FunctionRecord, versionId = "LATEST"): string {
+  const relevant = [
+    versionId,
+    record.codeSha256,
+    record.runtime,
+    record.handler,
+    record.initializer ?? "",
+    record.initializationTimeout ?? 0,
+    record.timeout ?? 0,
+    record.memorySize ?? 0,
+    record.instanceConcurrency ?? 1,
+    record.caPort ?? 0,
+    record.layers ?? [],
+    record.customRuntimeConfig ?? {},
+    Object.entries(record.environmentVariables ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  ];
+  return createHash("sha256").update(JSON.stringify(relevant)).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,182 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { headers as natsHeaders, nuid } from "@nats-io/nats-core";
+import { errors, NimbusError, type Naming } from "@nimbus/protocol";
+import { decode, encode, InvokeHeaders, type InvocationOutcome, type InvokeReply, type InvokeRequest } from "@nimbus/protocol/wire";
+import type { PresenceTracker } from "@nimbus/service-kit";
+import type { PayloadStore } from "@nimbus/store";
+import type { Logger } from "@nimbus/telemetry";
+
+export interface DispatchOptions {
+  /** An invoker must answer (or say it accepted) within this long, or it is presumed gone. */
+  ackTimeoutMs: number;
+  /** How often in-flight requests are checked against the liveness of the node running them. */
+  livenessCheckMs: number;
+}
+
+export interface DispatchMeta {
+  requestId: string;
+  traceparent?: string;
+  /** Called when an invoker says the function changed since it was resolved: resolve again. */
+  reresolve: () => Pick<InvokeRequest, "cls" | "versionId">;
+}
+
+type Answer = InvokeReply | { s: "no-responders" } | { s: "lost"; reason: string };
+
+interface Pending {
+  resolve: (answer: Answer) => void;
+  node?: string;
+  ackTimer: NodeJS.Timeout;
+  deadlineTimer: NodeJS.Timeout;
+}
+
+/** Times an answer may be `busy`, `redirect` or `stale` before the gateway gives up. */
+const MAX_ATTEMPTS = 4;
+const MIN_INLINE_BYTES = 64 * 1024;
+const INLINE_HEADROOM = 64 * 1024;
+
+/**
+ * Sends invocations to invokers and waits for their answers. One inbox subscription serves every
+ * request (the reply subject carries a token), so an invoker can answer twice: `accepted` with its
+ * node id, then the outcome. A request whose node stops heartbeating fails at once instead of
+ * waiting for the function's timeout; a request nobody subscribes to goes to placement, and with no
+ * invoker at all fails in milliseconds (NATS answers "no responders").
+ */
+export class Dispatcher {
+  private readonly inbox = `_INBOX.${nuid.next()}`;
+  private readonly pending = new Map<string, Pending>();
+  private sub: Subscription | undefined;
+  private liveness: NodeJS.Timeout | undefined;
+  private counter = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly naming: Naming,
+    private readonly presence: PresenceTracker,
+    private readonly payloads: PayloadStore,
+    private readonly logger: Logger,
+    private readonly options: DispatchOptions,
+  ) {}
+
+  start(): void {
+    this.sub = this.nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? undefined : this.receive(msg)) });
+    this.liveness = setInterval(() => this.checkLiveness(), this.options.livenessCheckMs);
+    this.liveness.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.liveness);
+    this.sub?.unsubscribe();
+    for (const pending of this.pending.values()) pending.resolve({ s: "lost", reason: "the gateway is stopping" });
+  }
+
+  /** Largest body sent inline; bigger ones go through the payload store. */
+  maxInlineBytes(): number {
+    return Math.max(MIN_INLINE_BYTES, (this.nc.info?.max_payload ?? 1024 * 1024) - INLINE_HEADROOM);
+  }
+
+  /** Runs an invocation; resolves with what the function produced (its body fetched if parked). */
+  async invoke(request: InvokeRequest, meta: DispatchMeta): Promise<InvocationOutcome & { body: Uint8Array }> {
+    let req = request;
+    if (req.body && req.body.length > this.maxInlineBytes()) {
+      const ref = `req-${meta.requestId}`;
+      await this.payloads.put(ref, req.body);
+      const { body: _inline, ...rest } = req;
+      req = { ...rest, bodyRef: ref };
+    }
+    let subject = this.naming.subjects.invokeClass(req.service, req.function, req.cls);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const answer = await this.send(subject, req, meta);
+      switch (answer.s) {
+        case "done": {
+          const body = answer.bodyRef ? await this.payloads.take(answer.bodyRef) : (answer.body ?? new Uint8Array(0));
+          return { ...answer, body };
+        }
+        case "no-responders":
+          // No invoker holds an instance of this class: any invoker may start one. None at all: fail now.
+          if (subject === this.naming.subjects.invokePlace) throw errors.noInvoker();
+          subject = this.naming.subjects.invokePlace;
+          break;
+        case "busy":
+          subject = this.naming.subjects.invokePlace;
+          break;
+        case "redirect":
+          subject = this.naming.subjects.invokeNode(answer.node);
+          req = { ...req, hops: req.hops + 1 };
+          break;
+        case "stale": {
+          const fresh = meta.reresolve();
+          req = { ...req, ...fresh };
+          subject = this.naming.subjects.invokeClass(req.service, req.function, req.cls);
+          break;
+        }
+        case "failed":
+          throw NimbusError.fromWire(answer.error);
+        case "lost":
+          throw errors.unavailable(answer.reason);
+        case "accepted":
+          break;
+      }
+    }
+    throw new NimbusError("ResourceExhausted", "no invoker had room to run the function; retry later");
+  }
+
+  private send(subject: string, req: InvokeRequest, meta: DispatchMeta): Promise<Answer> {
+    return new Promise((resolve) => {
+      const token = (this.counter++).toString(36);
+      const headers = natsHeaders();
+      headers.set(InvokeHeaders.requestId, meta.requestId);
+      if (meta.traceparent) headers.set(InvokeHeaders.traceparent, meta.traceparent);
+      const finish = (answer: Answer) => {
+        const pending = this.pending.get(token);
+        if (!pending) return;
+        clearTimeout(pending.ackTimer);
+        clearTimeout(pending.deadlineTimer);
+        this.pending.delete(token);
+        resolve(answer);
+      };
+      const wait = Math.max(0, req.deadline - Date.now());
+      this.pending.set(token, {
+        resolve: finish,
+        ackTimer: setTimeout(() => finish({ s: "lost", reason: "no invoker answered in time" }), Math.min(this.options.ackTimeoutMs, wait + 1_000)),
+        deadlineTimer: setTimeout(() => finish({ s: "lost", reason: "the invocation did not finish before its deadline" }), wait + 5_000),
+      });
+      try {
+        this.nc.publish(subject, encode(req), { reply: `${this.inbox}.${token}`, headers });
+      } catch (err) {
+        finish({ s: "lost", reason: `cannot reach the message bus: ${(err as Error).message}` });
+      }
+    });
+  }
+
+  private receive(msg: Msg): void {
+    const token = msg.subject.slice(this.inbox.length + 1);
+    const pending = this.pending.get(token);
+    if (!pending) return;
+    if (msg.headers?.code === 503) {
+      pending.resolve({ s: "no-responders" });
+      return;
+    }
+    let reply: InvokeReply;
+    try {
+      reply = decode<InvokeReply>(msg.data);
+    } catch (err) {
+      this.logger.warn({ err }, "undecodable invocation reply");
+      return;
+    }
+    if (reply.s === "accepted") {
+      pending.node = reply.node;
+      clearTimeout(pending.ackTimer);
+      return;
+    }
+    pending.resolve(reply);
+  }
+
+  /** Fails requests whose invoker stopped heartbeating: the caller learns within seconds, not at the timeout. */
+  private checkLiveness(): void {
+    for (const pending of this.pending.values()) {
+      if (pending.node && !this.presence.isAlive("invoker", pending.node)) {
+        pending.resolve({ s: "lost", reason: `the invoker node running the function (${pending.node}) stopped` });
+      }
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import type { FastifyInstance } from "fastify";
+import { errors } from "@nimbus/protocol";
+import type { FunctionCatalog } from "../functions/catalog.js";
+import type { Dispatcher } from "./dispatcher.js";
+import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
+import { rawBodies } from "./raw-bodies.js";
+import { resolveTarget } from "./target.js";
+
+export interface InvocationLimits {
+  maxSyncBodyBytes: number;
+  maxResponseBytes: number;
+  /** Time allowed for a cold start on top of the function's own timeouts. */
+  coldStartAllowanceMs: number;
+}
+
+interface Params {
+  serviceName: string;
+  functionName: string;
+}
+
+/** `POST /2016-08-15/services/{svc}[.{q}]/functions/{fn}/invocations`. */
+export function invocationRoutes(app: FastifyInstance, functions: FunctionCatalog, dispatcher: Dispatcher, limits: InvocationLimits): void {
+  void app.register(async (scope) => {
+    rawBodies(scope);
+    scope.post<{ Params: Params }>(
+      "/2016-08-15/services/:serviceName/functions/:functionName/invocations",
+      { bodyLimit: limits.maxSyncBodyBytes },
+      async (req, reply) => {
+        checkFcHeaders(req);
+        const type = invocationType(req);
+        const log = logType(req, type);
+        const target = resolveTarget(functions, req.params.serviceName, req.params.functionName);
+        if (type === "Async") throw errors.invalidArgument("asynchronous invocation is not available on this installation");
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const traceparent = traceparentOf(req);
+        const timeoutMs = ((target.record.timeout ?? 3) + (target.record.initializer ? (target.record.initializationTimeout ?? 3) : 0)) * 1000;
+        const outcome = await dispatcher.invoke(
+          {
+            service: target.service,
+            function: target.fn,
+            qualifier: target.qualifier,
+            ...(target.versionId ? { versionId: target.versionId } : {}),
+            cls: target.cls,
+            kind: "event",
+            trigger: "api",
+            body,
+            logTail: log === "Tail",
+            deadline: Date.now() + timeoutMs + limits.coldStartAllowanceMs,
+            hops: 0,
+            maxResponseBytes: limits.maxResponseBytes,
+          },
+          {
+            requestId: req.id,
+            ...(traceparent ? { traceparent } : {}),
+            reresolve: () => {
+              const fresh = resolveTarget(functions, req.params.serviceName, req.params.functionName);
+              return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
+            },
+          },
+        );
+        setInvocationHeaders(reply, outcome, target.record.codeChecksum);
+        reply.type(outcome.errorType ? "application/json" : "application/octet-stream");
+        return reply.send(Buffer.from(outcome.body.buffer, outcome.body.byteOffset, outcome.body.byteLength));
+      },
+    );
+  });
+}

@@ -1,0 +1,151 @@
+import { cp, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { RUNTIME_DIR } from "@nimbus/runtime-node";
+import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass } from "@nimbus/protocol";
+import { Sandboxer } from "@nimbus/sandbox";
+import { connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
+import { openControlPlane } from "@nimbus/store";
+import type { Logger } from "@nimbus/telemetry";
+import { Registry } from "./cluster/registry.js";
+import { CodeCache } from "./code/cache.js";
+import type { InvokerEnv } from "./env.js";
+import type { LogSink } from "./instances/log.js";
+import { createInvokeHandler } from "./invoke.js";
+import { Pool } from "./pool/pool.js";
+import { Resolver } from "./resolver.js";
+import { InvokeServer } from "./transport/server.js";
+
+export interface InvokerDeps {
+  env: InvokerEnv;
+  logger: Logger;
+}
+
+/** Headroom left in a NATS message for headers and the reply's other fields. */
+const INLINE_HEADROOM = 64 * 1024;
+const PRESENCE_INTERVAL_MS = 1_000;
+
+/** Builds an invoker node: its sandboxer, code cache, instance pool, registry and NATS server. */
+export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
+  process.umask(0o022); // unpacked code must be readable by the sandbox uid
+  const naming = createNaming(env.NIMBUS_PREFIX);
+  const node = env.NIMBUS_NODE_ID;
+
+  // Instances mount the runtime from here: a copy inside the invoker's directory, which the sandbox uid
+  // can reach even when the checkout cannot be (a home directory, say).
+  await mkdir(env.invokerDir, { recursive: true, mode: 0o755 });
+  const runtimeDir = join(env.invokerDir, "runtime");
+  await rm(runtimeDir, { recursive: true, force: true });
+  await cp(RUNTIME_DIR, runtimeDir, { recursive: true });
+
+  const sandboxer = await Sandboxer.create({
+    workDir: join(env.invokerDir, "sandbox"),
+    cgroupGroup: `nimbus/${node}`,
+    uid: env.NIMBUS_SANDBOX_UID,
+    gid: env.NIMBUS_SANDBOX_GID,
+    requireBwrap: env.NIMBUS_REQUIRE_SANDBOX,
+    disableCgroups: env.NIMBUS_DISABLE_CGROUPS,
+    tmpBytes: env.NIMBUS_SANDBOX_TMP_BYTES,
+  });
+  logger.info({ sandbox: sandboxer.describe() }, "sandbox");
+  for (const warning of sandboxer.warnings) logger.warn(warning);
+
+  let natsConnected = false;
+  const nc = await connectNats({
+    url: env.NIMBUS_NATS_URL,
+    name: `invoker/${node}`,
+    logger: logger.child({ module: "nats" }),
+    onConnectedChange: (connected) => (natsConnected = connected),
+  });
+  const redis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `invoker/${node}`, logger: logger.child({ module: "redis" }) });
+  const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
+  const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
+  const [services, functions, onDemand] = await Promise.all([
+    store.services.mirror(onInvalid),
+    store.functions.mirror(onInvalid),
+    store.onDemandConfigs.mirror(onInvalid),
+  ]);
+
+  const codeCache = new CodeCache(
+    store.code,
+    { dir: join(env.invokerDir, "code"), maxBytes: env.NIMBUS_CODE_CACHE_BYTES, maxUnzippedBytes: env.NIMBUS_MAX_CODE_UNZIPPED_BYTES },
+    logger.child({ module: "code-cache" }),
+  );
+  await codeCache.init();
+  const registry = new Registry(redis, naming, node, env.NIMBUS_NODE_TTL_MS, logger.child({ module: "registry" }));
+  // Function output is data, not platform log: it goes to the log collector (not yet here) and to Tail.
+  const logSink: LogSink = { write: () => undefined };
+
+  let server: InvokeServer | undefined;
+  const pool = new Pool(
+    {
+      nodeId: node,
+      region: env.NIMBUS_REGION,
+      accountId: env.NIMBUS_ACCOUNT_ID,
+      memoryBudgetMb: env.NIMBUS_INVOKER_MEMORY_MB,
+      maxInstances: env.NIMBUS_INVOKER_MAX_INSTANCES,
+      idleMs: env.NIMBUS_INSTANCE_IDLE_MS,
+      startTimeoutMs: env.NIMBUS_INSTANCE_START_TIMEOUT_MS,
+      queueWaitMs: env.NIMBUS_QUEUE_WAIT_MS,
+      pidsMax: env.NIMBUS_INSTANCE_PIDS_MAX,
+      runtimeDir,
+    },
+    {
+      sandboxer,
+      codeCache,
+      registry,
+      logSink,
+      logger: logger.child({ module: "pool" }),
+      maxInstancesFor: (service, qualifier, fn) =>
+        onDemand.get(naming.kvKeys.onDemandConfig(service, qualifier, fn))?.value.maximumInstanceCount ?? DEFAULT_MAXIMUM_INSTANCE_COUNT,
+      onClassActive: (key, active) => server?.setClassActive(key, active),
+    },
+  );
+
+  // A changed or deleted function's instances of older classes are retired.
+  functions.onChange((key, current) => {
+    const dot = key.indexOf(".");
+    pool.retireFunction(key.slice(0, dot), key.slice(dot + 1), current ? instanceClass(current.value) : undefined);
+  });
+
+  server = new InvokeServer(
+    nc,
+    naming,
+    node,
+    createInvokeHandler({
+      node,
+      naming,
+      resolver: new Resolver(services, functions),
+      pool,
+      registry,
+      payloads: store.payloads,
+      maxInlineBytes: () => Math.max(64 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - INLINE_HEADROOM),
+    }),
+    logger.child({ module: "transport" }),
+  );
+  const presence = new PresencePublisher(nc, naming, { service: "invoker", node }, () => natsConnected && redis.status === "ready", PRESENCE_INTERVAL_MS);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    async start() {
+      await registry.start();
+      pool.start();
+      server?.start();
+      presence.start();
+      return {};
+    },
+    stop() {
+      stopped ??= (async () => {
+        // Stop intake, let what is running finish, then take everything down.
+        const deadline = Math.max(1_000, env.NIMBUS_SHUTDOWN_TIMEOUT_MS - 2_000);
+        await server?.drain(deadline);
+        await pool.drain(1_000);
+        presence.stop();
+        await registry.stop();
+        await Promise.all([services.stop(), functions.stop(), onDemand.stop()]);
+        redis.disconnect();
+        await drainNats(nc, 1_000);
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { totalmem, tmpdir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { CommonEnv, envBool, envInt, loadEnv } from "@nimbus/service-kit";
+
+const Schema = CommonEnv.extend({
+  NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  /** Code cache and sandbox files; `npm start` puts it under .nimbus/. */
+  NIMBUS_INVOKER_DIR: z.string().optional(),
+  /** Idle instances are stopped after this long. */
+  NIMBUS_INSTANCE_IDLE_MS: envInt(5 * 60_000, 100, 24 * 3600_000),
+  /** Sum of the memorySize of the instances this node runs at once (default: 80% of RAM). */
+  NIMBUS_INVOKER_MEMORY_MB: envInt(Math.floor((totalmem() / 1024 / 1024) * 0.8), 128, 16 * 1024 * 1024),
+  NIMBUS_INVOKER_MAX_INSTANCES: envInt(500, 1, 100_000),
+  /** How long an instance may take to start (sandbox + runtime + handler module, or bootstrap listening). */
+  NIMBUS_INSTANCE_START_TIMEOUT_MS: envInt(30_000, 1_000, 600_000),
+  /** How long a request waits for a slot once its function is at its instance limit, before 429. */
+  NIMBUS_QUEUE_WAIT_MS: envInt(1_000, 0, 600_000),
+  NIMBUS_INSTANCE_PIDS_MAX: envInt(512, 16, 65_536),
+  NIMBUS_SANDBOX_UID: envInt(65534, 1, 2 ** 31),
+  NIMBUS_SANDBOX_GID: envInt(65534, 1, 2 ** 31),
+  NIMBUS_SANDBOX_TMP_BYTES: envInt(512 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+  /** Refuse to run functions without bubblewrap instead of falling back to plain processes. */
+  NIMBUS_REQUIRE_SANDBOX: envBool(false),
+  NIMBUS_DISABLE_CGROUPS: envBool(false),
+  NIMBUS_CODE_CACHE_BYTES: envInt(10 * 1024 * 1024 * 1024, 1024 * 1024, 2 ** 50),
+  NIMBUS_MAX_CODE_UNZIPPED_BYTES: envInt(500 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  /** A node whose heartbeat is older than this is dead: its instances stop counting. */
+  NIMBUS_NODE_TTL_MS: envInt(10_000, 1_000, 600_000),
+});
+
+export type InvokerEnv = z.output<typeof Schema> & { invokerDir: string };
+
+/** The invoker's configuration, read once from the environment. */
+export function readEnv(source: NodeJS.ProcessEnv = process.env): InvokerEnv {
+  const env = loadEnv(Schema, source);
+  return { ...env, invokerDir: env.NIMBUS_INVOKER_DIR ?? join(tmpdir(), `nimbus-invoker-${env.NIMBUS_NODE_ID}`) };
+}

@@ -1,0 +1,28 @@
+/** The last `limit` bytes written, for `x-fc-log-type: Tail`. */
+export class TailBuffer {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly limit: number) {}
+
+  push(data: Uint8Array): void {
+    const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    while (this.bytes - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) {
+      this.bytes -= (this.chunks.shift() as Buffer).length;
+    }
+  }
+
+  /** At most `limit` bytes: the end of what was written. */
+  read(): Buffer {
+    const all = Buffer.concat(this.chunks, this.bytes);
+    return all.length > this.limit ? all.subarray(all.length - this.limit) : all;
+  }
+}
+
+/** Where an instance's output goes: every line, attributed to its request when known. */
+export interface LogSink {
+  /** A chunk of function output. `requestId` is undefined for output outside any invocation. */
+  write(instanceId: string, requestId: string | undefined, stream: "stdout" | "stderr", data: Uint8Array): void;
+}

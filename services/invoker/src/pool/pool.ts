@@ -1,0 +1,300 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { errors, isCustomRuntime, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
+import type { FunctionError, FunctionInfo } from "@nimbus/protocol/wire";
+import { RUNTIME_ENTRY, PREINSTALLED_MODULES } from "@nimbus/runtime-node";
+import type { Sandboxer, SandboxPaths } from "@nimbus/sandbox";
+import type { Logger } from "@nimbus/telemetry";
+import type { Registry } from "../cluster/registry.js";
+import type { CodeCache } from "../code/cache.js";
+import { Instance, type InvocationInput, type InvocationResult } from "../instances/instance.js";
+import type { LogSink } from "../instances/log.js";
+import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
+
+/** What an instance of a class is started from. */
+export interface LaunchSpec {
+  record: FunctionRecord;
+  service: ServiceRecord;
+  /** The qualifier whose on-demand config limits this function's instances. */
+  qualifier: string;
+}
+
+export interface PoolOptions {
+  nodeId: string;
+  region: string;
+  accountId: string;
+  memoryBudgetMb: number;
+  maxInstances: number;
+  idleMs: number;
+  startTimeoutMs: number;
+  /** How long a request may wait for a slot when it cannot get one at once. */
+  queueWaitMs: number;
+  pidsMax: number;
+  /** The runtime (runtime-node's dist) as instances mount it. */
+  runtimeDir: string;
+}
+
+export interface PoolDeps {
+  sandboxer: Sandboxer;
+  codeCache: CodeCache;
+  registry: Registry;
+  logSink: LogSink;
+  logger: Logger;
+  /** Cluster-wide instance limit of a function (its on-demand config, or the default). */
+  maxInstancesFor(service: string, qualifier: string, fn: string): number;
+  /** A class got its first instance (true) or lost its last (false): (un)subscribe its subject. */
+  onClassActive(key: ClassKey, active: boolean): void;
+}
+
+interface Entry {
+  pool: ClassPool;
+  spec: LaunchSpec;
+  /** Requests in run() and instances being started: the entry must stay while any exist. */
+  busy: number;
+}
+
+/**
+ * Every instance on this node, grouped by class. It decides whether this node can start another
+ * instance (memory budget, instance count, evicting idle instances of other functions), takes the
+ * cluster-wide slot in Redis, starts the sandbox, and reaps instances left idle too long.
+ */
+export class Pool implements Scaler {
+  private readonly classes = new Map<string, Entry>();
+  private memoryUsedMb = 0;
+  private instanceCount = 0;
+  private reaper: NodeJS.Timeout | undefined;
+  private draining = false;
+
+  constructor(
+    private readonly options: PoolOptions,
+    private readonly deps: PoolDeps,
+  ) {}
+
+  start(): void {
+    this.reaper = setInterval(() => this.reap(), Math.min(30_000, Math.max(50, Math.floor(this.options.idleMs / 2))));
+    this.reaper.unref();
+  }
+
+  /** Instances on this node, for metrics and listInstances. */
+  get stats(): { instances: number; memoryUsedMb: number; classes: number } {
+    return { instances: this.instanceCount, memoryUsedMb: this.memoryUsedMb, classes: this.classes.size };
+  }
+
+  /** True when this node holds (or is starting) an instance of the class. */
+  has(cls: string): boolean {
+    return this.classes.has(cls);
+  }
+
+  /** Runs an invocation on an instance of the class, starting one if needed. */
+  async run(key: ClassKey, spec: LaunchSpec, input: InvocationInput, waitUntil: number): Promise<RunOutcome> {
+    if (this.draining) return { busy: true };
+    const entry = this.entry(key, spec);
+    entry.busy++;
+    try {
+      return await entry.pool.run(input, waitUntil);
+    } finally {
+      entry.busy--;
+      this.deps.registry.setIdle(key.cls, entry.pool.hasFreeSlot());
+      this.dropIfEmpty(key.cls);
+    }
+  }
+
+  /** True when an instance of the class has a free slot right now. */
+  hasFreeSlot(cls: string): boolean {
+    return this.classes.get(cls)?.pool.hasFreeSlot() ?? false;
+  }
+
+  /** Retires every class of a function except `keep` (the function changed or was deleted). */
+  retireFunction(service: string, fn: string, keep?: string): void {
+    for (const [cls, entry] of this.classes) {
+      if (entry.pool.key.service !== service || entry.pool.key.fn !== fn || cls === keep || entry.pool.retired) continue;
+      this.deps.logger.info({ service, function: fn, cls }, "retiring instances of a changed function");
+      entry.pool.retire();
+      this.dropIfEmpty(cls);
+    }
+  }
+
+  /** Stops taking work and stops every instance once its invocations are done. */
+  async drain(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    clearInterval(this.reaper);
+    const until = Date.now() + deadlineMs;
+    while (Date.now() < until && [...this.classes.values()].some((e) => [...e.pool.instances].some((i) => i.active > 0))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Promise.all([...this.classes.values()].flatMap((e) => [...e.pool.instances].map((i) => i.stop("node stopping"))));
+  }
+
+  private entry(key: ClassKey, spec: LaunchSpec): Entry {
+    const existing = this.classes.get(key.cls);
+    if (existing && !existing.pool.retired) return existing;
+    const capacity = Math.max(1, spec.record.instanceConcurrency ?? 1);
+    const pool = new ClassPool(key, capacity, this, this.options.startTimeoutMs, this.options.queueWaitMs, () =>
+      errors.throttled(key.service, key.fn, this.deps.maxInstancesFor(key.service, spec.qualifier, key.fn)),
+    );
+    const entry: Entry = { pool, spec, busy: 0 };
+    if (!existing) this.deps.onClassActive(key, true);
+    this.classes.set(key.cls, entry);
+    return entry;
+  }
+
+  /** Forgets a class that has no instance and nothing in progress (and stops taking its subject). */
+  private dropIfEmpty(cls: string): void {
+    const entry = this.classes.get(cls);
+    if (!entry || entry.pool.size > 0 || entry.busy > 0) return;
+    this.classes.delete(cls);
+    this.deps.onClassActive(entry.pool.key, false);
+  }
+
+  /** Starts one instance of a pool's class (Scaler). */
+  async launch(pool: ClassPool): Promise<Instance | "node-full" | "at-limit" | { loadError: NimbusError | InvocationResult }> {
+    const entry = this.classes.get(pool.key.cls);
+    if (!entry || this.draining) return "node-full";
+    const { record, service, qualifier } = entry.spec;
+    const memory = record.memorySize ?? 128;
+    if (!this.room(memory) && !(await this.evictFor(memory, pool.key.cls))) return "node-full";
+
+    const instanceId = `c-${this.options.nodeId.slice(-8)}-${randomBytes(6).toString("hex")}`;
+    const max = this.deps.maxInstancesFor(pool.key.service, qualifier, pool.key.fn);
+    const reserved = await this.deps.registry
+      .reserve(pool.key.service, pool.key.fn, { instanceId, cls: pool.key.cls, versionId: pool.key.versionId, qualifier, startedAt: new Date().toISOString() }, max)
+      .catch((err: unknown) => err as Error);
+    if (reserved instanceof Error) return { loadError: errors.unavailable("the instance registry (Redis) is unreachable; retry", reserved) };
+    if (!reserved) return "at-limit";
+
+    this.memoryUsedMb += memory;
+    this.instanceCount++;
+    entry.busy++;
+    let codeAcquired = false;
+    const release = () => {
+      this.memoryUsedMb -= memory;
+      this.instanceCount--;
+      if (codeAcquired) this.deps.codeCache.release(record.codeSha256);
+      void this.deps.registry.release(pool.key.service, pool.key.fn, instanceId);
+    };
+    try {
+      const codeDir = await this.deps.codeCache.acquire(record.codeSha256);
+      codeAcquired = true;
+      const instance = await this.startInstance(instanceId, pool.key, record, service, codeDir);
+      instance.onDeath(() => {
+        release();
+        this.deps.registry.setIdle(pool.key.cls, pool.hasFreeSlot());
+        this.dropIfEmpty(pool.key.cls);
+      });
+      return instance;
+    } catch (err) {
+      release();
+      const functionError = (err as { functionError?: FunctionError }).functionError;
+      if (functionError) {
+        return { loadError: { body: Buffer.from(functionError.body), errorType: functionError.errorType, durationMs: 0, maxMemoryMb: 0, coldStart: true } };
+      }
+      this.deps.logger.error({ err, cls: pool.key.cls }, "cannot start an instance");
+      return { loadError: errors.internal("the function instance could not be started", err) };
+    } finally {
+      entry.busy--;
+    }
+  }
+
+  private room(memoryMb: number): boolean {
+    return this.memoryUsedMb + memoryMb <= this.options.memoryBudgetMb && this.instanceCount < this.options.maxInstances;
+  }
+
+  /** Stops idle instances of other classes, least recently used first, until `memoryMb` fits. */
+  private async evictFor(memoryMb: number, forCls: string): Promise<boolean> {
+    const idle = [...this.classes.entries()]
+      .filter(([cls]) => cls !== forCls)
+      .flatMap(([, e]) => [...e.pool.instances].filter((i) => i.state === "ready" && i.active === 0))
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const instance of idle) {
+      if (this.room(memoryMb)) break;
+      await instance.stop("evicted for another function");
+    }
+    return this.room(memoryMb);
+  }
+
+  private reap(): void {
+    const cutoff = Date.now() - this.options.idleMs;
+    for (const { pool } of this.classes.values()) {
+      for (const instance of pool.instances) {
+        if (instance.state === "ready" && instance.active === 0 && instance.lastUsed < cutoff) void instance.stop("idle");
+      }
+    }
+  }
+
+  private async startInstance(id: string, key: ClassKey, record: FunctionRecord, service: ServiceRecord, codeDir: string): Promise<Instance> {
+    const custom = isCustomRuntime(record.runtime);
+    const memory = record.memorySize ?? 128;
+    const fn: FunctionInfo = {
+      name: record.functionName,
+      handler: record.handler,
+      memory,
+      timeout: record.timeout ?? 3,
+      initializer: record.initializer ?? "",
+      initializationTimeout: record.initializationTimeout ?? 3,
+      service: {
+        name: service.serviceName,
+        logProject: service.logConfig?.project ?? "",
+        logStore: service.logConfig?.logstore ?? "",
+        qualifier: key.versionId,
+        versionId: key.versionId === "LATEST" ? "" : key.versionId,
+      },
+      region: this.options.region,
+      accountId: this.options.accountId,
+      kind: custom ? "custom" : "node",
+      caPort: record.caPort ?? 9000,
+      command: [],
+    };
+    const process = await this.deps.sandboxer.spawn({
+      id,
+      codeDir,
+      runtimeDir: this.options.runtimeDir,
+      command: (paths) => [globalThis.process.execPath, join(paths.runtime, RUNTIME_ENTRY)],
+      env: (paths) => {
+        if (custom) {
+          const command = record.customRuntimeConfig?.command?.length ? record.customRuntimeConfig.command : [join(paths.code, "bootstrap")];
+          fn.command = [...command, ...(record.customRuntimeConfig?.args ?? [])];
+        }
+        return instanceEnv(record, service, fn, paths, id);
+      },
+      memoryBytes: memory * 1024 * 1024,
+      pidsMax: this.options.pidsMax,
+      heapLimitMb: Math.max(64, Math.floor(memory * 0.85)),
+    });
+    const instance = new Instance({
+      id,
+      fn,
+      capacity: Math.max(1, record.instanceConcurrency ?? 1),
+      timeoutMs: (record.timeout ?? 3) * 1000,
+      initializationTimeoutMs: (record.initializationTimeout ?? 3) * 1000,
+      hasInitializer: Boolean(record.initializer),
+      memoryLimitMb: memory,
+      startTimeoutMs: this.options.startTimeoutMs,
+      logSink: this.deps.logSink,
+      logger: this.deps.logger,
+    });
+    await instance.start(process);
+    return instance;
+  }
+}
+
+/** The environment inside an instance: the function's own variables plus FC's, nothing of the platform's. */
+function instanceEnv(record: FunctionRecord, service: ServiceRecord, fn: FunctionInfo, paths: SandboxPaths, instanceId: string): Record<string, string> {
+  const code = paths.code;
+  return {
+    ...record.environmentVariables,
+    PATH: `${code}:${code}/bin:${paths.opt}/bin:/usr/local/bin:/usr/bin:/bin`,
+    HOME: paths.tmp,
+    LANG: "C.UTF-8",
+    NODE_PATH: [`${code}/node_modules`, `${paths.opt}/nodejs/node_modules`, join(paths.runtime, PREINSTALLED_MODULES)].join(":"),
+    FC_FUNC_CODE_PATH: `${code}/`,
+    FC_FUNCTION_NAME: record.functionName,
+    FC_FUNCTION_HANDLER: record.handler,
+    FC_FUNCTION_MEMORY_SIZE: String(fn.memory),
+    FC_SERVICE_NAME: service.serviceName,
+    FC_REGION: fn.region,
+    FC_ACCOUNT_ID: fn.accountId,
+    FC_INSTANCE_ID: instanceId,
+    FC_CUSTOM_LISTEN_PORT: String(fn.caPort),
+    FC_FUNCTION_VERSION: fn.service.versionId || "LATEST",
+  };
+}
