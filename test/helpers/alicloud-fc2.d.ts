@@ -29,6 +29,17 @@ declare module "@alicloud/fc2" {
     tagResource(arn: string, tags: Record<string, string>, options?: object, headers?: object): Promise<Response>;
     untagResource(arn: string, keys: string[], all?: boolean, options?: object, headers?: object): Promise<Response>;
     getResourceTags(options?: object, headers?: object): Promise<Response>;
+    invokeFunction(service: string, fn: string, event: string | Buffer, headers?: object, qualifier?: string, opts?: { rawBuf?: boolean }): Promise<Response>;
+    createTrigger(service: string, fn: string, options: object, headers?: object): Promise<Response>;
+    getTrigger(service: string, fn: string, trigger: string, headers?: object): Promise<Response>;
+    updateTrigger(service: string, fn: string, trigger: string, options: object, headers?: object): Promise<Response>;
+    deleteTrigger(service: string, fn: string, trigger: string, options?: object, headers?: object): Promise<Response>;
+    listTriggers(service: string, fn: string, options?: object, headers?: object): Promise<Response>;
+    putOnDemandConfig(service: string, fn: string, qualifier: string, options: object, headers?: object): Promise<Response>;
+    getOnDemandConfig(service: string, fn: string, qualifier: string, options?: object, headers?: object): Promise<Response>;
+    deleteOnDemandConfig(service: string, fn: string, qualifier: string, options?: object, headers?: object): Promise<Response>;
+    listOnDemandConfigs(options?: object, headers?: object): Promise<Response>;
+    listInstances(service: string, fn: string, qualifier?: string, options?: object, headers?: object): Promise<Response>;
     request(method: string, path: string, query: object | null, body: unknown, headers?: object, opts?: object): Promise<Response>;
   }
   export = Client;

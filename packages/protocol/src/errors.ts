@@ -31,6 +31,7 @@ export const ERROR_STATUS = {
   ConcurrentUpdateError: 409,
   ServiceNotEmpty: 409,
   PreconditionFailed: 412,
+  MethodNotAllowed: 405,
   RequestTimeout: 408,
   ResourceExhausted: 429,
   InternalServerError: 500,

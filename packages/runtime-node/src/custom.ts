@@ -83,12 +83,18 @@ export class CustomRuntime {
     return res.status >= 200 && res.status < 300 ? undefined : runtimeError(res);
   }
 
-  /** An HTTP-trigger request, passed through with its method, path, query and headers. */
+  /**
+   * An HTTP-trigger request, passed through with its method, full path (as FC does for custom
+   * runtimes, with `x-fc-base-path` saying which prefix to strip), query and headers.
+   */
   async http(ctx: InvocationContextInfo, info: HttpRequestInfo, body: Buffer): Promise<{ http: HttpResponseInfo; body: Buffer }> {
-    const query = new URLSearchParams();
-    for (const [k, v] of Object.entries(info.queries)) for (const item of Array.isArray(v) ? v : [v]) query.append(k, item);
-    const path = `${info.path}${query.size ? `?${query.toString()}` : ""}`;
-    const headers: Record<string, string | string[]> = { ...info.headers, ...this.headers(ctx, "/http-invoke") };
+    const path = info.url;
+    const headers: Record<string, string | string[]> = {
+      ...info.headers,
+      ...this.headers(ctx, "/http-invoke"),
+      "x-fc-base-path": `${info.basePath}/`,
+      "x-fc-client-ip": info.clientIP,
+    };
     delete headers["content-length"];
     delete headers["transfer-encoding"];
     const res = await this.call(info.method, path, headers, body);

@@ -45,7 +45,8 @@ async function dispatch(message: ToInstance): Promise<void> {
           error = await custom.initialize(ctx).catch((err: unknown) => functionError("UnhandledInvocationError", err));
         } else if (initializer && fn) {
           const outcome = await callHandler(initializer, [buildContext(fn, ctx)]);
-          if (!outcome.ok) error = outcome.error;
+          // However the initializer failed, the instance cannot serve: that is never a handled error.
+          if (!outcome.ok) error = { ...outcome.error, errorType: "UnhandledInvocationError" };
         }
         process.stdout.write(`FC Initialize End RequestId: ${ctx.requestId}\n`);
         channel.send(error ? { t: "initialized", id, error } : { t: "initialized", id });
@@ -108,6 +109,7 @@ async function load(info: FunctionInfo): Promise<void> {
 
 /** A crash fails every invocation in flight on this instance, then the instance exits (it is replaced). */
 async function crash(err: unknown): Promise<void> {
+  channel.send({ t: "fatal", message: err instanceof Error ? err.message : String(err) });
   for (const id of inFlight) channel.send({ t: "error", id, error: functionError("UnhandledInvocationError", err), rss: rss() });
   inFlight.clear();
   await channel.flush();

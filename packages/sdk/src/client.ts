@@ -143,6 +143,47 @@ export class NimbusClient {
       { query },
     );
   }
+  /** Invokes a function; the body comes back as bytes (`data`), FC's headers on `headers`. */
+  invokeFunction(
+    serviceName: string,
+    functionName: string,
+    event: Uint8Array | string = "",
+    opts: { qualifier?: string; headers?: Record<string, string>; async?: boolean; logTail?: boolean } = {},
+  ) {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.async) headers["x-fc-invocation-type"] = "Async";
+    if (opts.logTail) headers["x-fc-log-type"] = "Tail";
+    return this.request<Buffer>("POST", `/services/${qualified(serviceName, opts.qualifier)}/functions/${functionName}/invocations`, {
+      body: typeof event === "string" ? Buffer.from(event) : event,
+      headers,
+      raw: true,
+    });
+  }
+  createTrigger(serviceName: string, functionName: string, spec: Record<string, unknown>) {
+    return this.request<Record<string, unknown>>("POST", `/services/${serviceName}/functions/${functionName}/triggers`, { body: spec });
+  }
+  getTrigger(serviceName: string, functionName: string, triggerName: string) {
+    return this.request<Record<string, unknown>>("GET", `/services/${serviceName}/functions/${functionName}/triggers/${triggerName}`);
+  }
+  updateTrigger(serviceName: string, functionName: string, triggerName: string, spec: Record<string, unknown>) {
+    return this.request<Record<string, unknown>>("PUT", `/services/${serviceName}/functions/${functionName}/triggers/${triggerName}`, { body: spec });
+  }
+  deleteTrigger(serviceName: string, functionName: string, triggerName: string) {
+    return this.request<void>("DELETE", `/services/${serviceName}/functions/${functionName}/triggers/${triggerName}`);
+  }
+  listTriggers(serviceName: string, functionName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ triggers: Record<string, unknown>[]; nextToken?: string }>("GET", `/services/${serviceName}/functions/${functionName}/triggers`, { query });
+  }
+  putOnDemandConfig(serviceName: string, qualifier: string, functionName: string, maximumInstanceCount: number) {
+    return this.request<{ resource: string; maximumInstanceCount: number }>(
+      "PUT",
+      `/services/${serviceName}.${qualifier}/functions/${functionName}/on-demand-config`,
+      { body: { maximumInstanceCount } },
+    );
+  }
+  listInstances(serviceName: string, functionName: string, qualifier?: string) {
+    return this.request<{ instances: { instanceId: string; versionId: number }[] }>("GET", `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/instances`);
+  }
   tagResource(resourceArn: string, tags: Record<string, string>) {
     return this.request<void>("POST", "/tag", { body: { resourceArn, tags } });
   }

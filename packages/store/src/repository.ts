@@ -60,6 +60,13 @@ export class KvRepository<T> {
     }
   }
 
+  /** Writes `key` whatever it holds (last writer wins); returns the new revision. */
+  async put(key: string, value: T): Promise<number> {
+    const revision = await this.kv.put(key, this.encode(value));
+    this.attached?.apply(key, value, revision);
+    return revision;
+  }
+
   /** Replaces `key` if it is still at `revision`; returns the new revision, or "conflict". */
   async update(key: string, value: T, revision: number): Promise<number | "conflict"> {
     try {

@@ -24,6 +24,10 @@ import { serviceRoutes } from "./services/routes.js";
 import { tagRoutes } from "./tags/routes.js";
 import { Dispatcher } from "./invoke/dispatcher.js";
 import { invocationRoutes } from "./invoke/routes.js";
+import { proxyRoutes } from "./invoke/proxy.js";
+import { TriggerCatalog } from "./triggers/catalog.js";
+import { capacityRoutes } from "./capacity/routes.js";
+import { triggerRoutes } from "./triggers/routes.js";
 
 export interface GatewayDeps {
   env: GatewayEnv;
@@ -54,7 +58,12 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
-  const [services, functions] = await Promise.all([store.services.mirror(onInvalid), store.functions.mirror(onInvalid)]);
+  const [services, functions, triggers, onDemandConfigs] = await Promise.all([
+    store.services.mirror(onInvalid),
+    store.functions.mirror(onInvalid),
+    store.triggers.mirror(onInvalid),
+    store.onDemandConfigs.mirror(onInvalid),
+  ]);
 
   const ctx: GatewayContext = {
     env,
@@ -62,7 +71,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     naming,
     arn: { region: env.NIMBUS_REGION, accountId: env.NIMBUS_ACCOUNT_ID },
     store,
-    mirrors: { services, functions },
+    mirrors: { services, functions, triggers, onDemandConfigs },
   };
   const serviceCatalog = new ServiceCatalog(ctx);
   const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, {
@@ -73,7 +82,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
 
   const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
   const presence = new PresenceTracker(nc, naming);
-  const mirrorsReady = () => services.ready && functions.ready;
+  const mirrorsReady = () => services.ready && functions.ready && triggers.ready && onDemandConfigs.ready;
   const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && redisReady && mirrorsReady());
   const dispatcher = new Dispatcher(nc, naming, presence, store.payloads, logger.child({ module: "dispatch" }), {
     ackTimeoutMs: env.NIMBUS_INVOKE_ACK_TIMEOUT_MS,
@@ -81,9 +90,11 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   });
 
   const keys = new Map([[env.NIMBUS_ACCESS_KEY_ID, env.NIMBUS_ACCESS_KEY_SECRET]]);
+  const authenticator = createAuthenticator(keys);
+  const triggerCatalog = new TriggerCatalog(ctx, serviceCatalog, functionCatalog);
   const http = createHttpServer({
     logger,
-    authenticator: createAuthenticator(keys),
+    authenticator,
     maxHeaderBytes: env.NIMBUS_MAX_HEADER_BYTES,
     headersTimeoutMs: env.NIMBUS_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: env.NIMBUS_REQUEST_TIMEOUT_MS,
@@ -98,11 +109,15 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
   tagRoutes(http, serviceCatalog);
   codeRoutes(http, ctx);
-  invocationRoutes(http, functionCatalog, dispatcher, {
+  const limits = {
     maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES,
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
-  });
+  };
+  invocationRoutes(http, functionCatalog, dispatcher, limits);
+  triggerRoutes(http, ctx, triggerCatalog);
+  proxyRoutes(http, { functions: functionCatalog, triggers: triggerCatalog, dispatcher, authenticator, limits });
+  capacityRoutes(http, ctx, functionCatalog, redis);
 
   const collector = new CodeCollector(ctx, { intervalMs: env.NIMBUS_CODE_GC_INTERVAL_MS, graceMs: env.NIMBUS_CODE_GC_GRACE_MS });
 
@@ -124,7 +139,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         await http.close();
         dispatcher.stop();
         await collector.stop();
-        await Promise.all([services.stop(), functions.stop()]);
+        await Promise.all([services.stop(), functions.stop(), triggers.stop(), onDemandConfigs.stop()]);
         redis.disconnect();
         await drainNats(nc, env.NIMBUS_SHUTDOWN_TIMEOUT_MS / 2);
       })();

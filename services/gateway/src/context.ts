@@ -1,4 +1,4 @@
-import type { ArnContext, FunctionRecord, Naming, ServiceRecord } from "@nimbus/protocol";
+import type { ArnContext, FunctionRecord, Naming, OnDemandConfigRecord, ServiceRecord, TriggerRecord } from "@nimbus/protocol";
 import type { ControlPlane, Mirror } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import type { GatewayEnv } from "./env.js";
@@ -14,6 +14,8 @@ export interface GatewayContext {
   mirrors: {
     services: Mirror<ServiceRecord>;
     functions: Mirror<FunctionRecord>;
+    triggers: Mirror<TriggerRecord>;
+    onDemandConfigs: Mirror<OnDemandConfigRecord>;
   };
 }
 

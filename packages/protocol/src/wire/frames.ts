@@ -30,7 +30,10 @@ export interface HttpRequestInfo {
   queries: Record<string, string | string[]>;
   headers: Record<string, string | string[]>;
   clientIP: string;
+  /** The request target as received (path and query), e.g. `/2016-08-15/proxy/svc/fn/a?b=1`. */
   url: string;
+  /** What precedes `path` in the URL (`/2016-08-15/proxy/svc/fn`), sent to custom runtimes as x-fc-base-path. */
+  basePath: string;
 }
 
 export interface HttpResponseInfo {
@@ -73,7 +76,9 @@ export type FromInstance =
   | { t: "result"; id: number; body: Uint8Array; http?: HttpResponseInfo; rss: number }
   | { t: "error"; id: number; error: FunctionError; rss: number }
   | { t: "log"; id: number; stream: 1 | 2; data: Uint8Array }
-  | { t: "pong"; id: number };
+  | { t: "pong"; id: number }
+  /** The runtime is about to exit (an uncaught error): send it nothing more. */
+  | { t: "fatal"; message: string };
 
 /** The file descriptor the control channel is on inside an instance. */
 export const CONTROL_FD = 3;

@@ -105,13 +105,29 @@ export class FunctionCatalog {
     throw errors.concurrentUpdate(`function '${fn}'`);
   }
 
+  /** Deletes a function that has no triggers (a trigger created meanwhile makes the delete retry and refuse). */
   async delete(service: string, fn: string, guard: WriteGuard<FunctionRecord> = {}): Promise<void> {
     const key = this.ctx.naming.kvKeys.function(service, fn);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.current(service, fn);
       guard.check?.(current.value);
+      if ((await this.ctx.store.triggers.keys(this.ctx.naming.kvKeys.triggersOf(service, fn))).length > 0) throw errors.functionNotEmpty(fn);
       if ((await this.ctx.store.functions.delete(key, current.revision)) === "deleted") return;
       if (guard.strict) throw errors.preconditionFailed();
+    }
+    throw errors.concurrentUpdate(`function '${fn}'`);
+  }
+
+  /**
+   * Bumps the function's revision without changing it, so a delete that checked for triggers before
+   * one was created fails its compare-and-set. Returns false when the function is gone.
+   */
+  async touch(service: string, fn: string): Promise<boolean> {
+    const key = this.ctx.naming.kvKeys.function(service, fn);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.ctx.store.functions.get(key);
+      if (!current) return false;
+      if ((await this.ctx.store.functions.update(key, current.value, current.revision)) !== "conflict") return true;
     }
     throw errors.concurrentUpdate(`function '${fn}'`);
   }

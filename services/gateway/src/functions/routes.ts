@@ -10,6 +10,7 @@ import {
 } from "@nimbus/protocol";
 import type { GatewayContext } from "../context.js";
 import { codeUrl } from "../code/routes.js";
+import { baseUrl } from "../http/base-url.js";
 import { jsonBody } from "../http/body.js";
 import { checkIfMatch, etagOf, hasIfMatch } from "../http/etag.js";
 import { ListQuery, paginate } from "../http/listing.js";
@@ -28,13 +29,6 @@ function expectedChecksum(req: FastifyRequest): string | undefined {
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }
 
-/** The base URL the client reached us at (FC's SDK sends a Host without the port, so add ours). */
-function baseUrl(req: FastifyRequest): string {
-  const hasPort = /:\d+$/.test(req.host) && !req.host.endsWith("]");
-  const port = req.socket.localPort;
-  const defaultPort = req.protocol === "https" ? 443 : 80;
-  return `${req.protocol}://${req.host}${hasPort || port === undefined || port === defaultPort ? "" : `:${port}`}`;
-}
 
 /** FC 2.0 function API: `/2016-08-15/services/{svc}/functions[/{fn}[/code]]`. */
 export function functionRoutes(app: FastifyInstance, ctx: GatewayContext, catalog: FunctionCatalog, codeBodyLimit: number): void {

@@ -263,6 +263,11 @@ export class Instance {
       case "pong":
         this.resolveWaiter(`pong:${message.id}`, message);
         return;
+      case "fatal":
+        // Going down: take no more work; the exit that follows fails whatever is still in flight.
+        if (this.state === "ready" || this.state === "starting") this.state = "stopping";
+        this.exitReason ??= "crashed";
+        return;
       case "log": {
         const entry = this.pending.get(message.id) ?? this.initFor.get(message.id);
         if (entry) entry.tail?.push(message.data);
@@ -339,7 +344,7 @@ export class Instance {
     this.active = 0;
     for (const waiter of this.waiters.values()) waiter({ t: "hello", pid: -1 });
     this.waiters.clear();
-    if (!wasStopping || oomKilled) {
+    if (!wasStopping || wasStopping === "crashed" || oomKilled) {
       this.options.logger.info({ instanceId: this.id, code, signal, oomKilled, served: this.served }, "instance exited");
     }
     for (const handler of this.deathHandlers) handler();

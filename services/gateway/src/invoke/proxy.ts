@@ -1,0 +1,114 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { NimbusError } from "@nimbus/protocol";
+import type { InvocationOutcome } from "@nimbus/protocol/wire";
+import type { FunctionCatalog } from "../functions/catalog.js";
+import type { Authenticator } from "../http/auth.js";
+import type { TriggerCatalog } from "../triggers/catalog.js";
+import type { Dispatcher } from "./dispatcher.js";
+import type { InvocationLimits } from "./routes.js";
+import { traceparentOf } from "./headers.js";
+import { rawBodies } from "./raw-bodies.js";
+import { resolveTarget } from "./target.js";
+
+interface Params {
+  serviceName: string;
+  functionName: string;
+  "*"?: string;
+}
+
+/** Request headers never passed to a function (FC's list). */
+const DROPPED_REQUEST_HEADERS = new Set(["connection", "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+/** Response headers a function may not set (the platform owns them). */
+const DROPPED_RESPONSE_HEADERS = new Set(["connection", "content-length", "date", "keep-alive", "server", "transfer-encoding"]);
+
+function forwardedHeaders(req: FastifyRequest): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name.startsWith("x-fc-") || DROPPED_REQUEST_HEADERS.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function queriesOf(req: FastifyRequest): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) {
+    out[k] = Array.isArray(v) ? v.map(String) : String(v ?? "");
+  }
+  return out;
+}
+
+function answer(reply: FastifyReply, outcome: InvocationOutcome & { body: Uint8Array }): FastifyReply {
+  const body = Buffer.from(outcome.body.buffer, outcome.body.byteOffset, outcome.body.byteLength);
+  if (outcome.errorType || !outcome.http) {
+    // The function failed before answering: FC's 502 with the error body.
+    return reply.status(502).type("application/json").header("x-fc-error-type", outcome.errorType ?? "UnhandledInvocationError").send(body);
+  }
+  for (const [name, value] of Object.entries(outcome.http.headers)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith("x-fc-") || DROPPED_RESPONSE_HEADERS.has(lower)) continue;
+    reply.header(lower, value);
+  }
+  return reply.status(outcome.http.status).send(body);
+}
+
+/**
+ * HTTP triggers: `/2016-08-15/proxy/{svc}[.{qualifier}]/{fn}/{path…}` reaches the function's HTTP
+ * handler with the method, path, queries, headers, client IP and body; the handler's status,
+ * headers and body come back. `authType: function` requires FC's signature, queries included.
+ */
+export function proxyRoutes(
+  app: FastifyInstance,
+  deps: { functions: FunctionCatalog; triggers: TriggerCatalog; dispatcher: Dispatcher; authenticator: Authenticator; limits: InvocationLimits },
+): void {
+  void app.register(async (scope) => {
+    rawBodies(scope);
+    const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+      const target = resolveTarget(deps.functions, req.params.serviceName, req.params.functionName);
+      const trigger = deps.triggers.httpTrigger(target.service, target.fn, target.qualifier);
+      if (!trigger) {
+        throw new NimbusError("TriggerNotFound", `function '${target.fn}' of service '${target.service}' has no HTTP trigger for qualifier '${target.qualifier}'`);
+      }
+      if (!trigger.triggerConfig.methods.includes(req.method as never)) {
+        throw new NimbusError("MethodNotAllowed", `method ${req.method} is not allowed by the HTTP trigger '${trigger.triggerName}' (allowed: ${trigger.triggerConfig.methods.join(", ")})`);
+      }
+      if (trigger.triggerConfig.authType === "function") {
+        req.accessKeyId = deps.authenticator.verify({ method: req.method, url: req.url, headers: req.headers });
+      }
+      const path = `/${req.params["*"] ?? ""}`;
+      const basePath = `/2016-08-15/proxy/${req.params.serviceName}/${req.params.functionName}`;
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const traceparent = traceparentOf(req);
+      const timeoutMs = ((target.record.timeout ?? 3) + (target.record.initializer ? (target.record.initializationTimeout ?? 3) : 0)) * 1000;
+      const outcome = await deps.dispatcher.invoke(
+        {
+          service: target.service,
+          function: target.fn,
+          qualifier: target.qualifier,
+          ...(target.versionId ? { versionId: target.versionId } : {}),
+          cls: target.cls,
+          kind: "http",
+          trigger: "http",
+          body,
+          http: { method: req.method, path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: req.url, basePath },
+          logTail: false,
+          deadline: Date.now() + timeoutMs + deps.limits.coldStartAllowanceMs,
+          hops: 0,
+          maxResponseBytes: deps.limits.maxResponseBytes,
+        },
+        {
+          requestId: req.id,
+          ...(traceparent ? { traceparent } : {}),
+          reresolve: () => {
+            const fresh = resolveTarget(deps.functions, req.params.serviceName, req.params.functionName);
+            return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
+          },
+        },
+      );
+      return answer(reply, outcome);
+    };
+    const options = { bodyLimit: deps.limits.maxSyncBodyBytes, config: { public: true } };
+    scope.all<{ Params: Params }>("/2016-08-15/proxy/:serviceName/:functionName", options, handler);
+    scope.all<{ Params: Params }>("/2016-08-15/proxy/:serviceName/:functionName/*", options, handler);
+  });
+}

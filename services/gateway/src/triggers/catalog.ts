@@ -1,0 +1,144 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import {
+  errors,
+  fcTimestamp,
+  LATEST,
+  parseOrThrow,
+  TRIGGER_CONFIGS,
+  type HttpTriggerConfig,
+  type TriggerRecord,
+} from "@nimbus/protocol";
+import { CAS_ATTEMPTS, type GatewayContext, type WriteGuard } from "../context.js";
+import type { FunctionCatalog } from "../functions/catalog.js";
+import type { ServiceCatalog } from "../services/catalog.js";
+
+export interface TriggerInput {
+  triggerName: string;
+  triggerType: string;
+  triggerConfig: unknown;
+  description?: string | undefined;
+  qualifier?: string | undefined;
+  sourceArn?: string | undefined;
+  invocationRole?: string | undefined;
+}
+
+const TRIGGERS_PER_FUNCTION = 50;
+
+/** The config of a trigger type, validated (unknown types are refused). */
+function validConfig(type: string, config: unknown): Record<string, unknown> {
+  const schema = (TRIGGER_CONFIGS as Record<string, z.ZodType>)[type];
+  if (!schema) throw errors.invalidArgument(`triggerType '${type}' is not supported (supported: ${Object.keys(TRIGGER_CONFIGS).join(", ")})`);
+  const parsed = parseOrThrow(schema, config ?? {});
+  return parsed as Record<string, unknown>;
+}
+
+/** Trigger CRUD: a trigger belongs to a function and binds it to a qualifier. */
+export class TriggerCatalog {
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly services: ServiceCatalog,
+    private readonly functions: FunctionCatalog,
+  ) {}
+
+  get(service: string, fn: string, trigger: string): TriggerRecord {
+    this.functions.get(service, fn);
+    const found = this.ctx.mirrors.triggers.get(this.ctx.naming.kvKeys.trigger(service, fn, trigger));
+    if (!found) throw errors.triggerNotFound(service, fn, trigger);
+    return found.value;
+  }
+
+  list(service: string, fn: string): TriggerRecord[] {
+    this.functions.get(service, fn);
+    return [...this.ctx.mirrors.triggers.withPrefix(this.ctx.naming.kvKeys.trigger(service, fn, ""))].map(([, v]) => v.value);
+  }
+
+  /** The HTTP trigger of a function for a qualifier, if it has one. */
+  httpTrigger(service: string, fn: string, qualifier: string): (TriggerRecord & { triggerConfig: HttpTriggerConfig }) | undefined {
+    for (const [, { value }] of this.ctx.mirrors.triggers.withPrefix(this.ctx.naming.kvKeys.trigger(service, fn, ""))) {
+      if (value.triggerType === "http" && value.qualifier === qualifier) return value as TriggerRecord & { triggerConfig: HttpTriggerConfig };
+    }
+    return undefined;
+  }
+
+  async create(service: string, fn: string, input: TriggerInput): Promise<TriggerRecord> {
+    const qualifier = input.qualifier ?? LATEST;
+    this.services.getQualified(service, qualifier);
+    const config = validConfig(input.triggerType, input.triggerConfig);
+    if (!(await this.ctx.store.functions.get(this.ctx.naming.kvKeys.function(service, fn)))) throw errors.functionNotFound(service, fn);
+    const existing = await this.ctx.store.triggers.keys(this.ctx.naming.kvKeys.triggersOf(service, fn));
+    if (existing.length >= TRIGGERS_PER_FUNCTION) throw errors.invalidArgument(`a function can have at most ${TRIGGERS_PER_FUNCTION} triggers`);
+    if (input.triggerType === "http" && this.httpTrigger(service, fn, qualifier)) {
+      throw errors.invalidArgument(`function '${fn}' already has an HTTP trigger for qualifier '${qualifier}' (one per version or alias)`);
+    }
+    const now = fcTimestamp();
+    const record: TriggerRecord = {
+      serviceName: service,
+      functionName: fn,
+      triggerName: input.triggerName,
+      triggerId: randomUUID(),
+      triggerType: input.triggerType,
+      triggerConfig: config,
+      description: input.description ?? "",
+      qualifier,
+      sourceArn: input.sourceArn ?? "",
+      invocationRole: input.invocationRole ?? "",
+      createdTime: now,
+      lastModifiedTime: now,
+    };
+    const key = this.ctx.naming.kvKeys.trigger(service, fn, input.triggerName);
+    if ((await this.ctx.store.triggers.create(key, record)) === "exists") throw errors.triggerExists(service, fn, input.triggerName);
+    // A concurrent delete of the function must not leave this trigger behind.
+    if (!(await this.functions.touch(service, fn))) {
+      await this.ctx.store.triggers.delete(key);
+      throw errors.functionNotFound(service, fn);
+    }
+    return record;
+  }
+
+  async update(
+    service: string,
+    fn: string,
+    trigger: string,
+    change: { triggerConfig?: unknown; description?: string | undefined; qualifier?: string | undefined; invocationRole?: string | undefined },
+    guard: WriteGuard<TriggerRecord> = {},
+  ): Promise<TriggerRecord> {
+    const key = this.ctx.naming.kvKeys.trigger(service, fn, trigger);
+    if (change.qualifier) this.services.getQualified(service, change.qualifier);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.ctx.store.triggers.get(key);
+      if (!current) throw errors.triggerNotFound(service, fn, trigger);
+      guard.check?.(current.value);
+      const next: TriggerRecord = {
+        ...current.value,
+        ...(change.triggerConfig === undefined ? {} : { triggerConfig: validConfig(current.value.triggerType, change.triggerConfig) }),
+        ...(change.description === undefined ? {} : { description: change.description }),
+        ...(change.qualifier === undefined ? {} : { qualifier: change.qualifier }),
+        ...(change.invocationRole === undefined ? {} : { invocationRole: change.invocationRole }),
+        lastModifiedTime: fcTimestamp(),
+      };
+      if (next.triggerType === "http" && next.qualifier !== current.value.qualifier) {
+        const other = this.httpTrigger(service, fn, next.qualifier);
+        if (other && other.triggerName !== trigger) throw errors.invalidArgument(`function '${fn}' already has an HTTP trigger for qualifier '${next.qualifier}'`);
+      }
+      if ((await this.ctx.store.triggers.update(key, next, current.revision)) !== "conflict") return next;
+      if (guard.strict) throw errors.preconditionFailed();
+    }
+    throw errors.concurrentUpdate(`trigger '${trigger}'`);
+  }
+
+  async delete(service: string, fn: string, trigger: string, guard: WriteGuard<TriggerRecord> = {}): Promise<void> {
+    const key = this.ctx.naming.kvKeys.trigger(service, fn, trigger);
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.ctx.store.triggers.get(key);
+      if (!current) {
+        this.functions.get(service, fn);
+        throw errors.triggerNotFound(service, fn, trigger);
+      }
+      guard.check?.(current.value);
+      if ((await this.ctx.store.triggers.delete(key, current.revision)) === "deleted") return;
+      if (guard.strict) throw errors.preconditionFailed();
+    }
+    throw errors.concurrentUpdate(`trigger '${trigger}'`);
+  }
+}
