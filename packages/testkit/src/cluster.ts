@@ -15,6 +15,8 @@ export interface ClusterOptions {
   redis?: boolean;
   /** Protect the servers with a token/password, as `npm start` does (default true). */
   auth?: boolean;
+  /** nats-server's max_payload (default 8 MB); a small one exercises payloads that do not fit a message. */
+  natsMaxPayloadBytes?: number;
 }
 
 export interface Credentials {
@@ -55,7 +57,11 @@ export class TestCluster {
     let redis: RedisServer | undefined;
     try {
       [nats, redis] = await Promise.all([
-        NatsServer.start({ dir: join(dir, "nats"), ...(auth ? { token: randomBytes(12).toString("hex") } : {}) }),
+        NatsServer.start({
+          dir: join(dir, "nats"),
+          ...(auth ? { token: randomBytes(12).toString("hex") } : {}),
+          ...(options.natsMaxPayloadBytes ? { maxPayloadBytes: options.natsMaxPayloadBytes } : {}),
+        }),
         options.redis === false
           ? Promise.resolve(undefined)
           : RedisServer.start({ dir: join(dir, "redis"), ...(auth ? { password: randomBytes(12).toString("hex") } : {}) }),

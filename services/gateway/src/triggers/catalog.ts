@@ -66,6 +66,8 @@ export class TriggerCatalog {
     this.services.getQualified(service, qualifier);
     const config = validConfig(input.triggerType, input.triggerConfig);
     if (!(await this.ctx.store.functions.get(this.ctx.naming.kvKeys.function(service, fn)))) throw errors.functionNotFound(service, fn);
+    const key = this.ctx.naming.kvKeys.trigger(service, fn, input.triggerName);
+    if (await this.ctx.store.triggers.get(key)) throw errors.triggerExists(service, fn, input.triggerName);
     const existing = await this.ctx.store.triggers.keys(this.ctx.naming.kvKeys.triggersOf(service, fn));
     if (existing.length >= TRIGGERS_PER_FUNCTION) throw errors.invalidArgument(`a function can have at most ${TRIGGERS_PER_FUNCTION} triggers`);
     if (input.triggerType === "http" && this.httpTrigger(service, fn, qualifier)) {
@@ -86,7 +88,6 @@ export class TriggerCatalog {
       createdTime: now,
       lastModifiedTime: now,
     };
-    const key = this.ctx.naming.kvKeys.trigger(service, fn, input.triggerName);
     if ((await this.ctx.store.triggers.create(key, record)) === "exists") throw errors.triggerExists(service, fn, input.triggerName);
     // A concurrent delete of the function must not leave this trigger behind.
     if (!(await this.functions.touch(service, fn))) {
