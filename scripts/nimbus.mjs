@@ -114,6 +114,14 @@ switch (command) {
     await main(["up", ...rest]);
     break;
   }
+  case "invoker": {
+    ensurePackages([{ ...SANDBOX, required: false }]);
+    ensureNodeModules();
+    build();
+    const { main } = await import(pathToFileURL(join(ROOT, "packages", "cli", "dist", "main.js")).href);
+    await main(["invoker", ...rest]);
+    break;
+  }
   case "test": {
     ensurePackages([...servers(), { ...SANDBOX, required: true }, { ...ZIP, required: true }]);
     ensureNodeModules();
@@ -133,5 +141,5 @@ switch (command) {
     break;
   }
   default:
-    die(`unknown command '${command}' (start, test, bench)`);
+    die(`unknown command '${command}' (start, test, bench, invoker)`);
 }

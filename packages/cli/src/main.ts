@@ -1,26 +1,45 @@
+import { deploy } from "./deploy.js";
+import { invoke } from "./invoke.js";
+import { invoker } from "./invoker.js";
 import { up } from "./up.js";
 
-const USAGE = `usage: nimbus <command>
+const USAGE = `usage: nimbus <command> [options]
 
 commands:
-  up        start the whole platform on this machine (what npm start runs)
+  up                     start the whole platform on this machine (what npm start runs)
+  deploy [dir]           create or update a function from a directory (nimbus.yaml or flags)
+  invoke <svc>/<fn>      call a function and print its response
+  invoker                start one more invoker node on the same NATS and Redis (npm run invoker)
+
+'nimbus <command> --help' tells more. The API endpoint and key come from NIMBUS_ENDPOINT,
+NIMBUS_ACCESS_KEY_ID and NIMBUS_ACCESS_KEY_SECRET, or from what 'npm start' wrote in .nimbus/.
 `;
 
-/** The `nimbus` command line. */
+/** The \`nimbus\` command line. */
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case "up":
-      return up();
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(USAGE);
-      return;
-    default:
-      process.stderr.write(`nimbus: unknown command '${command}'\n${USAGE}`);
-      process.exitCode = 2;
-      void rest;
+  try {
+    switch (command) {
+      case "up":
+        return await up();
+      case "deploy":
+        return await deploy(rest);
+      case "invoke":
+        return await invoke(rest);
+      case "invoker":
+        return await invoker();
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(USAGE);
+        return;
+      default:
+        process.stderr.write(`nimbus: unknown command '${command}'\n${USAGE}`);
+        process.exitCode = 2;
+    }
+  } catch (err) {
+    process.stderr.write(`nimbus: ${(err as Error).message}\n`);
+    process.exitCode = 2;
   }
 }

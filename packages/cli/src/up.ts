@@ -9,8 +9,11 @@ import {
   isListening,
 } from "@nimbus/embedded";
 import type { ServiceName } from "@nimbus/protocol";
+import { writeFile } from "node:fs/promises";
 import { consoleLine } from "./console.js";
+import type { Endpoints } from "./config.js";
 import { loadOrCreateCredentials } from "./credentials.js";
+import { invokerDir, nodeId } from "./invoker.js";
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
 
@@ -105,11 +108,15 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
       NIMBUS_REQUIRED_SERVICES: names.join(","),
     };
     for (const name of names) {
-      const svc = supervise(name, serviceEnv, join(home, "logs", `${name}.log`), verbose, print, () => stopping);
+      const node = nodeId(name, true);
+      const svcEnv = { ...serviceEnv, NIMBUS_NODE_ID: node, ...(name === "invoker" ? { NIMBUS_INVOKER_DIR: invokerDir(home, node) } : {}) };
+      const svc = supervise(name, svcEnv, join(home, "logs", `${name}.log`), verbose, print, () => stopping);
       services.push(svc);
       await svc.start();
     }
     const endpoint = `http://${env.NIMBUS_HOST === "0.0.0.0" ? "127.0.0.1" : env.NIMBUS_HOST}:${env.NIMBUS_PORT}`;
+    const endpoints: Endpoints = { endpoint, natsUrl, redisUrl, region: env.NIMBUS_REGION };
+    await writeFile(join(home, "endpoints.json"), JSON.stringify(endpoints, null, 2) + "\n", { mode: 0o600 });
     print(
       [
         "",

@@ -1,0 +1,64 @@
+import { createHash } from "node:crypto";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { NimbusServiceProcess } from "@nimbus/embedded";
+import { consoleLine } from "./console.js";
+import { homeDir, loadConfig, readEndpoints } from "./config.js";
+
+/** A node id: `<host>-<role>` for the embedded services (stable across restarts), random for extra nodes. */
+export function nodeId(role: string, stable: boolean): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 30) || "node";
+  return stable ? `${host}-${role}` : `${host}-${role}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Where an invoker node keeps its code cache: outside NIMBUS_HOME so the sandbox uid can reach it. */
+export function invokerDir(home: string, node: string): string {
+  const tag = createHash("sha256").update(home).digest("hex").slice(0, 8);
+  return join(tmpdir(), `nimbus-${tag}`, node);
+}
+
+/**
+ * `nimbus invoker` (`npm run invoker`): one more invoker node, attached to the NATS and Redis the
+ * platform started by `nimbus up` uses (or NIMBUS_NATS_URL / NIMBUS_REDIS_URL). Ctrl-C drains it.
+ */
+export async function invoker(): Promise<void> {
+  const home = homeDir();
+  const config = await loadConfig();
+  const endpoints = await readEndpoints(home);
+  const natsUrl = process.env["NIMBUS_NATS_URL"] ?? endpoints?.natsUrl;
+  const redisUrl = process.env["NIMBUS_REDIS_URL"] ?? endpoints?.redisUrl;
+  if (!natsUrl || !redisUrl) throw new Error("no NATS/Redis to join: run 'npm start' first, or set NIMBUS_NATS_URL and NIMBUS_REDIS_URL");
+  const node = process.env["NIMBUS_NODE_ID"] ?? nodeId("invoker", false);
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  const proc = new NimbusServiceProcess({
+    name: "invoker",
+    env: {
+      ...process.env,
+      NIMBUS_NATS_URL: natsUrl,
+      NIMBUS_REDIS_URL: redisUrl,
+      NIMBUS_NODE_ID: node,
+      NIMBUS_ACCOUNT_ID: config.accountId,
+      NIMBUS_REGION: endpoints?.region ?? process.env["NIMBUS_REGION"] ?? "local",
+      NIMBUS_INVOKER_DIR: process.env["NIMBUS_INVOKER_DIR"] ?? invokerDir(home, node),
+    },
+    logFile: join(home, "logs", `invoker-${node}.log`),
+    onLine: (line) => {
+      const shown = consoleLine("invoker", line, process.env["NIMBUS_LOG_CONSOLE"] === "all");
+      if (shown) print(shown);
+    },
+  });
+  const stop = async () => {
+    print(`nimbus: stopping invoker ${node}`);
+    await proc.stop();
+    await proc.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop());
+  process.once("SIGTERM", () => void stop());
+  await proc.start();
+  print(`nimbus: invoker ${node} joined (${natsUrl.replace(/\/\/[^@/]*@/, "//***@")}); Ctrl-C stops it`);
+  const exit = await proc.process.exited();
+  print(`nimbus: invoker ${node} exited (${exit.code ?? exit.signal})`);
+  process.exit(exit.code ?? 1);
+}
