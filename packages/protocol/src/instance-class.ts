@@ -8,6 +8,17 @@ import type { FunctionRecord } from "./resources/function.js";
  * another, and a changed function's old instances are retired.
  */
 export function instanceClass(record: FunctionRecord, versionId = "LATEST"): string {
+  let byVersion = cache.get(record);
+  if (!byVersion) cache.set(record, (byVersion = new Map()));
+  let cls = byVersion.get(versionId);
+  if (cls === undefined) byVersion.set(versionId, (cls = computeClass(record, versionId)));
+  return cls;
+}
+
+/** Records are immutable once stored; the hash is computed once per record object. */
+const cache = new WeakMap<FunctionRecord, Map<string, string>>();
+
+function computeClass(record: FunctionRecord, versionId: string): string {
   const relevant = [
     versionId,
     record.codeSha256,

@@ -17,12 +17,27 @@ export class Channel {
     this.socket.on("error", () => process.exit(0));
   }
 
+  private corked = false;
+
+  /** Frames sent during one event-loop turn leave in one write. */
   send(message: FromInstance): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(frame(message));
   }
 
   /** Resolves once everything written so far has been handed to the OS. */
   flush(): Promise<void> {
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
     return new Promise((resolve) => this.socket.write(Buffer.alloc(0), () => resolve()));
   }
 }

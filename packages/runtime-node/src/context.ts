@@ -1,6 +1,9 @@
 import type { FunctionInfo, InvocationContextInfo } from "@nimbus/protocol/wire";
 import { createLogger } from "./output.js";
 
+/** One logger for every invocation: it finds the request id in the async context it is called from. */
+const sharedLogger = createLogger((line, stream) => (stream === 1 ? process.stdout : process.stderr).write(line));
+
 /** FC's `context` object for one invocation (or for the initializer). */
 export function buildContext(fn: FunctionInfo, ctx: InvocationContextInfo) {
   return {
@@ -23,7 +26,7 @@ export function buildContext(fn: FunctionInfo, ctx: InvocationContextInfo) {
       openTracingSpanBaggages: {},
       jaegerEndpoint: "",
     },
-    logger: createLogger((line, stream) => (stream === 1 ? process.stdout : process.stderr).write(line)),
+    logger: sharedLogger,
     /** Milliseconds left before the function times out. */
     getRemainingTimeInMillis: () => Math.max(0, ctx.deadline - Date.now()),
   };

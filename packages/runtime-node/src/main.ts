@@ -29,8 +29,6 @@ patchConsole();
 /** FC's largest synchronous response (32 MB); the invoker applies the configured, smaller, limit. */
 const MAX_RESULT_BYTES = 32 * 1024 * 1024;
 const rss = () => Math.round(process.memoryUsage().rss / 1024 / 1024);
-const endMarker = (requestId: string, error?: FunctionError) =>
-  `FC Invoke End RequestId: ${requestId}${error ? `, Error: ${error.errorType === "HandledInvocationError" ? "Handled" : "Unhandled"} function error` : ""}\n`;
 
 async function dispatch(message: ToInstance): Promise<void> {
   switch (message.t) {
@@ -58,7 +56,7 @@ async function dispatch(message: ToInstance): Promise<void> {
       const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
       inFlight.add(id);
       await scope.run({ id, requestId: ctx.requestId }, async () => {
-        process.stdout.write(`FC Invoke Start RequestId: ${ctx.requestId}\n`);
+        // FC's "FC Invoke Start/End" lines are written by the invoker around this invocation's output.
         let outcome: { body: Buffer; http?: { status: number; headers: Record<string, string | string[]> } } | { error: FunctionError };
         try {
           if (!fn) throw new Error("the runtime was not loaded");
@@ -74,7 +72,6 @@ async function dispatch(message: ToInstance): Promise<void> {
         if (!("error" in outcome) && outcome.body.length > MAX_RESULT_BYTES) {
           outcome = { error: functionError("UnhandledInvocationError", new RangeError(`the response of ${outcome.body.length} bytes exceeds the limit of ${MAX_RESULT_BYTES} bytes`)) };
         }
-        process.stdout.write(endMarker(ctx.requestId, "error" in outcome ? outcome.error : undefined));
         inFlight.delete(id);
         if ("error" in outcome) channel.send({ t: "error", id, error: outcome.error, rss: rss() });
         else channel.send({ t: "result", id, body: outcome.body, ...(outcome.http ? { http: outcome.http } : {}), rss: rss() });

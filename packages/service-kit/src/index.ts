@@ -3,3 +3,4 @@ export * from "./nats.js";
 export * from "./lifecycle.js";
 export * from "./presence.js";
 export * from "./redis.js";
+export * from "./batch.js";

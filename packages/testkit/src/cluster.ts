@@ -97,10 +97,11 @@ export class TestCluster {
   }
 
   /** Starts one more process of a service (scale out) and waits until it is ready. */
-  async startService(name: ServiceName, extraEnv: Record<string, string> = {}): Promise<NimbusServiceProcess> {
+  async startService(name: ServiceName, extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<NimbusServiceProcess> {
     const index = this.counter++;
     const proc = new NimbusServiceProcess({
       name,
+      nodeArgs,
       env: this.env({ NIMBUS_NODE_ID: `${name}-${index}`, NIMBUS_INVOKER_DIR: join(this.dir, "invoker", `${name}-${index}`), ...extraEnv }),
       logFile: join(this.dir, "logs", `${name}-${index}.log`),
     });

@@ -2,7 +2,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { headers as natsHeaders, nuid } from "@nats-io/nats-core";
 import { errors, NimbusError, type Naming } from "@nimbus/protocol";
 import { decode, encode, InvokeHeaders, type InvocationOutcome, type InvokeReply, type InvokeRequest } from "@nimbus/protocol/wire";
-import type { PresenceTracker } from "@nimbus/service-kit";
+import { TickBatch, type PresenceTracker } from "@nimbus/service-kit";
 import type { PayloadStore } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 
@@ -47,6 +47,8 @@ export class Dispatcher {
   private sub: Subscription | undefined;
   private liveness: NodeJS.Timeout | undefined;
   private counter = 0;
+  /** Publishes leave once per event-loop turn: one socket write for many requests under load. */
+  private readonly outbox = new TickBatch();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -140,11 +142,14 @@ export class Dispatcher {
         ackTimer: setTimeout(() => finish({ s: "lost", reason: "no invoker answered in time" }), Math.min(this.options.ackTimeoutMs, wait + 1_000)),
         deadlineTimer: setTimeout(() => finish({ s: "lost", reason: "the invocation did not finish before its deadline" }), wait + 5_000),
       });
-      try {
-        this.nc.publish(subject, encode(req), { reply: `${this.inbox}.${token}`, headers });
-      } catch (err) {
-        finish({ s: "lost", reason: `cannot reach the message bus: ${(err as Error).message}` });
-      }
+      const data = encode(req);
+      this.outbox.push(() => {
+        try {
+          this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers });
+        } catch (err) {
+          finish({ s: "lost", reason: `cannot reach the message bus: ${(err as Error).message}` });
+        }
+      });
     });
   }
 

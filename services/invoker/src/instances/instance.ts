@@ -169,6 +169,7 @@ export class Instance {
         }
         if (this.state !== "ready") return; // died meanwhile: died() answered it
         entry.initDurationMs = this.initDurationMs;
+        this.log(entry, `FC Invoke Start RequestId: ${input.requestId}\n`);
         const ctx = this.context(input, started + this.options.timeoutMs);
         const message: ToInstance =
           input.kind === "http" && input.http
@@ -230,6 +231,13 @@ export class Instance {
     return this.initialized;
   }
 
+  /** A platform line in an invocation's log (FC's start and end markers). */
+  private log(entry: Pending, line: string): void {
+    const data = Buffer.from(line);
+    entry.tail?.push(data);
+    this.options.logSink.write(this.id, entry.input.requestId, "stdout", data);
+  }
+
   /** A cold start's log begins with what the instance printed while starting (module loading). */
   private newTail(coldStart: boolean): TailBuffer {
     const tail = new TailBuffer(TAIL_BYTES);
@@ -280,8 +288,11 @@ export class Instance {
         const entry = this.pending.get(message.id);
         if (!entry) return;
         if (message.t === "result") {
+          this.log(entry, `FC Invoke End RequestId: ${entry.input.requestId}\n`);
           this.finish(entry, { body: Buffer.from(message.body), ...(message.http ? { http: message.http } : {}) }, message.rss);
         } else {
+          const kind = message.error.errorType === "HandledInvocationError" ? "Handled" : "Unhandled";
+          this.log(entry, `FC Invoke End RequestId: ${entry.input.requestId}, Error: ${kind} function error\n`);
           this.finish(entry, { body: Buffer.from(message.error.body), errorType: message.error.errorType }, message.rss);
         }
         return;
@@ -387,9 +398,21 @@ export class Instance {
     }
   }
 
+  private corked = false;
+
+  /** Frames written during one event-loop turn leave in one write. */
   private send(message: ToInstance): void {
-    if (this.state === "dead") return;
-    this.process?.control.write(frame(message));
+    if (this.state === "dead" || !this.process) return;
+    const control = this.process.control;
+    if (!this.corked) {
+      this.corked = true;
+      control.cork();
+      setImmediate(() => {
+        this.corked = false;
+        control.uncork();
+      });
+    }
+    control.write(frame(message));
   }
 
   /** Output written straight to fd 1/2 (child processes, native code): the request it belongs to when unambiguous. */

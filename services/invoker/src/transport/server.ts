@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { errors, type Naming } from "@nimbus/protocol";
 import { decode, encode, InvokeHeaders, type InvokeReply, type InvokeRequest } from "@nimbus/protocol/wire";
+import { TickBatch } from "@nimbus/service-kit";
 import type { Logger } from "@nimbus/telemetry";
 import type { ClassKey } from "../pool/class-pool.js";
 
@@ -48,6 +49,8 @@ export class InvokeServer {
   private readonly inflight = new Map<Msg, { started: number; acked: boolean }>();
   private sweeper: NodeJS.Timeout | undefined;
   private accepting = true;
+  /** Replies leave once per event-loop turn: one socket write for many under load. */
+  private readonly outbox = new TickBatch();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -113,11 +116,14 @@ export class InvokeServer {
   }
 
   private reply(msg: Msg, reply: InvokeReply): void {
-    try {
-      msg.respond(encode(reply));
-    } catch (err) {
-      this.logger.warn({ err }, "cannot send an invocation reply");
-    }
+    const data = encode(reply);
+    this.outbox.push(() => {
+      try {
+        msg.respond(data);
+      } catch (err) {
+        this.logger.warn({ err }, "cannot send an invocation reply");
+      }
+    });
   }
 
   private ackSlow(): void {
