@@ -1,6 +1,7 @@
-// Shared helpers for benchmarks: wrk runs, interleaved rounds, medians, result files.
-import { execFile, spawn } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+// Shared helpers for benchmarks: wrk runs, interleaved rounds, medians, CPU accounting, result files.
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -8,15 +9,21 @@ import { promisify } from "node:util";
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const run = promisify(execFile);
 
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+
 /** Runs wrk and returns requests/s and latency percentiles in ms. */
-export async function wrk(url, { connections = 50, threads = 1, seconds = 5, headers = {} } = {}) {
+export async function wrk(url, { connections = 50, threads = 1, seconds = SECONDS, headers = {}, script } = {}) {
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--latency"];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  if (script) args.push("-s", script);
   const { stdout } = await run("wrk", [...args, url], { maxBuffer: 1 << 20 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
   const pct = (p) => toMs(new RegExp(`\\s${p}%\\s+([\\d.]+\\w+)`).exec(stdout)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
-  return { rps, p50: pct(50), p90: pct(90), p99: pct(99), non2xx };
+  const errors = /Socket errors: (.*)/.exec(stdout)?.[1];
+  return { rps, p50: pct(50), p90: pct(90), p99: pct(99), requests, non2xx, ...(errors ? { socketErrors: errors } : {}) };
 }
 
 function toMs(text) {
@@ -28,14 +35,15 @@ function toMs(text) {
 }
 
 export function median(values) {
-  const s = [...values].sort((a, b) => a - b);
+  const s = [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /**
  * Runs every variant once per round, in the same order each round (A B A B …), and returns the
- * median of each measured field per variant.
+ * median of each numeric field per variant.
  */
 export async function interleave(variants, rounds, measure) {
   const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
@@ -45,8 +53,7 @@ export async function interleave(variants, rounds, measure) {
   const result = {};
   for (const [name, list] of Object.entries(samples)) {
     result[name] = {};
-    for (const field of Object.keys(list[0])) result[name][field] = median(list.map((s) => s[field]));
-    result[name].rounds = list;
+    for (const field of Object.keys(list[0])) if (typeof list[0][field] === "number") result[name][field] = median(list.map((s) => s[field]));
   }
   return result;
 }
@@ -57,16 +64,61 @@ export async function report(name, rows, extra = {}) {
   const dir = join(ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  await writeFile(file, JSON.stringify({ name, at: new Date().toISOString(), rows, ...extra }, null, 2));
+  await writeFile(file, JSON.stringify({ name, at: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, rows, ...extra }, null, 2));
   console.log(`results: ${file}`);
 }
 
-/** A Node child running `script` (an inline module) that prints its port on the first line. */
-export async function nodeServer(script) {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+/** A Node child running an inline module that prints its port on the first line. */
+export async function nodeServer(script, env = {}) {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"], env: { PATH: process.env.PATH, ...env } });
   const port = await new Promise((resolve, reject) => {
     child.stdout.once("data", (d) => resolve(Number(String(d).trim())));
     child.once("exit", (code) => reject(new Error(`baseline server exited ${code}`)));
   });
-  return { port, stop: () => child.kill("SIGKILL") };
+  return { port, pid: child.pid, stop: () => child.kill("SIGKILL") };
 }
+
+const TICK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim() || 100);
+
+/** CPU seconds (user + system) used so far by these processes and all their descendants. */
+export async function cpuSeconds(pids) {
+  const all = new Set();
+  const stack = [...pids];
+  while (stack.length) {
+    const pid = stack.pop();
+    if (all.has(pid)) continue;
+    all.add(pid);
+    for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+      const children = await readFile(`/proc/${pid}/task/${tid}/children`, "utf8").catch(() => "");
+      for (const c of children.split(" ").filter(Boolean)) stack.push(Number(c));
+    }
+  }
+  let ticks = 0;
+  for (const pid of all) {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / TICK;
+}
+
+/** A wrk script that sends a signed FC request (the signature holds for 15 minutes). */
+export async function signedScript(file, { method = "POST", headers, body = "" }) {
+  const lines = [`wrk.method = "${method}"`, `wrk.body = ${JSON.stringify(body)}`];
+  for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers["${k}"] = ${JSON.stringify(v)}`);
+  await writeFile(file, lines.join("\n") + "\n");
+  return file;
+}
+
+/** Installs the peer platforms (serverless-offline) into bench/peers when missing. */
+export function ensurePeers() {
+  const dir = join(ROOT, "bench", "peers");
+  if (existsSync(join(dir, "node_modules", "serverless-offline"))) return dir;
+  console.log("installing the peer platforms into bench/peers (serverless 3, serverless-offline 13)…");
+  const r = spawnSync("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--no-package-lock"], { cwd: dir, stdio: "inherit" });
+  if (r.status !== 0) throw new Error("could not install serverless-offline for the peer baseline");
+  return dir;
+}
+
+export const round2 = (n) => Math.round(n * 100) / 100;
+export const round3 = (n) => Math.round(n * 1000) / 1000;

@@ -282,6 +282,17 @@ describe("event functions through @alicloud/fc2", () => {
     expect(JSON.parse((await ctx.fc.invokeFunction("ev", "reader", "")).data)).toEqual({ tmp: false, global: null, env: null });
   });
 
+  it("never shares an instance between two functions, even with identical code and config", async () => {
+    const code = { "index.js": "exports.handler = (e, c, cb) => { const seen = globalThis.owner; globalThis.owner = c.function.name; cb(null, String(seen)); };" };
+    await deploy(ctx.cluster, "ev", "twin_a", code);
+    await deploy(ctx.cluster, "ev", "twin_b", code);
+    const a = await ctx.fc.invokeFunction("ev", "twin_a", "");
+    const b = await ctx.fc.invokeFunction("ev", "twin_b", "");
+    expect(b.headers["x-fc-instance-id"]).not.toBe(a.headers["x-fc-instance-id"]);
+    expect(b.data).toBe("undefined");
+    expect((await ctx.fc.invokeFunction("ev", "twin_a", "")).data).toBe("twin_a");
+  });
+
   it("lists a function's live instances", async () => {
     const res = await ctx.fc.invokeFunction("ev", "hello", "x");
     const listed = await ctx.cluster.client().listInstances("ev", "hello");

@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import type { FunctionRecord } from "./resources/function.js";
 
 /**
- * The instance class of a function configuration: a short hash of everything that changes what an
- * instance is (code, runtime, handler, limits, environment, layers…), not of what does not
- * (description, timestamps). Instances are per class: a warm instance of one class never serves
+ * The instance class of a function configuration: a short hash of the function's identity and of
+ * everything that changes what an instance is (code, runtime, handler, limits, environment,
+ * layers…), not of what does not (description, timestamps). Instances are per class: a warm instance of one class never serves
  * another, and a changed function's old instances are retired.
  */
 export function instanceClass(record: FunctionRecord, versionId = "LATEST"): string {
@@ -20,6 +20,9 @@ const cache = new WeakMap<FunctionRecord, Map<string, string>>();
 
 function computeClass(record: FunctionRecord, versionId: string): string {
   const relevant = [
+    // An instance belongs to one function: identical code deployed twice must never share instances.
+    record.serviceName,
+    record.functionName,
     versionId,
     record.codeSha256,
     record.runtime,

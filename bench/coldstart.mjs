@@ -1,0 +1,74 @@
+// coldstart — P3: the first call of a new function (sandboxed) against `node -e 0` and a bare
+// fork-to-first-IPC-reply, all spawned with a clean environment like instances are. Each round
+// creates fresh functions: one with never-seen code (the package is fetched and unpacked too), one
+// whose code is already unpacked on the node.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { makeZip, TestCluster } from "@nimbus/testkit";
+import { median, report, round2, ROUNDS } from "./lib.mjs";
+
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 15);
+const cleanEnv = { PATH: process.env.PATH };
+
+function time(fn) {
+  return async () => {
+    const started = performance.now();
+    await fn();
+    return performance.now() - started;
+  };
+}
+
+const nodeE0 = time(() => new Promise((resolve) => spawn(process.execPath, ["-e", "0"], { env: cleanEnv, stdio: "ignore" }).on("exit", resolve)));
+const nodeE0Inherited = time(() => new Promise((resolve) => spawn(process.execPath, ["-e", "0"], { stdio: "ignore" }).on("exit", resolve)));
+const forkReply = time(
+  () =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, ["-e", "process.send('ready')"], { env: cleanEnv, stdio: ["ignore", "ignore", "ignore", "ipc"] });
+      child.once("message", () => {
+        child.kill();
+        resolve();
+      });
+    }),
+);
+
+const cluster = await TestCluster.start({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+try {
+  const client = cluster.client();
+  await client.createService("cold");
+  const sharedZip = (await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" })).toString("base64");
+  await client.createFunction("cold", { functionName: "seed", runtime: "nodejs20", handler: "index.handler", code: { zipFile: sharedZip } });
+  await client.invokeFunction("cold", "seed", "");
+  let n = 0;
+  const firstCall = (fresh) =>
+    (async () => {
+      const name = `f${n++}`;
+      const zipFile = fresh ? (await makeZip({ "index.js": `// ${randomBytes(8).toString("hex")}\nexports.handler = (e, c, cb) => cb(null, 'ok');` })).toString("base64") : sharedZip;
+      await client.createFunction("cold", { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
+      const started = performance.now();
+      const res = await client.invokeFunction("cold", name, "");
+      const ms = performance.now() - started;
+      if (res.data.toString() !== "ok") throw new Error("cold call failed");
+      return ms;
+    })();
+
+  const samples = { "node -e 0 (clean env)": [], "node -e 0 (this env)": [], "fork → first IPC reply": [], "nimbus first call, code cached": [], "nimbus first call, new code": [] };
+  for (let i = 0; i < Math.max(ROUNDS, SAMPLES); i++) {
+    samples["node -e 0 (clean env)"].push(await nodeE0());
+    samples["node -e 0 (this env)"].push(await nodeE0Inherited());
+    samples["fork → first IPC reply"].push(await forkReply());
+    samples["nimbus first call, code cached"].push(await firstCall(false));
+    samples["nimbus first call, new code"].push(await firstCall(true));
+  }
+  const base = median(samples["node -e 0 (clean env)"]);
+  const rows = Object.entries(samples).map(([variant, list]) => ({
+    variant,
+    "median ms": round2(median(list)),
+    "p90 ms": round2([...list].sort((a, b) => a - b)[Math.floor(list.length * 0.9)]),
+    "× node -e 0": round2(median(list) / base),
+  }));
+  const targets = [{ figure: "P3 cold start × node -e 0", measured: round2(median(samples["nimbus first call, code cached"]) / base), target: "≤ 1.2 (≤ 0.3 with a pre-started pool: not built)" }];
+  console.table(targets);
+  await report("coldstart", rows, { targets, samples: SAMPLES, note: "first call = client-side latency of the first invocation of a just-created function: placement, cold start in a bubblewrap sandbox (cgroup limits), runtime load, handler module load, the call itself" });
+} finally {
+  await cluster.stop();
+}

@@ -1,0 +1,115 @@
+// invoke — P1 (warm sync throughput, no-op handler, 50 connections), P2 (added latency at 1
+// connection) and P8 (CPU per invocation), against a bare Node http server running the same
+// handler in-process and serverless-offline 13 in-process, rounds interleaved.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { authorization } from "@nimbus/sdk";
+import { makeZip, TestCluster } from "@nimbus/testkit";
+import { cpuSeconds, ensurePeers, interleave, nodeServer, report, round2, round3, ROUNDS, SECONDS, signedScript, wrk } from "./lib.mjs";
+
+const HANDLER = "exports.handler = (event, context, callback) => callback(null, 'ok');";
+const withPeers = process.env.BENCH_PEERS !== "0";
+
+const cluster = await TestCluster.start({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+const stops = [() => cluster.stop()];
+try {
+  const client = cluster.client();
+  await client.createService("bench");
+  const zipFile = (await makeZip({ "index.js": HANDLER })).toString("base64");
+  await client.createFunction("bench", { functionName: "noop", runtime: "nodejs20", handler: "index.handler", instanceConcurrency: 100, code: { zipFile } });
+  await client.createFunction("bench", { functionName: "noop1", runtime: "nodejs20", handler: "index.handler", instanceConcurrency: 1, code: { zipFile } });
+  const script = async (fn) => {
+    const path = `/2016-08-15/services/bench/functions/${fn}/invocations`;
+    const headers = { date: new Date().toUTCString() };
+    headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
+    return { url: `${cluster.endpoint()}${path}`, script: await signedScript(`/tmp/nimbus-bench-${fn}.lua`, { headers }) };
+  };
+  const nimbusPids = [cluster.service("gateway").process.pid, cluster.service("invoker").process.pid, cluster.nats.process.pid, cluster.redis?.process.pid].filter(Boolean);
+
+  // The same handler, called in-process by a plain http server: the physical limit.
+  const bare = await nodeServer(`
+    import { createServer } from "node:http";
+    const mod = { exports: {} }; new Function("exports", "module", ${JSON.stringify(HANDLER)})(mod.exports, mod);
+    const server = createServer((req, res) => {
+      const chunks = []; req.on("data", (c) => chunks.push(c));
+      req.on("end", () => mod.exports.handler(Buffer.concat(chunks), {}, (err, out) => res.end(out)));
+    });
+    server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+  `);
+  stops.push(() => bare.stop());
+
+  const variants = {
+    bare: { url: `http://127.0.0.1:${bare.port}/`, script: await signedScript("/tmp/nimbus-bench-bare.lua", { headers: {} }), pids: [bare.pid] },
+    nimbus: { ...(await script("noop")), pids: nimbusPids },
+    "nimbus-c1": { ...(await script("noop1")), pids: nimbusPids },
+  };
+
+  if (withPeers) {
+    const dir = ensurePeers();
+    const sls = spawn(process.execPath, [join(dir, "node_modules", "serverless", "bin", "serverless.js"), "offline", "--useInProcess", "--noPrependStageInUrl", "--httpPort", "3999", "--lambdaPort", "3998"], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, SLS_TELEMETRY_DISABLED: "1", SLS_NOTIFICATIONS_MODE: "off", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "x" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    stops.push(() => sls.kill("SIGKILL"));
+    await new Promise((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`serverless-offline did not start:\n${out}`)), 60_000);
+      const onData = (d) => {
+        out += d;
+        if (out.includes("Server ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      sls.stdout.on("data", onData);
+      sls.stderr.on("data", onData);
+      sls.once("exit", () => reject(new Error(`serverless-offline exited:\n${out}`)));
+    });
+    variants["serverless-offline"] = { url: "http://127.0.0.1:3999/noop", script: variants.bare.script, pids: [sls.pid] };
+  }
+
+  // Warm everything up (instances started, JITs hot) before measuring.
+  for (const v of Object.values(variants)) await wrk(v.url, { connections: 50, seconds: 2, script: v.script });
+
+  const rows = [];
+  const results = {};
+  for (const connections of [50, 1]) {
+    const r = await interleave(variants, ROUNDS, async (v) => {
+      const before = await cpuSeconds(v.pids);
+      const w = await wrk(v.url, { connections, script: v.script });
+      const cpu = (await cpuSeconds(v.pids)) - before;
+      return { ...w, cpuUsPerRequest: (cpu * 1e6) / Math.max(1, w.requests) };
+    });
+    results[connections] = r;
+    for (const [name, m] of Object.entries(r)) {
+      rows.push({
+        variant: name,
+        connections,
+        "req/s": Math.round(m.rps),
+        "× bare": round2(m.rps / r.bare.rps),
+        "p50 ms": round3(m.p50),
+        "p99 ms": round3(m.p99),
+        "CPU µs/req": Math.round(m.cpuUsPerRequest),
+        "CPU × bare": round2(m.cpuUsPerRequest / r.bare.cpuUsPerRequest),
+        errors: m.non2xx,
+      });
+    }
+  }
+  const p1 = results[50].nimbus.rps / results[50].bare.rps;
+  const p1peer = results[50]["serverless-offline"] ? results[50].nimbus.rps / results[50]["serverless-offline"].rps : undefined;
+  const p2p50 = results[1].nimbus.p50 - results[1].bare.p50;
+  const p2p99 = results[1].nimbus.p99 - results[1].bare.p99;
+  const p8 = results[50].nimbus.cpuUsPerRequest / results[50].bare.cpuUsPerRequest;
+  const targets = [
+    { figure: "P1 throughput × bare (50 conn)", measured: round2(p1), target: "≥ 0.35" },
+    ...(p1peer ? [{ figure: "P1 throughput × serverless-offline", measured: round2(p1peer), target: "≥ 2" }] : []),
+    { figure: "P2 added p50 at 1 conn (ms)", measured: round3(p2p50), target: "≤ 0.3" },
+    { figure: "P2 added p99 at 1 conn (ms)", measured: round3(p2p99), target: "≤ 2" },
+    { figure: "P8 CPU per invocation × bare", measured: round2(p8), target: "≤ 3" },
+  ];
+  console.table(targets);
+  await report("invoke", rows, { targets, note: `wrk (1 thread) shares the ${SECONDS}s runs' 2 cores with every process measured; 'nimbus' is one warm instance with instanceConcurrency 100, 'nimbus-c1' FC's default of 1 (one instance per connection). CPU counts gateway, invoker, instances, nats-server and redis-server.` });
+} finally {
+  for (const stop of stops.reverse()) await stop();
+}
