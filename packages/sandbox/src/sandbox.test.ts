@@ -4,7 +4,6 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RUNTIME_DIR } from "@nimbus/runtime-node";
 import { Sandboxer, type SandboxSpec } from "./sandboxer.js";
 
 let dir: string;
@@ -14,7 +13,8 @@ let hostPort: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "nimbus-sandbox-"));
-  await chmod(dir, 0o755);
+  await chmod(dir, 0o755); // the sandbox uid must reach what is mounted from here
+  await mkdir(join(dir, "runtime"), { mode: 0o755 });
   sandboxer = await Sandboxer.create({ workDir: join(dir, "work"), cgroupGroup: `nimbus-test/${randomBytes(4).toString("hex")}`, uid: 65534, gid: 65534, tmpBytes: 64 * 1024 * 1024 });
   // Stands in for NATS/Redis: a service on the host's loopback that functions must not reach.
   hostServer = createServer((s) => s.end("platform secrets\n"));
@@ -37,7 +37,7 @@ async function run(script: string, opts: { memoryMb?: number; pidsMax?: number; 
   const spec: SandboxSpec = {
     id: `t-${randomBytes(6).toString("hex")}`,
     codeDir,
-    runtimeDir: RUNTIME_DIR,
+    runtimeDir: join(dir, "runtime"),
     command: (paths) => [process.execPath, join(paths.code, "script.js")],
     env: () => ({ FUNCTION_VAR: "mine", HOST_PORT: String(hostPort) }),
     memoryBytes: (opts.memoryMb ?? 128) * 1024 * 1024,
