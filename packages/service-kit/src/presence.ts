@@ -63,6 +63,7 @@ export class PresenceTracker {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Subscribes, then asks everyone to announce themselves (once the subscription is on the server). */
   start(): void {
     this.sub = this.nc.subscribe(this.naming.subjects.presence, {
       callback: (err, msg) => {
@@ -77,7 +78,10 @@ export class PresenceTracker {
         }
       },
     });
-    this.probe();
+    void this.nc.flush().then(
+      () => this.probe(),
+      () => undefined,
+    );
   }
 
   /** Asks every service to publish its heartbeat now. */
@@ -103,10 +107,10 @@ export class PresenceTracker {
     return entry.at >= this.now() - 3 * (entry.beat.intervalMs || HEARTBEAT_INTERVAL_MS);
   }
 
-  /** The services among `required` with no ready node. */
-  missing(required: readonly string[]): string[] {
+  /** The services among `required` with no ready node (`self` is the caller's own service: it knows it is there). */
+  missing(required: readonly string[], self?: string): string[] {
     const ready = new Set(this.alive().filter((b) => b.ready).map((b) => b.service));
-    return required.filter((s) => !ready.has(s));
+    return required.filter((s) => s !== self && !ready.has(s));
   }
 
   stop(): void {

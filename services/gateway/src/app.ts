@@ -124,8 +124,10 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   let stopped: Promise<void> | undefined;
   return {
     async start() {
-      presence.start();
+      // Report ready only once Redis is reachable too (or say so in /readyz if it is not, after a while).
+      for (let waited = 0; !redisReady && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
       publisher.start();
+      presence.start();
       collector.start();
       dispatcher.start();
       await http.listen({ host: env.NIMBUS_HOST, port: env.NIMBUS_PORT });

@@ -15,7 +15,7 @@ export function readiness(src: ReadinessSources): { ready: boolean; checks: Reco
   const nats = src.natsConnected();
   const redis = src.redisReady();
   const metadata = src.mirrorsReady();
-  const missing = src.presence.missing(src.requiredServices);
+  const missing = src.presence.missing(src.requiredServices, "gateway");
   return {
     ready: nats && redis && metadata && missing.length === 0,
     checks: {
