@@ -14,3 +14,4 @@ export * from "./lifecycle.js";
 export * from "./instance-class.js";
 export * from "./resources/trigger.js";
 export * from "./resources/on-demand.js";
+export * from "./resources/async.js";

@@ -22,6 +22,7 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       functions: bucket("functions"),
       triggers: bucket("triggers"),
       onDemandConfigs: bucket("ondemand"),
+      asyncConfigs: bucket("asyncconfig"),
     },
     objectStores: {
       code: bucket("code"),
@@ -38,6 +39,10 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       triggersOf: (service: string, fn: string) => `${service}.${fn}.*`,
       /** On-demand configs are per function and qualifier. */
       onDemandConfig: (service: string, qualifier: string, fn: string) => `${service}.${qualifier}.${fn}`,
+      /** Async configs are per function and qualifier. */
+      asyncConfig: (service: string, qualifier: string, fn: string) => `${service}.${fn}.${qualifier}`,
+      /** KV key filter matching every async config of a function. */
+      asyncConfigsOf: (service: string, fn: string) => `${service}.${fn}.*`,
     },
     objects: {
       /** Code packages are content-addressed by their SHA-256 (hex). */
@@ -54,6 +59,10 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       invokePlace: `${prefix}.invoke.place`,
       /** Invocations redirected to one invoker node. */
       invokeNode: (node: string) => `${prefix}.invoke.node.${node}`,
+      /** Stop a running invocation (request id in a header): every invoker checks its own. */
+      invokeCancel: `${prefix}.invoke.cancel`,
+      /** An async queue has work: async-queue replicas start a worker for it. */
+      asyncWake: `${prefix}.async.wake`,
     },
     queues: {
       invokers: "invokers",
@@ -66,6 +75,18 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       instances: (service: string, fn: string) => `${prefix}:instances:{${service}:${fn}}`,
       /** Nodes with a free slot in an instance of this class. */
       idle: (cls: string) => `${prefix}:idle:${cls}`,
+      /** Every function that ever had an async queue (scanned by async-queue at start). */
+      asyncQueues: `${prefix}:async:queues`,
+      /** One asynchronous invocation's record (FC's stateful-async-invocation). */
+      invocation: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}`,
+      /** A function's invocations by start time (for listing). */
+      invocationIndex: (service: string, fn: string) => `${prefix}:async:idx:{${service}:${fn}}`,
+    },
+    bull: {
+      /** BullMQ's key prefix. */
+      prefix,
+      /** The async queue of one function (names cannot contain '.', so this never collides). */
+      asyncQueue: (service: string, fn: string) => `async.${service}.${fn}`,
     },
   } as const;
 }

@@ -22,7 +22,7 @@ import { createHttpServer } from "./http/server.js";
 import { ServiceCatalog } from "./services/catalog.js";
 import { serviceRoutes } from "./services/routes.js";
 import { tagRoutes } from "./tags/routes.js";
-import { Dispatcher } from "./invoke/dispatcher.js";
+import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { invocationRoutes } from "./invoke/routes.js";
 import { proxyRoutes } from "./invoke/proxy.js";
 import { TriggerCatalog } from "./triggers/catalog.js";
@@ -114,9 +114,10 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
   };
-  invocationRoutes(http, functionCatalog, dispatcher, limits);
+  const resolver = new TargetResolver({ services, functions }, naming);
+  invocationRoutes(http, resolver, dispatcher, limits);
   triggerRoutes(http, ctx, triggerCatalog);
-  proxyRoutes(http, { functions: functionCatalog, triggers: triggerCatalog, dispatcher, authenticator, limits });
+  proxyRoutes(http, { resolver, triggers: triggerCatalog, dispatcher, authenticator, limits });
   capacityRoutes(http, ctx, functionCatalog, redis);
 
   const collector = new CodeCollector(ctx, { intervalMs: env.NIMBUS_CODE_GC_INTERVAL_MS, graceMs: env.NIMBUS_CODE_GC_GRACE_MS });

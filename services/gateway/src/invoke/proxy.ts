@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { NimbusError } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
-import type { FunctionCatalog } from "../functions/catalog.js";
 import type { Authenticator } from "../http/auth.js";
 import type { TriggerCatalog } from "../triggers/catalog.js";
-import type { Dispatcher } from "./dispatcher.js";
+import type { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import type { InvocationLimits } from "./routes.js";
 import { traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
@@ -59,12 +58,12 @@ function answer(reply: FastifyReply, outcome: InvocationOutcome & { body: Uint8A
  */
 export function proxyRoutes(
   app: FastifyInstance,
-  deps: { functions: FunctionCatalog; triggers: TriggerCatalog; dispatcher: Dispatcher; authenticator: Authenticator; limits: InvocationLimits },
+  deps: { resolver: TargetResolver; triggers: TriggerCatalog; dispatcher: Dispatcher; authenticator: Authenticator; limits: InvocationLimits },
 ): void {
   void app.register(async (scope) => {
     rawBodies(scope);
     const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      const target = resolveTarget(deps.functions, req.params.serviceName, req.params.functionName);
+      const target = resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName);
       const trigger = deps.triggers.httpTrigger(target.service, target.fn, target.qualifier);
       if (!trigger) {
         throw new NimbusError("TriggerNotFound", `function '${target.fn}' of service '${target.service}' has no HTTP trigger for qualifier '${target.qualifier}'`);
@@ -100,7 +99,7 @@ export function proxyRoutes(
           requestId: req.id,
           ...(traceparent ? { traceparent } : {}),
           reresolve: () => {
-            const fresh = resolveTarget(deps.functions, req.params.serviceName, req.params.functionName);
+            const fresh = resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName);
             return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
           },
         },

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { errors } from "@nimbus/protocol";
-import type { FunctionCatalog } from "../functions/catalog.js";
-import type { Dispatcher } from "./dispatcher.js";
+import type { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
 import { resolveTarget } from "./target.js";
@@ -19,7 +18,7 @@ interface Params {
 }
 
 /** `POST /2016-08-15/services/{svc}[.{q}]/functions/{fn}/invocations`. */
-export function invocationRoutes(app: FastifyInstance, functions: FunctionCatalog, dispatcher: Dispatcher, limits: InvocationLimits): void {
+export function invocationRoutes(app: FastifyInstance, resolver: TargetResolver, dispatcher: Dispatcher, limits: InvocationLimits): void {
   void app.register(async (scope) => {
     rawBodies(scope);
     scope.post<{ Params: Params }>(
@@ -29,7 +28,7 @@ export function invocationRoutes(app: FastifyInstance, functions: FunctionCatalo
         checkFcHeaders(req);
         const type = invocationType(req);
         const log = logType(req, type);
-        const target = resolveTarget(functions, req.params.serviceName, req.params.functionName);
+        const target = resolveTarget(resolver, req.params.serviceName, req.params.functionName);
         if (type === "Async") throw errors.invalidArgument("asynchronous invocation is not available on this installation");
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const traceparent = traceparentOf(req);
@@ -53,7 +52,7 @@ export function invocationRoutes(app: FastifyInstance, functions: FunctionCatalo
             requestId: req.id,
             ...(traceparent ? { traceparent } : {}),
             reresolve: () => {
-              const fresh = resolveTarget(functions, req.params.serviceName, req.params.functionName);
+              const fresh = resolveTarget(resolver, req.params.serviceName, req.params.functionName);
               return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
             },
           },

@@ -65,6 +65,13 @@ export class Dispatcher {
     this.liveness.unref();
   }
 
+  /** Asks every invoker to stop the invocation with this request id (the one running it kills its instance). */
+  cancel(requestId: string): void {
+    const headers = natsHeaders();
+    headers.set(InvokeHeaders.requestId, requestId);
+    this.nc.publish(this.naming.subjects.invokeCancel, new Uint8Array(0), { headers });
+  }
+
   stop(): void {
     clearInterval(this.liveness);
     this.sub?.unsubscribe();
