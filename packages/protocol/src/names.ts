@@ -7,7 +7,7 @@ export const VERSION_ID_PATTERN = /^[1-9][0-9]{0,9}$/;
 /** The mutable head qualifier. */
 export const LATEST = "LATEST";
 
-export type ResourceKind = "service" | "function" | "trigger" | "alias" | "layer" | "version";
+export type ResourceKind = "service" | "function" | "trigger" | "alias" | "layer" | "version" | "invocation";
 
 /** True when `value` is a valid FC resource name. */
 export function isValidName(value: unknown): value is string {
@@ -18,8 +18,9 @@ export function isValidName(value: unknown): value is string {
 export function assertName(kind: ResourceKind, value: unknown): string {
   if (!isValidName(value)) {
     const shown = typeof value === "string" ? value : JSON.stringify(value);
+    const what = kind === "invocation" ? "invocation id" : `${kind} name`;
     throw errors.invalidArgument(
-      `${kind} name '${shown}' is invalid: it must start with a letter or underscore, contain only letters, digits, underscores and hyphens, and be 1 to 128 characters long`,
+      `${what} '${shown}' is invalid: it must start with a letter or underscore, contain only letters, digits, underscores and hyphens, and be 1 to 128 characters long`,
     );
   }
   return value;

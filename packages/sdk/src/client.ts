@@ -29,6 +29,35 @@ export interface ApiResponse<T> {
   requestId: string;
 }
 
+export interface AsyncConfig {
+  service: string;
+  function: string;
+  qualifier: string;
+  maxAsyncRetryAttempts: number;
+  maxAsyncEventAgeInSeconds: number;
+  destinationConfig: { onSuccess?: { destination: string }; onFailure?: { destination: string } };
+  statefulInvocation: boolean;
+  maxAsyncConcurrency?: number;
+  createdTime: string;
+  lastModifiedTime: string;
+}
+
+/** One asynchronous invocation, as FC's stateful-async-invocation API returns it. */
+export interface StatefulAsyncInvocation {
+  invocationId: string;
+  requestId: string;
+  status: "Enqueued" | "Running" | "Succeeded" | "Failed" | "Retrying" | "Stopping" | "Stopped" | "Expired" | "Invalid";
+  serviceName: string;
+  functionName: string;
+  qualifier: string;
+  startedTime: number;
+  endTime?: number;
+  alreadyRetriedTimes: number;
+  destinationStatus: string;
+  invocationErrorMessage: string;
+  invocationPayload?: string;
+}
+
 /** An error answer from the API, carrying FC's error code. */
 export class FcApiError extends Error {
   override readonly name = "FcApiError";
@@ -183,6 +212,37 @@ export class NimbusClient {
   }
   listInstances(serviceName: string, functionName: string, qualifier?: string) {
     return this.request<{ instances: { instanceId: string; versionId: number }[] }>("GET", `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/instances`);
+  }
+  putFunctionAsyncConfig(serviceName: string, functionName: string, qualifier: string | undefined, config: Record<string, unknown>) {
+    return this.request<AsyncConfig>("PUT", `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/async-invoke-config`, { body: config });
+  }
+  getFunctionAsyncConfig(serviceName: string, functionName: string, qualifier?: string) {
+    return this.request<AsyncConfig>("GET", `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/async-invoke-config`);
+  }
+  deleteFunctionAsyncConfig(serviceName: string, functionName: string, qualifier?: string) {
+    return this.request<void>("DELETE", `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/async-invoke-config`);
+  }
+  listFunctionAsyncConfigs(serviceName: string, functionName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ configs: AsyncConfig[]; nextToken?: string }>("GET", `/services/${serviceName}/functions/${functionName}/async-invoke-configs`, { query });
+  }
+  getStatefulAsyncInvocation(serviceName: string, functionName: string, invocationId: string, qualifier?: string) {
+    return this.request<StatefulAsyncInvocation>(
+      "GET",
+      `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/stateful-async-invocations/${encodeURIComponent(invocationId)}`,
+    );
+  }
+  listStatefulAsyncInvocations(serviceName: string, functionName: string, query: RequestOptions["query"] = {}, qualifier?: string) {
+    return this.request<{ invocations: StatefulAsyncInvocation[]; nextToken?: string }>(
+      "GET",
+      `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/stateful-async-invocations`,
+      { query },
+    );
+  }
+  stopStatefulAsyncInvocation(serviceName: string, functionName: string, invocationId: string, qualifier?: string) {
+    return this.request<void>(
+      "PUT",
+      `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/stateful-async-invocations/${encodeURIComponent(invocationId)}`,
+    );
   }
   tagResource(resourceArn: string, tags: Record<string, string>) {
     return this.request<void>("POST", "/tag", { body: { resourceArn, tags } });

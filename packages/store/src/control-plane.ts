@@ -2,7 +2,7 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { nanos } from "@nats-io/nats-core";
-import { FunctionRecord, OnDemandConfigRecord, ServiceRecord, TriggerRecord, type Naming } from "@nimbus/protocol";
+import { AsyncConfigRecord, FunctionRecord, OnDemandConfigRecord, ServiceRecord, TriggerRecord, type Naming } from "@nimbus/protocol";
 import { CodeStore } from "./code-store.js";
 import { PayloadStore } from "./payload-store.js";
 import { KvRepository } from "./repository.js";
@@ -19,6 +19,7 @@ export interface ControlPlane {
   functions: KvRepository<FunctionRecord>;
   triggers: KvRepository<TriggerRecord>;
   onDemandConfigs: KvRepository<OnDemandConfigRecord>;
+  asyncConfigs: KvRepository<AsyncConfigRecord>;
   code: CodeStore;
   payloads: PayloadStore;
 }
@@ -34,11 +35,12 @@ export async function openControlPlane(nc: NatsConnection, options: ControlPlane
   const replicas = options.replicas ?? 1;
   const kvm = new Kvm(nc);
   const bucket = (name: string) => kvm.create(name, { history: 1, replicas, maxValueSize: MAX_RECORD_BYTES });
-  const [services, functions, triggers, onDemandConfigs] = await Promise.all([
+  const [services, functions, triggers, onDemandConfigs, asyncConfigs] = await Promise.all([
     bucket(naming.buckets.services),
     bucket(naming.buckets.functions),
     bucket(naming.buckets.triggers),
     bucket(naming.buckets.onDemandConfigs),
+    bucket(naming.buckets.asyncConfigs),
   ]);
   const objm = new Objm(nc);
   const [code, payloads] = await Promise.all([
@@ -50,6 +52,7 @@ export async function openControlPlane(nc: NatsConnection, options: ControlPlane
     functions: new KvRepository(functions, FunctionRecord, "function"),
     triggers: new KvRepository(triggers, TriggerRecord, "trigger"),
     onDemandConfigs: new KvRepository(onDemandConfigs, OnDemandConfigRecord, "on-demand config"),
+    asyncConfigs: new KvRepository(asyncConfigs, AsyncConfigRecord, "async config"),
     code: new CodeStore(code, naming),
     payloads: new PayloadStore(payloads),
   };

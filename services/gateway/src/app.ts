@@ -22,7 +22,10 @@ import { createHttpServer } from "./http/server.js";
 import { ServiceCatalog } from "./services/catalog.js";
 import { serviceRoutes } from "./services/routes.js";
 import { tagRoutes } from "./tags/routes.js";
+import { AsyncQueues, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { asyncConfigRoutes } from "./async/config-routes.js";
+import { invocationRoutes as statefulInvocationRoutes } from "./async/invocation-routes.js";
 import { invocationRoutes } from "./invoke/routes.js";
 import { proxyRoutes } from "./invoke/proxy.js";
 import { TriggerCatalog } from "./triggers/catalog.js";
@@ -58,11 +61,12 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
-  const [services, functions, triggers, onDemandConfigs] = await Promise.all([
+  const [services, functions, triggers, onDemandConfigs, asyncConfigs] = await Promise.all([
     store.services.mirror(onInvalid),
     store.functions.mirror(onInvalid),
     store.triggers.mirror(onInvalid),
     store.onDemandConfigs.mirror(onInvalid),
+    store.asyncConfigs.mirror(onInvalid),
   ]);
 
   const ctx: GatewayContext = {
@@ -71,7 +75,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     naming,
     arn: { region: env.NIMBUS_REGION, accountId: env.NIMBUS_ACCOUNT_ID },
     store,
-    mirrors: { services, functions, triggers, onDemandConfigs },
+    mirrors: { services, functions, triggers, onDemandConfigs, asyncConfigs },
   };
   const serviceCatalog = new ServiceCatalog(ctx);
   const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, {
@@ -82,7 +86,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
 
   const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
   const presence = new PresenceTracker(nc, naming);
-  const mirrorsReady = () => services.ready && functions.ready && triggers.ready && onDemandConfigs.ready;
+  const mirrorsReady = () => services.ready && functions.ready && triggers.ready && onDemandConfigs.ready && asyncConfigs.ready;
   const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && redisReady && mirrorsReady());
   const dispatcher = new Dispatcher(nc, naming, presence, store.payloads, logger.child({ module: "dispatch" }), {
     ackTimeoutMs: env.NIMBUS_INVOKE_ACK_TIMEOUT_MS,
@@ -111,11 +115,16 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   codeRoutes(http, ctx);
   const limits = {
     maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES,
+    maxAsyncBodyBytes: env.NIMBUS_MAX_ASYNC_BODY_BYTES,
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
   };
   const resolver = new TargetResolver({ services, functions }, naming);
-  invocationRoutes(http, resolver, dispatcher, limits);
+  const queues = new AsyncQueues(redis, nc, naming);
+  const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
+  invocationRoutes(http, resolver, dispatcher, { queues, records }, limits);
+  asyncConfigRoutes(http, ctx, resolver);
+  statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);
   proxyRoutes(http, { resolver, triggers: triggerCatalog, dispatcher, authenticator, limits });
   capacityRoutes(http, ctx, functionCatalog, redis);
@@ -142,7 +151,8 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         await http.close();
         dispatcher.stop();
         await collector.stop();
-        await Promise.all([services.stop(), functions.stop(), triggers.stop(), onDemandConfigs.stop()]);
+        await queues.close();
+        await Promise.all([services.stop(), functions.stop(), triggers.stop(), onDemandConfigs.stop(), asyncConfigs.stop()]);
         redis.disconnect();
         await drainNats(nc, env.NIMBUS_SHUTDOWN_TIMEOUT_MS / 2);
       })();

@@ -1,4 +1,4 @@
-import type { ArnContext, FunctionRecord, Naming, OnDemandConfigRecord, ServiceRecord, TriggerRecord } from "@nimbus/protocol";
+import type { ArnContext, AsyncConfigRecord, FunctionRecord, Naming, OnDemandConfigRecord, ServiceRecord, TriggerRecord } from "@nimbus/protocol";
 import type { ControlPlane, Mirror } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import type { GatewayEnv } from "./env.js";
@@ -16,6 +16,7 @@ export interface GatewayContext {
     functions: Mirror<FunctionRecord>;
     triggers: Mirror<TriggerRecord>;
     onDemandConfigs: Mirror<OnDemandConfigRecord>;
+    asyncConfigs: Mirror<AsyncConfigRecord>;
   };
 }
 

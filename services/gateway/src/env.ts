@@ -8,6 +8,10 @@ const Schema = CommonEnv.extend({
   /** Synchronous invocation request and response bodies (FC: 6 MB by default, at most 32 MB). */
   NIMBUS_MAX_SYNC_BODY_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
   NIMBUS_MAX_RESPONSE_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
+  /** Asynchronous invocation payloads (FC: 128 KB). */
+  NIMBUS_MAX_ASYNC_BODY_BYTES: envInt(128 * 1024, 1024, 32 * 1024 * 1024),
+  /** How long asynchronous invocation records are kept. */
+  NIMBUS_ASYNC_RETENTION_MS: envInt(7 * 24 * 3600_000, 60_000, 90 * 24 * 3600_000),
   /** An invoker that neither answers nor acknowledges a request within this long is presumed gone. */
   NIMBUS_INVOKE_ACK_TIMEOUT_MS: envInt(5_000, 100, 600_000),
   /** Time a call may spend starting an instance, on top of the function's timeout (and initializer's). */

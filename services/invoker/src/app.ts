@@ -121,6 +121,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       maxInlineBytes: () => Math.max(64 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - INLINE_HEADROOM),
     }),
     logger.child({ module: "transport" }),
+    (requestId) => pool.cancel(requestId),
   );
   const presence = new PresencePublisher(nc, naming, { service: "invoker", node }, () => natsConnected && redis.status === "ready", PRESENCE_INTERVAL_MS);
 

@@ -127,4 +127,37 @@ export interface InvocationRecord {
   destinationStatus: string;
   invocationErrorMessage: string;
   invocationPayload: string;
+  /** Every state the invocation went through, oldest first (kept by the store: writers never set it). */
+  events: InvocationEvent[];
+  /** The instance that ran it last. */
+  instanceId?: string;
+  durationMs?: number;
+  /** What the function returned (cut to MAX_RETURN_PAYLOAD_BYTES). */
+  returnPayload?: string;
+  /**
+   * Internal, never shown: the destination record still to deliver, stored with the final state so a
+   * worker that dies before delivering leaves it to the one that takes the job over.
+   */
+  pendingDestination?: { arn: string; record: DestinationRecord };
 }
+
+/** FC's destination record (what onSuccess/onFailure destinations receive). */
+export interface DestinationRecord {
+  timestamp: number;
+  requestContext: { requestId: string; functionArn: string; condition: string; approximateInvokeCount: number };
+  requestPayload: string;
+  responseContext: { statusCode: number; functionError: string };
+  responsePayload: string;
+}
+
+/** One state change of an asynchronous invocation (FC's StatefulAsyncInvocationEvent). */
+export interface InvocationEvent {
+  eventId: number;
+  status: InvocationStatus;
+  /** epoch ms */
+  timestamp: number;
+  eventDetail: string;
+}
+
+/** The most of a function's result an invocation record keeps. */
+export const MAX_RETURN_PAYLOAD_BYTES = 64 * 1024;

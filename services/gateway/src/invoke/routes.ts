@@ -1,12 +1,15 @@
 import type { FastifyInstance } from "fastify";
 import { errors } from "@nimbus/protocol";
+import type { AsyncQueues, InvocationStore } from "@nimbus/async";
 import type { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { enqueueAsync, STATEFUL_ID_HEADER } from "../async/enqueue.js";
 import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
 import { resolveTarget } from "./target.js";
 
 export interface InvocationLimits {
   maxSyncBodyBytes: number;
+  maxAsyncBodyBytes: number;
   maxResponseBytes: number;
   /** Time allowed for a cold start on top of the function's own timeouts. */
   coldStartAllowanceMs: number;
@@ -18,7 +21,13 @@ interface Params {
 }
 
 /** `POST /2016-08-15/services/{svc}[.{q}]/functions/{fn}/invocations`. */
-export function invocationRoutes(app: FastifyInstance, resolver: TargetResolver, dispatcher: Dispatcher, limits: InvocationLimits): void {
+export function invocationRoutes(
+  app: FastifyInstance,
+  resolver: TargetResolver,
+  dispatcher: Dispatcher,
+  async: { queues: AsyncQueues; records: InvocationStore },
+  limits: InvocationLimits,
+): void {
   void app.register(async (scope) => {
     rawBodies(scope);
     scope.post<{ Params: Params }>(
@@ -29,9 +38,13 @@ export function invocationRoutes(app: FastifyInstance, resolver: TargetResolver,
         const type = invocationType(req);
         const log = logType(req, type);
         const target = resolveTarget(resolver, req.params.serviceName, req.params.functionName);
-        if (type === "Async") throw errors.invalidArgument("asynchronous invocation is not available on this installation");
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const traceparent = traceparentOf(req);
+        if (type === "Async") {
+          if (body.length > limits.maxAsyncBodyBytes) throw errors.entityTooLarge(limits.maxAsyncBodyBytes);
+          const invocationId = await enqueueAsync(async, req, target, body, traceparent);
+          return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
+        }
         const timeoutMs = ((target.record.timeout ?? 3) + (target.record.initializer ? (target.record.initializationTimeout ?? 3) : 0)) * 1000;
         const outcome = await dispatcher.invoke(
           {

@@ -188,6 +188,12 @@ export class Instance {
     await this.process?.kill();
   }
 
+  /** True when the invocation with this request id is in flight here. */
+  runs(requestId: string): boolean {
+    for (const entry of this.pending.values()) if (entry.input.requestId === requestId && !entry.abandoned) return true;
+    return false;
+  }
+
   /** Stops taking work; stops the instance once what is in flight is done. */
   retire(): void {
     if (this.state === "ready" || this.state === "starting") this.state = "stopping";
@@ -348,7 +354,9 @@ export class Instance {
           ? failures.initializationTimedOut(this.options.initializationTimeoutMs / 1000)
           : wasStopping === "unresponsive after a timeout"
             ? failures.stoppedWithConcurrent()
-            : failures.crashed(duration, limit);
+            : wasStopping === "stopped on request"
+              ? failures.stopped()
+              : failures.crashed(duration, limit);
       entry.resolve(this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, oomKilled ? limit : 0));
     }
     this.pending.clear();

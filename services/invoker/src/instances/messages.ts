@@ -24,6 +24,7 @@ export const failures = {
     unhandled(`Function timed out after ${timeoutSeconds} seconds (maxMemoryUsage: ${mb(maxMemoryMb)})`),
   initializationTimedOut: (timeoutSeconds: number) =>
     unhandled(`Function initialization timed out after ${timeoutSeconds} seconds: the initializer did not finish in time`),
+  stopped: () => unhandled("the invocation was stopped on request, and its instance with it"),
   startFailed: (detail: string) => unhandled(`Function instance failed to start: ${detail}`),
   stoppedWithConcurrent: () => unhandled("Process exited unexpectedly before completing request: another request on the same instance timed out and the instance was stopped"),
 };

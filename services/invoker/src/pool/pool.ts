@@ -8,8 +8,12 @@ import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
 import type { CodeCache } from "../code/cache.js";
 import { Instance, type InvocationInput, type InvocationResult } from "../instances/instance.js";
+import { failures } from "../instances/messages.js";
 import type { LogSink } from "../instances/log.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
+
+const CANCEL_MEMORY_MS = 60_000;
+const MAX_REMEMBERED_CANCELS = 10_000;
 
 /** What an instance of a class is started from. */
 export interface LaunchSpec {
@@ -64,6 +68,8 @@ export class Pool implements Scaler {
   private instanceCount = 0;
   private reaper: NodeJS.Timeout | undefined;
   private draining = false;
+  /** Requests stopped before they reached this node: refused if they still arrive (request id → until). */
+  private readonly cancelled = new Map<string, number>();
 
   constructor(
     private readonly options: PoolOptions,
@@ -88,6 +94,10 @@ export class Pool implements Scaler {
   /** Runs an invocation on an instance of the class, starting one if needed. */
   async run(key: ClassKey, spec: LaunchSpec, input: InvocationInput, waitUntil: number): Promise<RunOutcome> {
     if (this.draining) return { busy: true };
+    if (this.cancelled.size > 0 && this.wasCancelled(input.requestId)) {
+      const stopped = failures.stopped();
+      return { ok: { body: Buffer.from(stopped.body), errorType: stopped.errorType, durationMs: 0, maxMemoryMb: 0, coldStart: false }, instanceId: "" };
+    }
     const entry = this.entry(key, spec);
     entry.busy++;
     try {
@@ -102,6 +112,31 @@ export class Pool implements Scaler {
   /** True when an instance of the class has a free slot right now. */
   hasFreeSlot(cls: string): boolean {
     return this.classes.get(cls)?.pool.hasFreeSlot() ?? false;
+  }
+
+  /**
+   * Kills the instance running this request (FC's "stop" of an async invocation); false when none
+   * here does. The request id is remembered for a while, so a stop that overtakes its request (still
+   * on its way to a node) still keeps it from running.
+   */
+  cancel(requestId: string): boolean {
+    const now = Date.now();
+    for (const [id, until] of this.cancelled) if (until < now) this.cancelled.delete(id);
+    if (this.cancelled.size < MAX_REMEMBERED_CANCELS) this.cancelled.set(requestId, now + CANCEL_MEMORY_MS);
+    for (const { pool } of this.classes.values()) {
+      for (const instance of pool.instances) {
+        if (instance.runs(requestId)) {
+          void instance.stop("stopped on request");
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  private wasCancelled(requestId: string): boolean {
+    const until = this.cancelled.get(requestId);
+    return until !== undefined && until >= Date.now();
   }
 
   /** Retires every class of a function except `keep` (the function changed or was deleted). */

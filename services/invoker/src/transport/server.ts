@@ -58,12 +58,21 @@ export class InvokeServer {
     private readonly node: string,
     private readonly handle: Handler,
     private readonly logger: Logger,
+    private readonly cancel: (requestId: string) => boolean = () => false,
   ) {}
 
   start(): void {
     const queue = this.naming.queues.invokers;
     this.fixed.push(this.nc.subscribe(this.naming.subjects.invokePlace, { queue, callback: (err, msg) => { if (!err) this.receive(msg, true); } }));
     this.fixed.push(this.nc.subscribe(this.naming.subjects.invokeNode(this.node), { callback: (err, msg) => { if (!err) this.receive(msg, false); } }));
+    this.fixed.push(
+      this.nc.subscribe(this.naming.subjects.invokeCancel, {
+        callback: (err, msg) => {
+          const requestId = err ? undefined : msg.headers?.get(InvokeHeaders.requestId);
+          if (requestId && this.cancel(requestId)) this.logger.info({ requestId }, "invocation stopped on request");
+        },
+      }),
+    );
     this.sweeper = setInterval(() => this.ackSlow(), ACK_AFTER_MS);
     this.sweeper.unref();
   }

@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { CommonEnv, envInt, loadEnv } from "@nimbus/service-kit";
+
+const Schema = CommonEnv.extend({
+  NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  /** Invocations of one function this replica runs at once. */
+  NIMBUS_ASYNC_CONCURRENCY: envInt(32, 1, 10_000),
+  /** A worker that does not renew its lock for this long lost its job (another worker takes it over). */
+  NIMBUS_ASYNC_LOCK_MS: envInt(30_000, 500, 600_000),
+  /** How long async invocation records are kept. */
+  NIMBUS_ASYNC_RETENTION_MS: envInt(7 * 24 * 3600_000, 60_000, 90 * 24 * 3600_000),
+  /** First retry delay after a function error (doubles each time, with jitter). */
+  NIMBUS_ASYNC_RETRY_BASE_MS: envInt(1_000, 10, 600_000),
+  /** First retry delay after a platform error (throttled, no invoker…), doubling too. */
+  NIMBUS_ASYNC_PLATFORM_RETRY_BASE_MS: envInt(5_000, 10, 600_000),
+  NIMBUS_ASYNC_RETRY_MAX_MS: envInt(5 * 60_000, 100, 3_600_000),
+  /** A queue's worker closes once the queue has been empty for this long. */
+  NIMBUS_ASYNC_IDLE_MS: envInt(30_000, 100, 3_600_000),
+  NIMBUS_COLD_START_ALLOWANCE_MS: envInt(30_000, 1_000, 600_000),
+  NIMBUS_MAX_RESPONSE_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
+});
+
+export type AsyncQueueEnv = z.output<typeof Schema>;
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): AsyncQueueEnv {
+  return loadEnv(Schema, source);
+}

@@ -1,0 +1,13 @@
+import { runService } from "@nimbus/service-kit";
+import { buildAsyncQueue } from "./app.js";
+import { readEnv } from "./env.js";
+
+const env = readEnv();
+
+await runService({
+  name: "async-queue",
+  nodeId: env.NIMBUS_NODE_ID,
+  logLevel: env.NIMBUS_LOG_LEVEL,
+  shutdownTimeoutMs: env.NIMBUS_SHUTDOWN_TIMEOUT_MS,
+  build: (logger) => buildAsyncQueue({ env, logger }),
+});

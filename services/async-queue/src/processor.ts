@@ -1,0 +1,309 @@
+import { DelayedError, type Job } from "bullmq";
+import { newInvocationRecord, type AsyncQueues, type InvocationStore, type InvocationUpdate } from "@nimbus/async";
+import type { Dispatcher, Target, TargetResolver } from "@nimbus/dispatch";
+import {
+  AsyncDefaults,
+  FINAL_STATUSES,
+  functionArn,
+  isNimbusError,
+  LATEST,
+  MAX_RETURN_PAYLOAD_BYTES,
+  type AsyncConfigRecord,
+  type AsyncJob,
+  type DestinationRecord,
+  type InvocationRecord,
+  type InvocationStatus,
+  type Naming,
+} from "@nimbus/protocol";
+import type { InvocationOutcome } from "@nimbus/protocol/wire";
+import type { Mirror } from "@nimbus/store";
+import type { Logger } from "@nimbus/telemetry";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { backoffMs } from "./backoff.js";
+import { deliver } from "./destinations.js";
+
+export interface ProcessorDeps {
+  naming: Naming;
+  arn: { region: string; accountId: string };
+  nc: NatsConnection;
+  resolver: TargetResolver;
+  dispatcher: Dispatcher;
+  records: InvocationStore;
+  queues: AsyncQueues;
+  asyncConfigs: Mirror<AsyncConfigRecord>;
+  logger: Logger;
+  retry: { baseMs: number; platformBaseMs: number; maxMs: number };
+  coldStartAllowanceMs: number;
+  maxResponseBytes: number;
+}
+
+/** Errors that say the function itself cannot run any more: the invocation is Invalid, not retried. */
+const INVALID = new Set(["ServiceNotFound", "FunctionNotFound", "VersionNotFound", "AliasNotFound", "InvalidArgument"]);
+
+/** The async config that applies: the qualifier's own, else LATEST's, else FC's defaults. */
+export function asyncConfigFor(configs: Mirror<AsyncConfigRecord>, naming: Naming, service: string, qualifier: string, fn: string) {
+  const config = configs.get(naming.kvKeys.asyncConfig(service, qualifier, fn))?.value ?? configs.get(naming.kvKeys.asyncConfig(service, LATEST, fn))?.value;
+  return {
+    maxRetries: config?.maxAsyncRetryAttempts ?? AsyncDefaults.maxAsyncRetryAttempts,
+    maxAgeMs: (config?.maxAsyncEventAgeInSeconds ?? AsyncDefaults.maxAsyncEventAgeInSeconds) * 1000,
+    onSuccess: config?.destinationConfig.onSuccess?.destination,
+    onFailure: config?.destinationConfig.onFailure?.destination,
+  };
+}
+
+interface Ending {
+  status: InvocationStatus;
+  fields?: Partial<InvocationRecord>;
+  detail?: string;
+  /** The destination record's condition and response, when a destination applies. */
+  destination?: { arn: string | undefined; condition: string; statusCode: number; functionError: string; response: string };
+}
+
+/** A BullMQ processor running queued asynchronous invocations. */
+export function createProcessor(deps: ProcessorDeps): (job: Job<AsyncJob>, token?: string) => Promise<void> {
+  return (job, token) => new AsyncRun(deps, job, token).run();
+}
+
+/**
+ * One attempt at one queued invocation: checks its age, resolves the qualifier as it stands now,
+ * invokes through the same NATS path as synchronous calls, and decides: done, retry (function errors
+ * count against maxAsyncRetryAttempts; platform errors retry with a longer backoff until the event
+ * is too old), or give up. Every state it records is written only while this worker still holds the
+ * job's lock, so a worker that lost its job (frozen, then taken over) records nothing more; and only
+ * the worker that recorded the final state delivers destinations.
+ */
+class AsyncRun {
+  private readonly data: AsyncJob;
+  private readonly lock: { key: string; token: string } | undefined;
+  private readonly log: Logger;
+  private readonly config: ReturnType<typeof asyncConfigFor>;
+  private record!: InvocationRecord;
+
+  constructor(
+    private readonly deps: ProcessorDeps,
+    private readonly job: Job<AsyncJob>,
+    private readonly token: string | undefined,
+  ) {
+    this.data = job.data;
+    this.lock = token ? { key: `${deps.naming.bull.prefix}:${job.queueName}:${job.id}:lock`, token } : undefined;
+    this.log = deps.logger.child({ requestId: this.data.requestId, invocationId: this.data.invocationId, service: this.data.service, function: this.data.function });
+    this.config = asyncConfigFor(deps.asyncConfigs, deps.naming, this.data.service, this.data.qualifier, this.data.function);
+  }
+
+  async run(): Promise<void> {
+    const { data, deps } = this;
+    const existing = await deps.records.get(data.service, data.function, data.invocationId);
+    if (existing) this.record = existing;
+    else {
+      // Queued by a destination, or its record is gone: it gets one.
+      this.record = newInvocationRecord({
+        invocationId: data.invocationId,
+        requestId: data.requestId,
+        service: data.service,
+        fn: data.function,
+        qualifier: data.qualifier,
+        enqueuedAt: data.enqueuedAt,
+        payload: Buffer.from(data.payload, "base64"),
+      });
+      await deps.records.create(this.record);
+    }
+    if (FINAL_STATUSES.has(this.record.status)) {
+      // Finished before a crash (or stopped while queued); a destination may still be owed.
+      if (this.record.pendingDestination) await this.deliver(this.record.pendingDestination);
+      return;
+    }
+    if (this.record.status === "Stopping") return this.finish({ status: "Stopped", detail: "stopped before it ran again" });
+
+    if (Date.now() - data.enqueuedAt > this.config.maxAgeMs) {
+      return this.finish({
+        status: "Expired",
+        fields: { invocationErrorMessage: `the event is older than maxAsyncEventAgeInSeconds (${this.config.maxAgeMs / 1000} s) and was not run` },
+        destination: { arn: this.config.onFailure, condition: "EventAgeExceeded", statusCode: 0, functionError: "", response: "" },
+      });
+    }
+
+    let target: Target;
+    try {
+      target = deps.resolver.resolve(data.service, data.qualifier, data.function);
+    } catch (err) {
+      return this.finish({ status: "Invalid", fields: { invocationErrorMessage: isNimbusError(err) ? err.message : String(err) } });
+    }
+
+    if (!(await this.update({ status: "Running" }))) return;
+    let outcome: InvocationOutcome & { body: Uint8Array };
+    try {
+      outcome = await this.invoke(target);
+    } catch (err) {
+      return this.platformError(err);
+    }
+    const response = Buffer.from(outcome.body).toString("utf8");
+    const ran = { instanceId: outcome.instanceId, durationMs: Math.round(outcome.durationMs), returnPayload: cut(response) };
+    if (!outcome.errorType) {
+      return this.finish({
+        status: "Succeeded",
+        fields: { ...ran, invocationErrorMessage: "" },
+        destination: { arn: this.config.onSuccess, condition: "Success", statusCode: 200, functionError: "", response },
+      });
+    }
+    return this.functionError(outcome.errorType, response, ran);
+  }
+
+  private invoke(target: Target): Promise<InvocationOutcome & { body: Uint8Array }> {
+    const { data, deps } = this;
+    const record = target.record;
+    const timeoutMs = ((record.timeout ?? 3) + (record.initializer ? (record.initializationTimeout ?? 3) : 0)) * 1000;
+    return deps.dispatcher.invoke(
+      {
+        service: target.service,
+        function: target.fn,
+        qualifier: target.qualifier,
+        ...(target.versionId ? { versionId: target.versionId } : {}),
+        cls: target.cls,
+        kind: "event",
+        trigger: "async",
+        body: Buffer.from(data.payload, "base64"),
+        logTail: false,
+        deadline: Date.now() + timeoutMs + deps.coldStartAllowanceMs,
+        hops: 0,
+        maxResponseBytes: deps.maxResponseBytes,
+      },
+      {
+        requestId: data.requestId,
+        ...(data.traceparent ? { traceparent: data.traceparent } : {}),
+        reresolve: () => {
+          const fresh = deps.resolver.resolve(data.service, data.qualifier, data.function);
+          return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
+        },
+      },
+    );
+  }
+
+  /** The platform could not run it (throttled, no invoker, a node died): retried within the event age. */
+  private async platformError(err: unknown): Promise<void> {
+    const { data } = this;
+    if (await this.stopRequested()) return this.finish({ status: "Stopped", detail: "stopped on request" });
+    const code = isNimbusError(err) ? err.code : "InternalServerError";
+    const message = isNimbusError(err) ? err.message : String(err);
+    if (INVALID.has(code)) return this.finish({ status: "Invalid", fields: { invocationErrorMessage: message } });
+    const delay = backoffMs(data.platformErrors + 1, this.deps.retry.platformBaseMs, this.deps.retry.maxMs);
+    if (Date.now() + delay - data.enqueuedAt > this.config.maxAgeMs) {
+      return this.finish({
+        status: "Failed",
+        fields: { invocationErrorMessage: `${message} (not retried: the event would exceed maxAsyncEventAgeInSeconds)` },
+        detail: JSON.stringify({ Error: code }),
+        destination: { arn: this.config.onFailure, condition: "EventAgeExceeded", statusCode: 0, functionError: "", response: "" },
+      });
+    }
+    this.log.warn({ code, message, delay }, "platform error; the async invocation will be retried");
+    return this.retryLater(delay, { invocationErrorMessage: message }, JSON.stringify({ Error: code }), { ...data, platformErrors: data.platformErrors + 1 });
+  }
+
+  /** The function ran and failed: retried with backoff up to maxAsyncRetryAttempts, within the event age. */
+  private async functionError(errorType: string, response: string, ran: Partial<InvocationRecord>): Promise<void> {
+    const { data } = this;
+    if (await this.stopRequested()) return this.finish({ status: "Stopped", fields: ran, detail: "stopped on request" });
+    let message = response;
+    try {
+      message = String((JSON.parse(response) as { errorMessage?: unknown }).errorMessage ?? response);
+    } catch {
+      // not JSON: keep the text
+    }
+    const detail = JSON.stringify({ Error: errorType });
+    const functionErrors = data.functionErrors + 1;
+    if (functionErrors <= this.config.maxRetries) {
+      const delay = backoffMs(functionErrors, this.deps.retry.baseMs, this.deps.retry.maxMs);
+      if (Date.now() + delay - data.enqueuedAt <= this.config.maxAgeMs) {
+        return this.retryLater(delay, { ...ran, invocationErrorMessage: message, alreadyRetriedTimes: functionErrors }, detail, { ...data, functionErrors });
+      }
+    }
+    return this.finish({
+      status: "Failed",
+      fields: { ...ran, invocationErrorMessage: message, alreadyRetriedTimes: Math.min(functionErrors - 1, this.config.maxRetries) },
+      detail,
+      destination: {
+        arn: this.config.onFailure,
+        condition: functionErrors > this.config.maxRetries ? "RetriesExhausted" : "EventAgeExceeded",
+        statusCode: 200,
+        functionError: errorType,
+        response,
+      },
+    });
+  }
+
+  /**
+   * Records a non-final state under the job's lock. False when the record refused it (stopped
+   * meanwhile: then it is finished as Stopped here); throws when the lock is lost, so BullMQ leaves
+   * the job to the worker that has it now.
+   */
+  private async update(fields: Partial<InvocationRecord> & { status: InvocationStatus }, detail?: string): Promise<boolean> {
+    const saved = await this.deps.records.save({ ...this.who(), ...fields }, { lock: this.lock, ...(detail ? { detail } : {}) });
+    if (saved === "lost") throw new Error("the job's lock was lost: another worker has it");
+    if (saved === "saved") return true;
+    if (await this.stopRequested()) await this.finish({ status: "Stopped", detail: "stopped on request" });
+    return false;
+  }
+
+  private async retryLater(delayMs: number, fields: Partial<InvocationRecord>, detail: string, next: AsyncJob): Promise<void> {
+    if (!(await this.update({ ...fields, status: "Retrying" }, detail))) return;
+    await this.job.updateData(next);
+    await this.job.moveToDelayed(Date.now() + delayMs, this.token);
+    throw new DelayedError();
+  }
+
+  private async stopRequested(): Promise<boolean> {
+    const now = await this.deps.records.get(this.data.service, this.data.function, this.data.invocationId);
+    return now?.status === "Stopping";
+  }
+
+  private who(): Pick<InvocationUpdate, "serviceName" | "functionName" | "invocationId"> {
+    return { serviceName: this.data.service, functionName: this.data.function, invocationId: this.data.invocationId };
+  }
+
+  /** Records the final state (once, under the lock), then delivers the destination if one applies. */
+  private async finish(ending: Ending): Promise<void> {
+    const { data, deps } = this;
+    const destination = ending.destination;
+    const pending = destination?.arn
+      ? {
+          arn: destination.arn,
+          record: {
+            timestamp: Date.now(),
+            requestContext: {
+              requestId: data.requestId,
+              functionArn: functionArn(deps.arn, data.service, data.qualifier, data.function),
+              condition: destination.condition,
+              approximateInvokeCount: data.functionErrors + data.platformErrors + (ending.status === "Expired" ? 0 : 1),
+            },
+            requestPayload: Buffer.from(data.payload, "base64").toString("utf8"),
+            responseContext: { statusCode: destination.statusCode, functionError: destination.functionError },
+            responsePayload: destination.response,
+          } satisfies DestinationRecord,
+        }
+      : undefined;
+    const saved = await deps.records.save(
+      { ...this.who(), ...ending.fields, status: ending.status, endTime: Date.now(), ...(pending ? { pendingDestination: pending } : {}) },
+      { lock: this.lock, ...(ending.detail ? { detail: ending.detail } : {}) },
+    );
+    if (saved === "lost") throw new Error("the job's lock was lost: another worker has it");
+    if (saved === "refused") {
+      this.log.warn({ status: ending.status }, "the async invocation is already final; not recording it twice");
+      return;
+    }
+    if (pending) await this.deliver(pending);
+  }
+
+  private async deliver(pending: { arn: string; record: DestinationRecord }): Promise<void> {
+    const { data, deps } = this;
+    const status = await deliver(pending.arn, pending.record, { nc: deps.nc, queues: deps.queues, resolver: deps.resolver, records: deps.records }).catch(
+      (err: unknown) => `Failed: ${(err as Error).message}`,
+    );
+    if (status !== "Succeeded") this.log.warn({ destination: pending.arn, status }, "destination not delivered");
+    await deps.records.setDestinationStatus(data.service, data.function, data.invocationId, status);
+  }
+}
+
+/** A function result cut to what a record keeps. */
+function cut(text: string): string {
+  if (Buffer.byteLength(text) <= MAX_RETURN_PAYLOAD_BYTES) return text;
+  return Buffer.from(text).subarray(0, MAX_RETURN_PAYLOAD_BYTES).toString("utf8");
+}

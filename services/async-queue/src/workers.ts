@@ -1,0 +1,157 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { AsyncQueues, InvocationStore, WakeMessage } from "@nimbus/async";
+import type { AsyncConfigRecord, AsyncJob, Naming } from "@nimbus/protocol";
+import type { Mirror } from "@nimbus/store";
+import type { Logger } from "@nimbus/telemetry";
+
+export interface WorkerOptions {
+  concurrency: number;
+  lockMs: number;
+  idleMs: number;
+}
+
+interface Running {
+  worker: Worker<AsyncJob>;
+  service: string;
+  fn: string;
+  emptySince?: number;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * One BullMQ worker per function queue that has work, on every replica: started when a job is
+ * queued (a NATS wake-up) or found at start-up, closed once its queue — delayed retries included —
+ * has been empty for a while. A function's own `maxAsyncConcurrency` caps it cluster-wide.
+ */
+export class WorkerManager {
+  private readonly running = new Map<string, Running>();
+  private starting = new Map<string, Promise<void>>();
+  private wake: Subscription | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly nc: NatsConnection,
+    private readonly naming: Naming,
+    private readonly queues: AsyncQueues,
+    private readonly records: InvocationStore,
+    private readonly asyncConfigs: Mirror<AsyncConfigRecord>,
+    private readonly processor: (job: Job<AsyncJob>, token?: string) => Promise<void>,
+    private readonly options: WorkerOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.wake = this.nc.subscribe(this.naming.subjects.asyncWake, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const wake = JSON.parse(decoder.decode(msg.data)) as WakeMessage;
+          if (typeof wake.service === "string" && typeof wake.function === "string") void this.ensure(wake.service, wake.function);
+        } catch {
+          // not a wake-up
+        }
+      },
+    });
+    // Queues that had work before this replica started (or while no replica ran).
+    for (const entry of await this.redis.smembers(this.naming.redis.asyncQueues)) {
+      const dot = entry.indexOf(".");
+      const service = entry.slice(0, dot);
+      const fn = entry.slice(dot + 1);
+      if (await this.hasWork(service, fn)) await this.ensure(service, fn);
+    }
+    this.sweeper = setInterval(() => void this.closeIdle(), Math.max(100, Math.floor(this.options.idleMs / 3)));
+    this.sweeper.unref();
+    this.asyncConfigs.onChange((_key, current) => {
+      if (current) void this.applyConcurrency(current.value.service, current.value.function);
+    });
+  }
+
+  /** Functions with a worker on this replica (for health and tests). */
+  get active(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Starts the worker of a function's queue if it is not running. */
+  ensure(service: string, fn: string): Promise<void> {
+    const name = this.naming.bull.asyncQueue(service, fn);
+    if (this.stopped || this.running.has(name)) return Promise.resolve();
+    let pending = this.starting.get(name);
+    if (!pending) {
+      pending = this.startWorker(name, service, fn).finally(() => this.starting.delete(name));
+      this.starting.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async startWorker(name: string, service: string, fn: string): Promise<void> {
+    await this.applyConcurrency(service, fn);
+    const worker = new Worker<AsyncJob>(name, this.processor, {
+      connection: this.redis,
+      prefix: this.naming.bull.prefix,
+      concurrency: this.options.concurrency,
+      lockDuration: this.options.lockMs,
+      stalledInterval: this.options.lockMs,
+      // A job whose worker died is taken over, again and again if need be: at least once, never lost.
+      maxStalledCount: 1_000,
+      autorun: true,
+    });
+    worker.on("error", (err) => this.logger.warn({ err: err.message, queue: name }, "async worker error"));
+    worker.on("failed", (job, err) => void this.failed(job, err));
+    this.running.set(name, { worker, service, fn });
+    this.logger.debug({ queue: name }, "async worker started");
+  }
+
+  /** A job BullMQ gave up on (its processor threw unexpectedly): record it, never drop it silently. */
+  private async failed(job: Job<AsyncJob> | undefined, err: Error): Promise<void> {
+    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return; // BullMQ retries it
+    this.logger.error({ err: err.message, invocationId: job.data.invocationId }, "async invocation failed in the queue");
+    const record = await this.records.get(job.data.service, job.data.function, job.data.invocationId);
+    if (record) await this.records.save({ ...record, status: "Failed", endTime: Date.now(), invocationErrorMessage: `the async queue failed: ${err.message}` });
+  }
+
+  private async applyConcurrency(service: string, fn: string): Promise<void> {
+    const config = this.asyncConfigs.get(this.naming.kvKeys.asyncConfig(service, "LATEST", fn))?.value;
+    const queue = this.queues.queue(service, fn);
+    if (config?.maxAsyncConcurrency) await queue.setGlobalConcurrency(config.maxAsyncConcurrency).catch(() => undefined);
+    else await queue.removeGlobalConcurrency?.().catch(() => undefined);
+  }
+
+  private async hasWork(service: string, fn: string): Promise<boolean> {
+    const counts = await this.queues.queue(service, fn).getJobCounts("wait", "active", "delayed", "prioritized", "paused");
+    return Object.values(counts).some((n) => n > 0);
+  }
+
+  private async closeIdle(): Promise<void> {
+    for (const [name, running] of this.running) {
+      if (await this.hasWork(running.service, running.fn).catch(() => true)) {
+        delete running.emptySince;
+        continue;
+      }
+      running.emptySince ??= Date.now();
+      if (Date.now() - running.emptySince < this.options.idleMs) continue;
+      this.running.delete(name);
+      await running.worker.close().catch(() => undefined);
+      this.logger.debug({ queue: name }, "async worker closed (queue empty)");
+      // A job queued while it closed must not wait for the next wake-up.
+      if (await this.hasWork(running.service, running.fn).catch(() => false)) await this.ensure(running.service, running.fn);
+    }
+  }
+
+  /** Stops taking jobs; lets running ones finish until the deadline, then leaves them to be taken over. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sweeper);
+    this.wake?.unsubscribe();
+    await Promise.all(this.starting.values());
+    const closing = Promise.all([...this.running.values()].map((r) => r.worker.close()));
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+    await Promise.race([closing, timer]);
+    await Promise.all([...this.running.values()].map((r) => r.worker.close(true).catch(() => undefined)));
+    this.running.clear();
+  }
+}
