@@ -40,6 +40,12 @@ declare module "@alicloud/fc2" {
     deleteOnDemandConfig(service: string, fn: string, qualifier: string, options?: object, headers?: object): Promise<Response>;
     listOnDemandConfigs(options?: object, headers?: object): Promise<Response>;
     listInstances(service: string, fn: string, qualifier?: string, options?: object, headers?: object): Promise<Response>;
+    putFunctionAsyncConfig(service: string, fn: string, qualifier: string | undefined, options: object, headers?: object): Promise<Response>;
+    getFunctionAsyncConfig(service: string, fn: string, qualifier?: string, headers?: object): Promise<Response>;
+    deleteFunctionAsyncConfig(service: string, fn: string, qualifier?: string, headers?: object): Promise<Response>;
+    listFunctionAsyncConfigs(service: string, fn: string, options?: object, headers?: object): Promise<Response>;
+    get(path: string, query?: object | null, headers?: object): Promise<Response>;
+    put(path: string, body?: unknown, headers?: object): Promise<Response>;
     request(method: string, path: string, query: object | null, body: unknown, headers?: object, opts?: object): Promise<Response>;
   }
   export = Client;

@@ -17,6 +17,8 @@ export interface ListQuery {
   startedTimeBegin?: number | undefined;
   startedTimeEnd?: number | undefined;
   invocationIdPrefix?: string | undefined;
+  /** Only invocations made on this qualifier. */
+  qualifier?: string | undefined;
   sortOrderByTime?: "asc" | "desc" | undefined;
   limit: number;
   nextToken?: string | undefined;
@@ -111,6 +113,7 @@ export class InvocationStore {
         if (!json) continue;
         const record = JSON.parse(json) as InvocationRecord;
         if (query.status && record.status !== query.status) continue;
+        if (query.qualifier && record.qualifier !== query.qualifier) continue;
         found.push(record);
         if (found.length === query.limit) return { invocations: found, nextToken: String(offset) };
       }

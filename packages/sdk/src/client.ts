@@ -56,6 +56,10 @@ export interface StatefulAsyncInvocation {
   destinationStatus: string;
   invocationErrorMessage: string;
   invocationPayload?: string;
+  instanceId?: string;
+  durationMs?: number;
+  returnPayload?: string;
+  events: { eventId: number; status: StatefulAsyncInvocation["status"]; timestamp: number; eventDetail: string }[];
 }
 
 /** An error answer from the API, carrying FC's error code. */

@@ -68,7 +68,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     records,
     asyncConfigs,
     processor,
-    { concurrency: env.NIMBUS_ASYNC_CONCURRENCY, lockMs: env.NIMBUS_ASYNC_LOCK_MS, idleMs: env.NIMBUS_ASYNC_IDLE_MS },
+    { concurrency: env.NIMBUS_ASYNC_CONCURRENCY, lockMs: env.NIMBUS_ASYNC_LOCK_MS, idleMs: env.NIMBUS_ASYNC_IDLE_MS, scanMs: env.NIMBUS_ASYNC_SCAN_MS },
     logger.child({ module: "workers" }),
   );
   const presence = new PresencePublisher(nc, naming, { service: "async-queue", node }, () => natsConnected && redisReady);

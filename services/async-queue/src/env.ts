@@ -16,6 +16,8 @@ const Schema = CommonEnv.extend({
   NIMBUS_ASYNC_RETRY_MAX_MS: envInt(5 * 60_000, 100, 3_600_000),
   /** A queue's worker closes once the queue has been empty for this long. */
   NIMBUS_ASYNC_IDLE_MS: envInt(30_000, 100, 3_600_000),
+  /** How often queues are checked for work that no worker here serves (wake-ups lost while NATS was down). */
+  NIMBUS_ASYNC_SCAN_MS: envInt(5_000, 100, 600_000),
   NIMBUS_COLD_START_ALLOWANCE_MS: envInt(30_000, 1_000, 600_000),
   NIMBUS_MAX_RESPONSE_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
 });

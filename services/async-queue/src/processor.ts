@@ -129,7 +129,7 @@ class AsyncRun {
       return this.finish({ status: "Invalid", fields: { invocationErrorMessage: isNimbusError(err) ? err.message : String(err) } });
     }
 
-    if (!(await this.update({ status: "Running" }))) return;
+    if (!(await this.update({ status: "Running" }, JSON.stringify({ attempt: Math.max(1, this.job.attemptsStarted) })))) return;
     let outcome: InvocationOutcome & { body: Uint8Array };
     try {
       outcome = await this.invoke(target);

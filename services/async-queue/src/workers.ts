@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { AsyncQueues, InvocationStore, WakeMessage } from "@nimbus/async";
-import type { AsyncConfigRecord, AsyncJob, Naming } from "@nimbus/protocol";
+import { LATEST, type AsyncConfigRecord, type AsyncJob, type Naming } from "@nimbus/protocol";
 import type { Mirror } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 
@@ -10,6 +10,8 @@ export interface WorkerOptions {
   concurrency: number;
   lockMs: number;
   idleMs: number;
+  /** How often every known queue is checked for work without a worker (a wake-up lost with NATS down). */
+  scanMs: number;
 }
 
 interface Running {
@@ -23,14 +25,17 @@ const decoder = new TextDecoder();
 
 /**
  * One BullMQ worker per function queue that has work, on every replica: started when a job is
- * queued (a NATS wake-up) or found at start-up, closed once its queue — delayed retries included —
- * has been empty for a while. A function's own `maxAsyncConcurrency` caps it cluster-wide.
+ * queued (a NATS wake-up), or found at start-up or by a periodic scan (so a wake-up lost while NATS
+ * was down delays work, never strands it); closed once its queue — delayed retries and jobs still
+ * active on a dead replica included — has been empty for a while. A function's own
+ * `maxAsyncConcurrency` caps it cluster-wide.
  */
 export class WorkerManager {
   private readonly running = new Map<string, Running>();
   private starting = new Map<string, Promise<void>>();
   private wake: Subscription | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private scanner: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
@@ -58,17 +63,28 @@ export class WorkerManager {
       },
     });
     // Queues that had work before this replica started (or while no replica ran).
+    await this.scan();
+    this.sweeper = setInterval(() => void this.closeIdle(), Math.max(100, Math.floor(this.options.idleMs / 3)));
+    this.sweeper.unref();
+    this.scanner = setInterval(() => void this.scan().catch((err: unknown) => this.logger.warn({ err }, "async queue scan failed")), this.options.scanMs);
+    this.scanner.unref();
+    this.asyncConfigs.onChange((key) => {
+      // Keys are service.function.qualifier (names never contain a dot); the LATEST config carries the cap.
+      const [service, fn, qualifier] = key.split(".");
+      if (service && fn && qualifier === LATEST) void this.applyConcurrency(service, fn);
+    });
+  }
+
+  /** Starts a worker for every known queue that has work and none here. */
+  private async scan(): Promise<void> {
     for (const entry of await this.redis.smembers(this.naming.redis.asyncQueues)) {
       const dot = entry.indexOf(".");
       const service = entry.slice(0, dot);
       const fn = entry.slice(dot + 1);
+      if (this.stopped) return;
+      if (this.running.has(this.naming.bull.asyncQueue(service, fn))) continue;
       if (await this.hasWork(service, fn)) await this.ensure(service, fn);
     }
-    this.sweeper = setInterval(() => void this.closeIdle(), Math.max(100, Math.floor(this.options.idleMs / 3)));
-    this.sweeper.unref();
-    this.asyncConfigs.onChange((_key, current) => {
-      if (current) void this.applyConcurrency(current.value.service, current.value.function);
-    });
   }
 
   /** Functions with a worker on this replica (for health and tests). */
@@ -115,10 +131,10 @@ export class WorkerManager {
   }
 
   private async applyConcurrency(service: string, fn: string): Promise<void> {
-    const config = this.asyncConfigs.get(this.naming.kvKeys.asyncConfig(service, "LATEST", fn))?.value;
+    const config = this.asyncConfigs.get(this.naming.kvKeys.asyncConfig(service, LATEST, fn))?.value;
     const queue = this.queues.queue(service, fn);
     if (config?.maxAsyncConcurrency) await queue.setGlobalConcurrency(config.maxAsyncConcurrency).catch(() => undefined);
-    else await queue.removeGlobalConcurrency?.().catch(() => undefined);
+    else await queue.removeGlobalConcurrency().catch(() => undefined);
   }
 
   private async hasWork(service: string, fn: string): Promise<boolean> {
@@ -146,6 +162,7 @@ export class WorkerManager {
   async stop(deadlineMs: number): Promise<void> {
     this.stopped = true;
     clearInterval(this.sweeper);
+    clearInterval(this.scanner);
     this.wake?.unsubscribe();
     await Promise.all(this.starting.values());
     const closing = Promise.all([...this.running.values()].map((r) => r.worker.close()));

@@ -5,7 +5,8 @@
   final state. A record being stopped (`Stopping`) only takes a final state: a worker that has not
   noticed the stop yet cannot set it back to Running or Retrying. The fields given are merged into
   the stored record, and each change of state is appended to its `events` here, so concurrent
-  writers (a worker, a stop request) never drop each other's changes.
+  writers (a worker, a stop request) never drop each other's changes; every Running write is an
+  event too, so a run repeated after a crash shows in the record.
 
   In "destination" mode it only sets the destinationStatus of a final record, and drops the
   pending destination record it was stored with.
@@ -46,7 +47,8 @@ if record then
   if record.status == 'Stopping' and not finals[incoming.status] then return 0 end
   if type(record.events) == 'table' then events = record.events end
 end
-if not record or record.status ~= incoming.status then
+-- Every start of a run is an event of its own (a run taken over after a crash shows twice).
+if not record or record.status ~= incoming.status or incoming.status == 'Running' then
   events[#events + 1] = { eventId = #events + 1, status = incoming.status, timestamp = tonumber(ARGV[4]), eventDetail = ARGV[5] }
 end
 local merged = record or {}

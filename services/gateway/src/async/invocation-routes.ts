@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { invocationView, type AsyncQueues, type InvocationStore } from "@nimbus/async";
 import type { Dispatcher, TargetResolver } from "@nimbus/dispatch";
-import { assertName, errors, INVOCATION_STATUSES, intField, LATEST, parseOrThrow, parseQualifiedService, type InvocationRecord } from "@nimbus/protocol";
+import { assertName, errors, INVOCATION_STATUSES, intField, parseOrThrow, parseQualifiedService, type InvocationRecord } from "@nimbus/protocol";
 
 const who = (r: InvocationRecord) => ({ serviceName: r.serviceName, functionName: r.functionName, invocationId: r.invocationId });
 
@@ -34,11 +34,12 @@ export function invocationRoutes(
   deps: { resolver: TargetResolver; records: InvocationStore; queues: AsyncQueues; dispatcher: Dispatcher },
 ): void {
   const base = "/2016-08-15/services/:serviceName/functions/:functionName/stateful-async-invocations";
+  // Records outlive their function (an invocation left Invalid by a delete stays readable): the
+  // function is only looked up to name what is missing when no record is found.
   const target = (params: Params) => {
     const { service, qualifier } = parseQualifiedService(params.serviceName);
     const fn = assertName("function", params.functionName);
-    deps.resolver.resolve(service, undefined, fn);
-    return { service, fn, qualifier };
+    return { service, fn, qualifier, mustExist: () => deps.resolver.resolve(service, undefined, fn) };
   };
   const load = async (params: Params): Promise<InvocationRecord> => {
     const t = target(params);
@@ -46,8 +47,9 @@ export function invocationRoutes(
     // Ids are the caller's (a name) or, when it chose none, the request id (a UUID).
     if (!LOOKUP_ID.test(id)) throw errors.invalidArgument(`invocation id '${id.slice(0, 200)}' is not an invocation id`);
     const record = await deps.records.get(t.service, t.fn, id);
-    if (!record) throw errors.invocationNotFound(id);
-    return record;
+    if (record) return record;
+    t.mustExist();
+    throw errors.invocationNotFound(id);
   };
 
   app.get<{ Params: Params }>(`${base}/:invocationId`, async (req) => invocationView(await load(req.params)));
@@ -55,9 +57,9 @@ export function invocationRoutes(
   app.get<{ Params: Params }>(base, async (req) => {
     const t = target(req.params);
     const q = parseOrThrow(ListInvocationsQuery, req.query);
-    const page = await deps.records.list(t.service, t.fn, q);
-    const onQualifier = page.invocations.filter((r) => t.qualifier === undefined || r.qualifier === t.qualifier || (t.qualifier === LATEST && !r.qualifier));
-    const invocations = onQualifier.map((r) => invocationView(r, q.includePayload !== "false"));
+    const page = await deps.records.list(t.service, t.fn, { ...q, qualifier: t.qualifier });
+    if (page.invocations.length === 0 && !q.nextToken) t.mustExist();
+    const invocations = page.invocations.map((r) => invocationView(r, q.includePayload !== "false"));
     return { invocations, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
   });
 

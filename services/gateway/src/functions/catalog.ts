@@ -112,7 +112,13 @@ export class FunctionCatalog {
       const current = await this.current(service, fn);
       guard.check?.(current.value);
       if ((await this.ctx.store.triggers.keys(this.ctx.naming.kvKeys.triggersOf(service, fn))).length > 0) throw errors.functionNotEmpty(fn);
-      if ((await this.ctx.store.functions.delete(key, current.revision)) === "deleted") return;
+      if ((await this.ctx.store.functions.delete(key, current.revision)) === "deleted") {
+        // Its async configs go with it (a function created later under the same name starts clean).
+        for (const config of await this.ctx.store.asyncConfigs.keys(this.ctx.naming.kvKeys.asyncConfigsOf(service, fn))) {
+          await this.ctx.store.asyncConfigs.delete(config).catch(() => undefined);
+        }
+        return;
+      }
       if (guard.strict) throw errors.preconditionFailed();
     }
     throw errors.concurrentUpdate(`function '${fn}'`);
