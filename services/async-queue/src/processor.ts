@@ -237,10 +237,16 @@ class AsyncRun {
    */
   private async update(fields: Partial<InvocationRecord> & { status: InvocationStatus }, detail?: string): Promise<boolean> {
     const saved = await this.deps.records.save({ ...this.who(), ...fields }, { lock: this.lock, ...(detail ? { detail } : {}) });
-    if (saved === "lost") throw new Error("the job's lock was lost: another worker has it");
+    if (saved === "lost") return this.lockLost(fields.status);
     if (saved === "saved") return true;
     if (await this.stopRequested()) await this.finish({ status: "Stopped", detail: "stopped on request" });
     return false;
+  }
+
+  /** This worker was too slow (frozen, cut off): another has the job now, and this run records nothing. */
+  private lockLost(status: InvocationStatus): never {
+    this.log.warn({ status }, "lost the job's lock to another worker; not recording this run");
+    throw new Error("the job's lock was lost: another worker has it");
   }
 
   private async retryLater(delayMs: number, fields: Partial<InvocationRecord>, detail: string, next: AsyncJob): Promise<void> {
@@ -284,7 +290,7 @@ class AsyncRun {
       { ...this.who(), ...ending.fields, status: ending.status, endTime: Date.now(), ...(pending ? { pendingDestination: pending } : {}) },
       { lock: this.lock, ...(ending.detail ? { detail: ending.detail } : {}) },
     );
-    if (saved === "lost") throw new Error("the job's lock was lost: another worker has it");
+    if (saved === "lost") return this.lockLost(ending.status);
     if (saved === "refused") {
       this.log.warn({ status: ending.status }, "the async invocation is already final; not recording it twice");
       return;
