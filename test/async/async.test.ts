@@ -79,8 +79,11 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
       responsePayload: "got hello",
     });
 
-    // Every async invocation has a record, looked up by its id (the request id when the caller chose none).
-    const invocation = (await ctx.fc.get(`/services/${svc}/functions/echo/stateful-async-invocations/${requestId}`)).data;
+    // Every async invocation has a record, looked up by its id (the request id when the caller chose none);
+    // how the destination went is recorded right after delivering it.
+    const path = `/services/${svc}/functions/echo/stateful-async-invocations/${requestId}`;
+    await expect.poll(async () => (await ctx.fc.get(path)).data.destinationStatus, { timeout: 10_000 }).toBe("Succeeded");
+    const invocation = (await ctx.fc.get(path)).data;
     expect(invocation).toMatchObject({
       invocationId: requestId,
       requestId,

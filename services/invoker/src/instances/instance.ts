@@ -140,6 +140,13 @@ export class Instance {
     this.lastUsed = Date.now();
   }
 
+  /** Gives back a slot taken with reserve() without running anything in it. */
+  unreserve(): void {
+    this.active = Math.max(0, this.active - 1);
+    if (this.state === "stopping" && this.active === 0) void this.stop("retired");
+    else if (this.state === "ready") for (const handler of this.slotHandlers) handler();
+  }
+
   /**
    * Runs one invocation in a slot taken with reserve(). The slot stays taken until the runtime
    * answers — even past a timeout, when the caller has already been told — or the instance dies.

@@ -13,6 +13,8 @@ export interface ClassKey {
 export interface Scaler {
   /** Starts one more instance of this class, or says why not. */
   launch(pool: ClassPool): Promise<Instance | "node-full" | "at-limit" | { loadError: NimbusError | InvocationResult }>;
+  /** The result to give instead of running, when the request was stopped while it waited. */
+  stoppedBeforeRun(requestId: string): InvocationResult | undefined;
 }
 
 export type RunOutcome =
@@ -140,6 +142,11 @@ export class ClassPool {
   }
 
   private async exec(instance: Instance, input: InvocationInput, coldStart: boolean): Promise<RunOutcome> {
+    const stopped = this.scaler.stoppedBeforeRun(input.requestId);
+    if (stopped) {
+      instance.unreserve();
+      return { ok: stopped, instanceId: instance.id };
+    }
     const result = await instance.invoke(input, coldStart);
     return { ok: result, instanceId: instance.id };
   }

@@ -94,10 +94,6 @@ export class Pool implements Scaler {
   /** Runs an invocation on an instance of the class, starting one if needed. */
   async run(key: ClassKey, spec: LaunchSpec, input: InvocationInput, waitUntil: number): Promise<RunOutcome> {
     if (this.draining) return { busy: true };
-    if (this.cancelled.size > 0 && this.wasCancelled(input.requestId)) {
-      const stopped = failures.stopped();
-      return { ok: { body: Buffer.from(stopped.body), errorType: stopped.errorType, durationMs: 0, maxMemoryMb: 0, coldStart: false }, instanceId: "" };
-    }
     const entry = this.entry(key, spec);
     entry.busy++;
     try {
@@ -134,9 +130,13 @@ export class Pool implements Scaler {
     return false;
   }
 
-  private wasCancelled(requestId: string): boolean {
+  /** A request stopped (FC's StopStatefulAsyncInvocation) before it got a slot does not run. */
+  stoppedBeforeRun(requestId: string): InvocationResult | undefined {
+    if (this.cancelled.size === 0) return undefined;
     const until = this.cancelled.get(requestId);
-    return until !== undefined && until >= Date.now();
+    if (until === undefined || until < Date.now()) return undefined;
+    const stopped = failures.stopped();
+    return { body: Buffer.from(stopped.body), errorType: stopped.errorType, durationMs: 0, maxMemoryMb: 0, coldStart: false };
   }
 
   /** Retires every class of a function except `keep` (the function changed or was deleted). */
