@@ -9,7 +9,7 @@ import { useCluster } from "../helpers/cluster.js";
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
-const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+const ctx = useCluster({ services: ["gateway", "invoker", "async-queue"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_ASYNC_RETRY_BASE_MS: "100" } });
 let dir: string;
 
 function nimbus(args: string[], input?: string) {
@@ -76,5 +76,41 @@ describe("the nimbus CLI", () => {
     const missing = await nimbus(["invoke", "cli/nope"]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("FunctionNotFound");
+  });
+
+  it("queues asynchronous invocations, prints their ids, and tells what happened to them", async () => {
+    const queued = await nimbus(["invoke", "cli/greeter", "--event", "later", "--async"]);
+    expect(queued.code, queued.stderr).toBe(0);
+    const id = queued.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const chosen = await nimbus(["invoke", "cli/greeter", "--event", "mine", "--async", "--id", "cli_job_1"]);
+    expect(chosen.stdout).toBe("cli_job_1\n");
+    const again = await nimbus(["invoke", "cli/greeter", "--event", "mine", "--async", "--id", "cli_job_1"]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("StatefulAsyncInvocationAlreadyExists");
+
+    const settled = async (target: string, invocation: string) => {
+      for (let i = 0; i < 200; i++) {
+        const got = JSON.parse((await nimbus(["async", "get", target, invocation])).stdout) as { status: string; returnPayload?: string };
+        if (!["Enqueued", "Running", "Retrying", "Stopping"].includes(got.status)) return got;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${invocation} never settled`);
+    };
+    expect(await settled("cli/greeter", id)).toMatchObject({ invocationId: id, status: "Succeeded", returnPayload: "hello later (flag)" });
+    expect(await settled("cli/greeter", "cli_job_1")).toMatchObject({ status: "Succeeded", returnPayload: "hello mine (flag)" });
+    const failing = (await nimbus(["invoke", "cli/broken", "--async", "--id", "cli_job_2"])).stdout.trim();
+    expect(await settled("cli/broken", failing)).toMatchObject({ status: "Failed", alreadyRetriedTimes: 3 });
+
+    const listed = await nimbus(["async", "list", "cli/greeter"]);
+    expect(listed.stdout.trim().split("\n").map((l) => l.split(/\s+/)[0])).toEqual([id, "cli_job_1"]);
+    expect((await nimbus(["async", "list", "cli/greeter", "--prefix", "cli_", "--status", "Succeeded"])).stdout).toMatch(/^cli_job_1\s+Succeeded\s/);
+    expect((await nimbus(["async", "list", "cli/greeter", "--desc", "--limit", "1"])).stdout).toMatch(/^cli_job_1\s/);
+    expect((await nimbus(["async", "list", "cli/broken"])).stdout).toMatch(/^cli_job_2\s+Failed\s.*retried 3\s+broken on purpose/);
+    expect((await nimbus(["async", "stop", "cli/greeter", "cli_job_1"])).stdout).toBe("cli_job_1 Succeeded\n");
+    const unknown = await nimbus(["async", "get", "cli/greeter", "never_was"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("StatefulAsyncInvocationNotExists");
+    expect((await nimbus(["async", "frobnicate", "cli/greeter"])).code).toBe(2);
   });
 });

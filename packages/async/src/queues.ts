@@ -11,6 +11,9 @@ export const UNEXPECTED_FAILURE_ATTEMPTS = 3;
 
 const encoder = new TextEncoder();
 
+const WAKE_INTERVAL_MS = 200;
+const REGISTER_INTERVAL_MS = 60_000;
+
 /** What a wake-up message says: this function's queue has work. */
 export interface WakeMessage {
   service: string;
@@ -24,6 +27,8 @@ export interface WakeMessage {
  */
 export class AsyncQueues {
   private readonly queues = new Map<string, Queue>();
+  /** When each queue was last announced by this process. */
+  private readonly announced = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
@@ -57,8 +62,22 @@ export class AsyncQueues {
       removeOnComplete: true,
       removeOnFail: { age: Math.ceil(retentionMs / 1000) },
     });
-    await this.redis.sadd(this.naming.redis.asyncQueues, `${job.service}.${job.function}`);
-    const wake: WakeMessage = { service: job.service, function: job.function };
+    await this.announce(job.service, job.function);
+  }
+
+  /**
+   * Registers the queue (so a replica starting later finds it) and wakes the replicas, at most once
+   * per WAKE_INTERVAL_MS per queue and process: a replica keeps a busy queue's worker running, and
+   * a wake-up lost to a worker closing at that very moment is made up by the replicas' periodic scan.
+   */
+  private async announce(service: string, fn: string): Promise<void> {
+    const name = `${service}.${fn}`;
+    const now = Date.now();
+    const last = this.announced.get(name) ?? 0;
+    if (now - last < WAKE_INTERVAL_MS) return;
+    this.announced.set(name, now);
+    if (now - last > REGISTER_INTERVAL_MS) await this.redis.sadd(this.naming.redis.asyncQueues, name);
+    const wake: WakeMessage = { service, function: fn };
     if (!this.nc.isClosed()) this.nc.publish(this.naming.subjects.asyncWake, encoder.encode(JSON.stringify(wake)));
   }
 

@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
-import { FINAL_STATUSES, type InvocationRecord, type InvocationStatus, type Naming } from "@nimbus/protocol";
+import { FINAL_STATUSES, type InvocationEvent, type InvocationRecord, type InvocationStatus, type Naming } from "@nimbus/protocol";
 
 const script = (name: string) => readFileSync(fileURLToPath(new URL(`./lua/${name}`, import.meta.url)), "utf8");
-const SAVE = script("save-invocation-2.lua");
-const CREATE = script("create-invocation-2.lua");
+const SAVE = script("save-invocation-3.lua");
+const CREATE = script("create-invocation-3.lua");
 
 type RedisWithScripts = Redis & {
-  saveInvocation(record: string, lock: string, token: string, value: string, mode: "write" | "destination", now: number, detail: string, retentionMs: number): Promise<number>;
-  createInvocation(record: string, index: string, json: string, id: string, startedTime: number, retentionMs: number, now: number): Promise<number>;
+  saveInvocation(record: string, events: string, lock: string, token: string, mode: "write" | "destination", value: string, event: string, retentionMs: number, ...fields: string[]): Promise<number>;
+  createInvocation(record: string, events: string, index: string, id: string, startedTime: number, retentionMs: number, now: number, event: string, ...fields: string[]): Promise<number>;
 };
 
 export interface ListQuery {
@@ -29,9 +29,37 @@ const PAGE = 200;
 /** The fields of an invocation record to change: who it is, its status, and anything else. */
 export type InvocationUpdate = Pick<InvocationRecord, "serviceName" | "functionName" | "invocationId" | "status"> & Partial<Omit<InvocationRecord, "events">>;
 
+const NUMBERS = new Set(["startedTime", "endTime", "alreadyRetriedTimes", "durationMs"]);
+
+/** A record's fields as the hash stores them (strings; the pending destination as JSON). */
+function flatten(fields: Partial<InvocationRecord>): string[] {
+  const flat: string[] = [];
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined || name === "events") continue;
+    flat.push(name, typeof value === "string" ? value : typeof value === "number" ? String(value) : JSON.stringify(value));
+  }
+  return flat;
+}
+
+function unflatten(hash: Record<string, string>, events: string[]): InvocationRecord | undefined {
+  if (!hash["status"]) return undefined;
+  const record: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(hash)) {
+    record[name] = NUMBERS.has(name) ? Number(value) : name === "pendingDestination" ? JSON.parse(value) : value;
+  }
+  record["events"] = events.map((json, i) => ({ eventId: i + 1, ...(JSON.parse(json) as Omit<InvocationEvent, "eventId">) }));
+  return record as unknown as InvocationRecord;
+}
+
+function eventJson(status: InvocationStatus, detail = "", timestamp = Date.now()): string {
+  return JSON.stringify({ status, timestamp, eventDetail: detail });
+}
+
 /**
  * Every asynchronous invocation's record, kept for the retention period: what FC's
  * stateful-async-invocation API returns, and what tells a caller (or an operator) what happened.
+ * A record is a Redis hash (updates touch only the fields they change; no JSON is rewritten in
+ * Redis) with its state changes in a list beside it, and each function has an index by start time.
  */
 export class InvocationStore {
   private readonly redis: RedisWithScripts;
@@ -41,54 +69,90 @@ export class InvocationStore {
     private readonly naming: Naming,
     readonly retentionMs: number,
   ) {
-    if (!("saveInvocation" in redis)) redis.defineCommand("saveInvocation", { numberOfKeys: 2, lua: SAVE });
-    if (!("createInvocation" in redis)) redis.defineCommand("createInvocation", { numberOfKeys: 2, lua: CREATE });
+    if (!("saveInvocation" in redis)) redis.defineCommand("saveInvocation", { numberOfKeys: 3, lua: SAVE });
+    if (!("createInvocation" in redis)) redis.defineCommand("createInvocation", { numberOfKeys: 3, lua: CREATE });
     this.redis = redis as RedisWithScripts;
+  }
+
+  private keys(service: string, fn: string, id: string): [string, string] {
+    return [this.naming.redis.invocation(service, fn, id), this.naming.redis.invocationEvents(service, fn, id)];
   }
 
   /** Records a new invocation; false when one with this id already exists. */
   async create(record: InvocationRecord): Promise<boolean> {
+    const [key, events] = this.keys(record.serviceName, record.functionName, record.invocationId);
+    const first = record.events[0];
     const created = await this.redis.createInvocation(
-      this.naming.redis.invocation(record.serviceName, record.functionName, record.invocationId),
+      key,
+      events,
       this.naming.redis.invocationIndex(record.serviceName, record.functionName),
-      JSON.stringify(record),
       record.invocationId,
       record.startedTime,
       this.retentionMs,
       Date.now(),
+      eventJson(record.status, first?.eventDetail ?? "", first?.timestamp ?? record.startedTime),
+      ...flatten(record),
     );
     return created === 1;
   }
 
   /** Removes a record that was created but whose job could not be queued. */
   async discard(record: InvocationRecord): Promise<void> {
-    await this.redis.del(this.naming.redis.invocation(record.serviceName, record.functionName, record.invocationId));
-    await this.redis.zrem(this.naming.redis.invocationIndex(record.serviceName, record.functionName), record.invocationId);
+    await this.redis
+      .multi()
+      .del(...this.keys(record.serviceName, record.functionName, record.invocationId))
+      .zrem(this.naming.redis.invocationIndex(record.serviceName, record.functionName), record.invocationId)
+      .exec();
   }
 
   async get(service: string, fn: string, id: string): Promise<InvocationRecord | undefined> {
-    const json = await this.redis.get(this.naming.redis.invocation(service, fn, id));
-    return json ? (JSON.parse(json) as InvocationRecord) : undefined;
+    return (await this.getMany(service, fn, [id]))[0];
+  }
+
+  private async getMany(service: string, fn: string, ids: string[]): Promise<(InvocationRecord | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) {
+      const [key, events] = this.keys(service, fn, id);
+      pipeline.hgetall(key).lrange(events, 0, -1);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return ids.map((_, i) => {
+      const [hashErr, hash] = replies[2 * i] ?? [];
+      const [eventsErr, events] = replies[2 * i + 1] ?? [];
+      if (hashErr) throw hashErr;
+      if (eventsErr) throw eventsErr;
+      return unflatten((hash ?? {}) as Record<string, string>, (events ?? []) as string[]);
+    });
   }
 
   /**
-   * Saves (merges) the given fields of a record unless it is already final (or being stopped, for a non-final state); with `lock`,
-   * only while that BullMQ lock is still held by `lock.token`. A change of status is appended to the
-   * record's events (with `detail`). Returns what happened: "refused" means the stored record is
-   * final or Stopping.
+   * Changes the given fields of a record unless it is already final (or being stopped, for a
+   * non-final state); with `lock`, only while that BullMQ lock is still held by `lock.token`. A
+   * change of status is appended to the record's events (with `detail`). Returns what happened:
+   * "refused" means the stored record is final or Stopping.
    */
-  async save(record: InvocationUpdate, options: { lock?: { key: string; token: string } | undefined; detail?: string } = {}): Promise<"saved" | "refused" | "lost"> {
-    const key = this.naming.redis.invocation(record.serviceName, record.functionName, record.invocationId);
-    const { events: _kept, ...fields } = record as Partial<InvocationRecord>;
+  async save(update: InvocationUpdate, options: { lock?: { key: string; token: string } | undefined; detail?: string } = {}): Promise<"saved" | "refused" | "lost"> {
+    const [key, events] = this.keys(update.serviceName, update.functionName, update.invocationId);
     const lock = options.lock;
-    const result = await this.redis.saveInvocation(key, lock?.key ?? key, lock?.token ?? "", JSON.stringify(fields), "write", Date.now(), options.detail ?? "", this.retentionMs);
+    const result = await this.redis.saveInvocation(
+      key,
+      events,
+      lock?.key ?? key,
+      lock?.token ?? "",
+      "write",
+      update.status,
+      eventJson(update.status, options.detail),
+      this.retentionMs,
+      ...flatten(update),
+    );
     return result === 1 ? "saved" : result === 0 ? "refused" : "lost";
   }
 
   /** Records how delivering a final invocation's destination record went. */
   async setDestinationStatus(service: string, fn: string, id: string, status: string): Promise<void> {
-    const key = this.naming.redis.invocation(service, fn, id);
-    await this.redis.saveInvocation(key, key, "", status, "destination", Date.now(), "", this.retentionMs);
+    const [key, events] = this.keys(service, fn, id);
+    await this.redis.saveInvocation(key, events, key, "", "destination", status, "", this.retentionMs);
   }
 
   /** A page of a function's invocations, filtered as FC's ListStatefulAsyncInvocations does. */
@@ -105,13 +169,13 @@ export class InvocationStore {
         : await this.redis.zrangebyscore(index, min, max, "LIMIT", offset, PAGE);
       if (ids.length === 0) return { invocations: found };
       const wanted = ids.filter((id) => !query.invocationIdPrefix || id.startsWith(query.invocationIdPrefix));
-      const records = wanted.length ? await this.redis.mget(wanted.map((id) => this.naming.redis.invocation(service, fn, id))) : [];
-      for (let i = 0; i < ids.length; i++) {
+      const records = new Map(wanted.map((id, i) => [id, i]));
+      const loaded = await this.getMany(service, fn, wanted);
+      for (const id of ids) {
         offset++;
-        const at = wanted.indexOf(ids[i] as string);
-        const json = at === -1 ? null : records[at];
-        if (!json) continue;
-        const record = JSON.parse(json) as InvocationRecord;
+        const at = records.get(id);
+        const record = at === undefined ? undefined : loaded[at];
+        if (!record) continue;
         if (query.status && record.status !== query.status) continue;
         if (query.qualifier && record.qualifier !== query.qualifier) continue;
         found.push(record);
@@ -165,7 +229,7 @@ export function invocationView(record: InvocationRecord, includePayload = true) 
     ...(record.instanceId === undefined ? {} : { instanceId: record.instanceId }),
     ...(record.durationMs === undefined ? {} : { durationMs: record.durationMs }),
     ...(record.returnPayload === undefined ? {} : { returnPayload: record.returnPayload }),
-    events: (Array.isArray(record.events) ? record.events : []).map((e) => ({ eventId: e.eventId, status: e.status, timestamp: e.timestamp, eventDetail: e.eventDetail })),
+    events: record.events.map((e) => ({ eventId: e.eventId, status: e.status, timestamp: e.timestamp, eventDetail: e.eventDetail })),
   };
 }
 

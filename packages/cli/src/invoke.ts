@@ -1,11 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { clientFor, loadConfig } from "./config.js";
+import { parseTarget } from "./target.js";
 
-const USAGE = `usage: nimbus invoke <service>[.<qualifier>]/<function> [--event <text> | --event @file | --event -] [--tail] [--async]
+const USAGE = `usage: nimbus invoke <service>[.<qualifier>]/<function> [--event <text> | --event @file | --event -] [--tail] [--async [--id <id>]]
 
 Prints the function's response on stdout (its log tail on stderr with --tail). Exits 1 when the
 function returns an error (x-fc-error-type), 2 when the call itself fails.
+
+With --async the invocation is queued and its invocation id printed (the one given with --id, so a
+retried command never runs it twice); 'nimbus async get <service>/<function> <id>' tells what
+happened to it.
 `;
 
 async function readStdin(): Promise<Buffer> {
@@ -18,7 +23,13 @@ export async function invoke(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { event: { type: "string", short: "e" }, tail: { type: "boolean" }, async: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    options: {
+      event: { type: "string", short: "e" },
+      tail: { type: "boolean" },
+      async: { type: "boolean" },
+      id: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   const target = positionals[0];
   if (values.help || !target) {
@@ -26,10 +37,8 @@ export async function invoke(argv: string[]): Promise<void> {
     if (!target) process.exitCode = 2;
     return;
   }
-  const slash = target.indexOf("/");
-  if (slash <= 0) throw new Error(`name the function as <service>/<function>, got '${target}'`);
-  const [service, qualifier] = target.slice(0, slash).split(".", 2) as [string, string | undefined];
-  const fn = target.slice(slash + 1);
+  if (values.id && !values.async) throw new Error("--id names an asynchronous invocation: use it with --async");
+  const { service, qualifier, fn } = parseTarget(target);
   const raw = values.event ?? "";
   const event = raw === "-" ? await readStdin() : raw.startsWith("@") ? await readFile(raw.slice(1)) : Buffer.from(raw);
 
@@ -38,9 +47,10 @@ export async function invoke(argv: string[]): Promise<void> {
     ...(qualifier ? { qualifier } : {}),
     ...(values.tail ? { logTail: true } : {}),
     ...(values.async ? { async: true } : {}),
+    ...(values.id ? { headers: { "x-fc-stateful-async-invocation-id": values.id } } : {}),
   });
   if (values.async) {
-    process.stderr.write(`accepted: ${res.requestId}\n`);
+    process.stdout.write(`${res.headers.get("x-fc-stateful-async-invocation-id") ?? res.requestId}\n`);
     return;
   }
   const tail = res.headers.get("x-fc-log-result");

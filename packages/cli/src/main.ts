@@ -1,3 +1,4 @@
+import { asyncCommand } from "./async.js";
 import { deploy } from "./deploy.js";
 import { invoke } from "./invoke.js";
 import { invoker } from "./invoker.js";
@@ -8,7 +9,8 @@ const USAGE = `usage: nimbus <command> [options]
 commands:
   up                     start the whole platform on this machine (what npm start runs)
   deploy [dir]           create or update a function from a directory (nimbus.yaml or flags)
-  invoke <svc>/<fn>      call a function and print its response
+  invoke <svc>/<fn>      call a function and print its response (--async: queue it, print its id)
+  async get|list|stop    what happened to asynchronous invocations; stop one
   invoker                start one more invoker node on the same NATS and Redis (npm run invoker)
 
 'nimbus <command> --help' tells more. The API endpoint and key come from NIMBUS_ENDPOINT,
@@ -28,6 +30,8 @@ export async function main(argv: string[]): Promise<void> {
         return await invoke(rest);
       case "invoker":
         return await invoker();
+      case "async":
+        return await asyncCommand(rest);
       case undefined:
       case "help":
       case "--help":

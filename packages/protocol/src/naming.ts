@@ -79,6 +79,8 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       asyncQueues: `${prefix}:async:queues`,
       /** One asynchronous invocation's record (FC's stateful-async-invocation). */
       invocation: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}`,
+      /** Its state changes, oldest first (ids never contain ':', so this never collides). */
+      invocationEvents: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}:events`,
       /** A function's invocations by start time (for listing). */
       invocationIndex: (service: string, fn: string) => `${prefix}:async:idx:{${service}:${fn}}`,
     },

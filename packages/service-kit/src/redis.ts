@@ -10,6 +10,11 @@ export interface RedisConnectOptions {
   logger: Logger;
   /** BullMQ workers need `null` (block forever); plain command clients fail a command after a few retries. */
   maxRetriesPerRequest?: number | null;
+  /**
+   * Send the commands issued in one event-loop turn as one write (ioredis auto-pipelining). For
+   * connections many concurrent requests share; never for BullMQ's own (blocking) connections.
+   */
+  autoPipelining?: boolean;
   onReadyChange?: (ready: boolean) => void;
 }
 
@@ -23,6 +28,7 @@ export function connectRedis(options: RedisConnectOptions): Redis {
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
     enableReadyCheck: true,
+    enableAutoPipelining: options.autoPipelining ?? false,
   });
   let lastError = "";
   redis.on("error", (err: Error) => {

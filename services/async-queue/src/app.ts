@@ -33,6 +33,14 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     maxRetriesPerRequest: null,
     onReadyChange: (r) => (redisReady = r),
   });
+  // Invocation records: many concurrent jobs share it, so one turn's commands go out as one write.
+  const recordsRedis = connectRedis({
+    url: env.NIMBUS_REDIS_URL,
+    name: `async-queue/${node}/records`,
+    logger: logger.child({ module: "redis" }),
+    maxRetriesPerRequest: null,
+    autoPipelining: true,
+  });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const [services, functions, asyncConfigs] = await Promise.all([
@@ -45,7 +53,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), { ackTimeoutMs: 5_000, livenessCheckMs: 500 });
   const resolver = new TargetResolver({ services, functions }, naming);
   const queues = new AsyncQueues(redis, nc, naming);
-  const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
+  const records = new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   const processor = createProcessor({
     naming,
     arn: { region: env.NIMBUS_REGION, accountId: env.NIMBUS_ACCOUNT_ID },
@@ -92,6 +100,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
         await queues.close();
         await Promise.all([services.stop(), functions.stop(), asyncConfigs.stop()]);
         redis.disconnect();
+        recordsRedis.disconnect();
         await drainNats(nc, 1_000);
       })();
       return stopped;

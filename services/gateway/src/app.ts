@@ -53,12 +53,16 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     onConnectedChange: (connected) => (natsConnected = connected),
   });
   let redisReady = false;
+  // Shared by every request: what they send in one turn goes out as one write.
   const redis = connectRedis({
     url: env.NIMBUS_REDIS_URL,
     name: `gateway/${env.NIMBUS_NODE_ID}`,
     logger: logger.child({ module: "redis" }),
+    autoPipelining: true,
     onReadyChange: (ready) => (redisReady = ready),
   });
+  // BullMQ's own, without auto-pipelining (its scripts expect plain request/response ordering).
+  const queueRedis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `gateway/${env.NIMBUS_NODE_ID}/queues`, logger: logger.child({ module: "redis" }) });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const [services, functions, triggers, onDemandConfigs, asyncConfigs] = await Promise.all([
@@ -120,7 +124,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
   };
   const resolver = new TargetResolver({ services, functions }, naming);
-  const queues = new AsyncQueues(redis, nc, naming);
+  const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   invocationRoutes(http, resolver, dispatcher, { queues, records }, limits);
   asyncConfigRoutes(http, ctx, resolver);
@@ -152,6 +156,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         dispatcher.stop();
         await collector.stop();
         await queues.close();
+        queueRedis.disconnect();
         await Promise.all([services.stop(), functions.stop(), triggers.stop(), onDemandConfigs.stop(), asyncConfigs.stop()]);
         redis.disconnect();
         await drainNats(nc, env.NIMBUS_SHUTDOWN_TIMEOUT_MS / 2);

@@ -1,0 +1,125 @@
+// async-cpu — where an asynchronous invocation's CPU goes: CPU time per invocation of every process
+// (gateway, async-queue, invoker with its instances, redis-server, nats-server, the load generator)
+// and Redis commands per invocation, for BENCH_JOBS no-op invocations from 32 concurrent callers.
+// BENCH_SLOWLOG=1 also times each Lua script inside Redis (the slow log at threshold 0; it costs
+// Redis CPU itself, so the per-process figures of such a run are not the ones to quote).
+import { execFileSync } from "node:child_process";
+import { Agent, request } from "node:http";
+import { QueueEvents } from "bullmq";
+import { authorization } from "@nimbus/sdk";
+import { makeZip, TestCluster } from "@nimbus/testkit";
+import { cpuSeconds, report, round2 } from "./lib.mjs";
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
+const CALLERS = Number(process.env.BENCH_CONCURRENCY ?? 32);
+
+const cluster = await TestCluster.start({ services: ["gateway", "invoker", "async-queue"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+const cli = (...args) =>
+  execFileSync("redis-cli", ["-p", String(cluster.redis.port), "-a", cluster.redis.options.password ?? "", "--no-auth-warning", ...args], { maxBuffer: 1 << 30 }).toString();
+const commandStats = () =>
+  Object.fromEntries(
+    cli("INFO", "commandstats")
+      .split("\n")
+      .map((l) => /cmdstat_(\S+):calls=(\d+),usec=(\d+)/.exec(l))
+      .filter(Boolean)
+      .map((m) => [m[1], { calls: Number(m[2]), usec: Number(m[3]) }]),
+  );
+
+try {
+  const client = cluster.client();
+  await client.createService("bench");
+  await client.createFunction("bench", {
+    functionName: "noop",
+    runtime: "nodejs20",
+    handler: "index.handler",
+    instanceConcurrency: 100,
+    code: { zipFile: (await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, '');" })).toString("base64") },
+  });
+  const path = "/2016-08-15/services/bench/functions/noop/invocations";
+  const url = new URL(cluster.endpoint());
+  const agent = new Agent({ keepAlive: true, maxSockets: CALLERS });
+  const enqueue = () =>
+    new Promise((resolve, reject) => {
+      const headers = { date: new Date().toUTCString(), "x-fc-invocation-type": "Async", "content-length": "0" };
+      headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
+      const req = request({ host: url.hostname, port: url.port, method: "POST", path, headers, agent }, (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  const events = new QueueEvents("async.bench.noop", { connection: { url: cluster.redis.url, maxRetriesPerRequest: null }, prefix: "nimbus" });
+  await events.waitUntilReady();
+  let count = 0;
+  let target = 0;
+  let done;
+  events.on("completed", () => {
+    if (++count >= target) done?.();
+  });
+  const runJobs = async (n) => {
+    count = 0;
+    target = n;
+    const finished = new Promise((resolve) => (done = resolve));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CALLERS }, async () => {
+        while (next < n) {
+          next++;
+          await enqueue();
+        }
+      }),
+    );
+    await finished;
+  };
+  await runJobs(500); // warm-up
+
+  const pids = {
+    gateway: cluster.service("gateway").process.pid,
+    "async-queue": cluster.service("async-queue").process.pid,
+    "invoker (+ instances)": cluster.service("invoker").process.pid,
+    "redis-server": cluster.redis.process.pid,
+    "nats-server": cluster.nats.process.pid,
+  };
+  const before = {};
+  for (const [name, pid] of Object.entries(pids)) before[name] = await cpuSeconds([pid]);
+  const stats0 = commandStats();
+  if (process.env.BENCH_SLOWLOG) {
+    cli("CONFIG", "SET", "slowlog-log-slower-than", "0");
+    cli("CONFIG", "SET", "slowlog-max-len", String(JOBS * 12));
+    cli("SLOWLOG", "RESET");
+  }
+  const self = process.cpuUsage();
+  const started = performance.now();
+  await runJobs(JOBS);
+  const seconds = (performance.now() - started) / 1000;
+  const rows = [];
+  for (const [name, pid] of Object.entries(pids)) rows.push({ process: name, "µs CPU per invocation": Math.round((((await cpuSeconds([pid])) - before[name]) / JOBS) * 1e6) });
+  const own = process.cpuUsage(self);
+  rows.push({ process: "load generator (this process)", "µs CPU per invocation": Math.round((own.user + own.system) / JOBS) });
+  rows.push({ process: "total", "µs CPU per invocation": rows.reduce((n, r) => n + r["µs CPU per invocation"], 0) });
+  const stats1 = commandStats();
+  const commands = Object.entries(stats1)
+    .map(([name, s]) => ({ command: name, "calls per invocation": round2((s.calls - (stats0[name]?.calls ?? 0)) / JOBS), "µs in Redis per invocation": round2((s.usec - (stats0[name]?.usec ?? 0)) / JOBS) }))
+    .filter((r) => r["calls per invocation"] >= 0.01)
+    .sort((a, b) => b["µs in Redis per invocation"] - a["µs in Redis per invocation"]);
+  console.table(commands);
+  if (process.env.BENCH_SLOWLOG) {
+    const scripts = new Map();
+    for (const entry of JSON.parse(cli("--json", "SLOWLOG", "GET", String(JOBS * 12)))) {
+      const args = entry[3];
+      if (String(args[0]).toLowerCase() !== "evalsha") continue;
+      const key = `${String(args[1]).slice(0, 8)}: ${args[2]} keys, first ${String(args[3]).replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "<id>")}`;
+      const s = scripts.get(key) ?? { calls: 0, us: 0 };
+      s.calls++;
+      s.us += entry[2];
+      scripts.set(key, s);
+    }
+    console.table([...scripts].map(([script, s]) => ({ script, "calls per invocation": round2(s.calls / JOBS), "µs each": round2(s.us / s.calls) })));
+  }
+  console.log(`${JOBS} invocations in ${seconds.toFixed(2)} s (${Math.round(JOBS / seconds)}/s, accepted → completed)`);
+  await report("async-cpu", rows, { jobs: JOBS, callers: CALLERS, rate: Math.round(JOBS / seconds), commands });
+  await events.close();
+} finally {
+  await cluster.stop();
+}
