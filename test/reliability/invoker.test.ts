@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster } from "@nimbus/testkit";
 import { deploy, eventually } from "../helpers/functions.js";
@@ -51,7 +52,9 @@ describe("two invoker nodes", () => {
     // Kill whichever invoker node holds a busy instance: kill both candidates' owner by asking each.
     const invokers = cluster.services.get("invoker") ?? [];
     const busyNode = await findBusyNode(cluster, listed);
-    const victim = invokers.find((p) => p.options.env["NIMBUS_NODE_ID"] && busyNode?.endsWith(String(p.options.env["NIMBUS_NODE_ID"]).slice(-8)));
+    // An instance id names its node by a tag: the first 8 hex digits of SHA-256 of the node id.
+    const tagOf = (nodeId: string) => createHash("sha256").update(nodeId).digest("hex").slice(0, 8);
+    const victim = invokers.find((p) => p.options.env["NIMBUS_NODE_ID"] && busyNode === tagOf(String(p.options.env["NIMBUS_NODE_ID"])));
     expect(victim).toBeDefined();
     await victim?.kill();
     const res = await pending;

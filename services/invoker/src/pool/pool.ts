@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { errors, isCustomRuntime, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
 import type { FunctionError, FunctionInfo } from "@nimbus/protocol/wire";
@@ -70,11 +70,15 @@ export class Pool implements Scaler {
   private draining = false;
   /** Requests stopped before they reached this node: refused if they still arrive (request id → until). */
   private readonly cancelled = new Map<string, number>();
+  /** Names this node in its instances' ids (`c-<node tag>-<random>`). */
+  private readonly nodeTag: string;
 
   constructor(
     private readonly options: PoolOptions,
     private readonly deps: PoolDeps,
-  ) {}
+  ) {
+    this.nodeTag = createHash("sha256").update(options.nodeId).digest("hex").slice(0, 8);
+  }
 
   start(): void {
     this.reaper = setInterval(() => this.reap(), Math.min(30_000, Math.max(50, Math.floor(this.options.idleMs / 2))));
@@ -189,7 +193,7 @@ export class Pool implements Scaler {
     const memory = record.memorySize ?? 128;
     if (!this.room(memory) && !(await this.evictFor(memory, pool.key.cls))) return "node-full";
 
-    const instanceId = `c-${this.options.nodeId.slice(-8)}-${randomBytes(6).toString("hex")}`;
+    const instanceId = `c-${this.nodeTag}-${randomBytes(6).toString("hex")}`;
     const max = this.deps.maxInstancesFor(pool.key.service, qualifier, pool.key.fn);
     const reserved = await this.deps.registry
       .reserve(pool.key.service, pool.key.fn, { instanceId, cls: pool.key.cls, versionId: pool.key.versionId, qualifier, startedAt: new Date().toISOString() }, max)
