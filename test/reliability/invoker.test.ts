@@ -25,7 +25,10 @@ describe("without any invoker", () => {
 describe("two invoker nodes", () => {
   let cluster: TestCluster;
   beforeAll(async () => {
-    cluster = await TestCluster.start({ services: ["gateway", "invoker", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_NODE_TTL_MS: "2000" } });
+    cluster = await TestCluster.start({
+      services: ["gateway", "invoker", "invoker"],
+      env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_NODE_TTL_MS: "2000", NIMBUS_INVOKER_MAX_INSTANCES: "3" },
+    });
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -35,6 +38,8 @@ describe("two invoker nodes", () => {
 
   it("spread calls over both nodes", async () => {
     const client = await deploy(cluster, "two", "spread", { "index.js": SLEEPER }, { timeout: 30 });
+    // Each node runs at most 3 instances here, so a burst of 12 cannot all stay on the first node
+    // that took the function: the rest are placed on the other.
     const results = await Promise.all(Array.from({ length: 12 }, () => client.invokeFunction("two", "spread", "300")));
     const more = await Promise.all(Array.from({ length: 24 }, () => client.invokeFunction("two", "spread", "50")));
     const nodes = new Set([...results, ...more].map((r) => nodeOf(r.headers.get("x-fc-instance-id") ?? "")));

@@ -30,7 +30,7 @@ interface Pending {
 }
 
 /** Times an answer may be `busy`, `redirect` or `stale` before the gateway gives up. */
-const MAX_ATTEMPTS = 4;
+const MAX_ATTEMPTS = 8;
 const MIN_INLINE_BYTES = 64 * 1024;
 const INLINE_HEADROOM = 64 * 1024;
 
@@ -93,6 +93,7 @@ export class Dispatcher {
       req = { ...rest, bodyRef: ref };
     }
     let subject = this.naming.subjects.invokeClass(req.service, req.function, req.cls);
+    const busy = new Set<string>();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const answer = await this.send(subject, req, meta);
       switch (answer.s) {
@@ -105,9 +106,21 @@ export class Dispatcher {
           if (subject === this.naming.subjects.invokePlace) throw errors.noInvoker();
           subject = this.naming.subjects.invokePlace;
           break;
-        case "busy":
-          subject = this.naming.subjects.invokePlace;
+        case "busy": {
+          // That node is full: try each other live invoker once, directly (the placement subject's
+          // random pick could land on a full node again and again); when every one was full, wait
+          // for a slot on the one that answered last; when even that fails, 429.
+          if (req.lastResort) throw new NimbusError("ResourceExhausted", "no invoker had room to run the function; retry later");
+          busy.add(answer.node);
+          const others = this.presence.alive().filter((b) => b.service === "invoker" && b.ready && !busy.has(b.node));
+          const next = others[Math.floor(Math.random() * others.length)];
+          if (next) subject = this.naming.subjects.invokeNode(next.node);
+          else {
+            subject = this.naming.subjects.invokeNode(answer.node);
+            req = { ...req, lastResort: true };
+          }
           break;
+        }
         case "redirect":
           subject = this.naming.subjects.invokeNode(answer.node);
           req = { ...req, hops: req.hops + 1 };

@@ -51,6 +51,7 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
         logTail: req.logTail,
       },
       req.deadline,
+      req.lastResort ?? false,
     );
     if ("busy" in outcome) return { s: "busy", node: deps.node };
     if ("failed" in outcome) return { s: "failed", error: outcome.failed.toWire() };

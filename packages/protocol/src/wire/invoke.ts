@@ -32,6 +32,8 @@ export interface InvokeRequest {
   maxResponseBytes: number;
   /** How many times this request was already redirected or retried (bounded). */
   hops: number;
+  /** Every other invoker answered busy: wait for a slot on this one instead of answering busy. */
+  lastResort?: boolean;
 }
 
 /** What an invocation produced (the function ran, successfully or not). */

@@ -23,6 +23,8 @@ export type RunOutcome =
   | { failed: NimbusError };
 
 interface Waiter {
+  /** Every other node was full: wait here for a slot rather than be sent on. */
+  lastResort: boolean;
   grant: (instance: Instance, coldStart: boolean) => void;
   fail: (outcome: RunOutcome) => void;
   timer: NodeJS.Timeout;
@@ -80,7 +82,7 @@ export class ClassPool {
   }
 
   /** Runs an invocation, waiting for a slot (and starting an instance) if needed, up to `waitUntil`. */
-  async run(input: InvocationInput, waitUntil: number): Promise<RunOutcome> {
+  async run(input: InvocationInput, waitUntil: number, lastResort = false): Promise<RunOutcome> {
     if (this.retired) return { failed: errors.unavailable("the function changed; retry") };
     const ready = this.pick();
     if (ready) {
@@ -90,6 +92,7 @@ export class ClassPool {
     const slot = await new Promise<{ instance: Instance; coldStart: boolean } | RunOutcome>((resolve) => {
       const until = Math.min(waitUntil, Date.now() + (this.throttled ? this.queueWaitMs : this.startWaitMs));
       const waiter: Waiter = {
+        lastResort,
         grant: (instance, coldStart) => resolve({ instance, coldStart }),
         fail: (outcome) => resolve(outcome),
         until,
@@ -174,8 +177,11 @@ export class ClassPool {
         }
         this.throttled = false;
         if (launched === "node-full") {
-          // This node cannot take another instance: let the caller try elsewhere, unless a slot frees first.
-          if (this.instances.size === 0) this.failWaiters({ busy: true });
+          // This node cannot take another instance: its waiting requests go to other nodes (which
+          // start instances there: that is how a burst scales out), except those every other node
+          // already refused, which wait here for a slot.
+          if (this.instances.size === 0 && this.startingSlots === 0) this.failWaiters({ busy: true });
+          else this.shedWaiters(this.startingSlots);
           return;
         }
         if ("loadError" in launched) {
@@ -189,6 +195,20 @@ export class ClassPool {
       .catch(() => {
         this.startingSlots -= this.capacityPerInstance;
       });
+  }
+
+  /** Sends waiting requests elsewhere, except the oldest `served` (instances being started will take them) and last resorts. */
+  private shedWaiters(served: number): void {
+    const keep: Waiter[] = [];
+    for (const waiter of this.waiters) {
+      if (waiter.lastResort || keep.length < served) {
+        keep.push(waiter);
+        continue;
+      }
+      clearTimeout(waiter.timer);
+      waiter.fail({ busy: true });
+    }
+    this.waiters = keep;
   }
 
   private failWaiters(outcome: RunOutcome): void {
