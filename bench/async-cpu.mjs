@@ -4,10 +4,8 @@
 // BENCH_SLOWLOG=1 also times each Lua script inside Redis (the slow log at threshold 0; it costs
 // Redis CPU itself, so the per-process figures of such a run are not the ones to quote).
 import { execFileSync } from "node:child_process";
-import { Agent, request } from "node:http";
-import { QueueEvents } from "bullmq";
-import { authorization } from "@nimbus/sdk";
-import { makeZip, TestCluster } from "@nimbus/testkit";
+import { TestCluster } from "@nimbus/testkit";
+import { asyncEnqueuer, completions, deployNoop, fromCallers } from "./async-lib.mjs";
 import { cpuSeconds, report, round2 } from "./lib.mjs";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
@@ -26,50 +24,11 @@ const commandStats = () =>
   );
 
 try {
-  const client = cluster.client();
-  await client.createService("bench");
-  await client.createFunction("bench", {
-    functionName: "noop",
-    runtime: "nodejs20",
-    handler: "index.handler",
-    instanceConcurrency: 100,
-    code: { zipFile: (await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, '');" })).toString("base64") },
-  });
-  const path = "/2016-08-15/services/bench/functions/noop/invocations";
-  const url = new URL(cluster.endpoint());
-  const agent = new Agent({ keepAlive: true, maxSockets: CALLERS });
-  const enqueue = () =>
-    new Promise((resolve, reject) => {
-      const headers = { date: new Date().toUTCString(), "x-fc-invocation-type": "Async", "content-length": "0" };
-      headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
-      const req = request({ host: url.hostname, port: url.port, method: "POST", path, headers, agent }, (res) => {
-        res.resume();
-        res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
-      });
-      req.on("error", reject);
-      req.end();
-    });
-  const events = new QueueEvents("async.bench.noop", { connection: { url: cluster.redis.url, maxRetriesPerRequest: null }, prefix: "nimbus" });
-  await events.waitUntilReady();
-  let count = 0;
-  let target = 0;
-  let done;
-  events.on("completed", () => {
-    if (++count >= target) done?.();
-  });
+  const enqueue = asyncEnqueuer(cluster, CALLERS);
+  const done = await completions(cluster.redis.url, await deployNoop(cluster), "nimbus");
   const runJobs = async (n) => {
-    count = 0;
-    target = n;
-    const finished = new Promise((resolve) => (done = resolve));
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CALLERS }, async () => {
-        while (next < n) {
-          next++;
-          await enqueue();
-        }
-      }),
-    );
+    const finished = done.expect(n);
+    await fromCallers(n, CALLERS, enqueue);
     await finished;
   };
   await runJobs(500); // warm-up
@@ -119,7 +78,7 @@ try {
   }
   console.log(`${JOBS} invocations in ${seconds.toFixed(2)} s (${Math.round(JOBS / seconds)}/s, accepted → completed)`);
   await report("async-cpu", rows, { jobs: JOBS, callers: CALLERS, rate: Math.round(JOBS / seconds), commands });
-  await events.close();
+  await done.close();
 } finally {
   await cluster.stop();
 }

@@ -6,10 +6,9 @@
 // async-queue → NATS → invoker → sandboxed instance → final record. Completion is BullMQ's own
 // `completed` event on the function's queue, counted the same way for both.
 import { spawn } from "node:child_process";
-import { Agent, request } from "node:http";
-import { Queue, QueueEvents } from "bullmq";
-import { authorization } from "@nimbus/sdk";
-import { makeZip, TestCluster } from "@nimbus/testkit";
+import { Queue } from "bullmq";
+import { TestCluster } from "@nimbus/testkit";
+import { asyncEnqueuer, completions, deployNoop, fromCallers } from "./async-lib.mjs";
 import { median, report, ROOT, round2, ROUNDS } from "./lib.mjs";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 3_000);
@@ -21,41 +20,6 @@ const cluster = await TestCluster.start({
   env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_ASYNC_CONCURRENCY: String(WORKER_CONCURRENCY) },
 });
 const redisUrl = cluster.redis.url;
-const connection = { url: redisUrl, maxRetriesPerRequest: null };
-
-/** Counts `completed` events of a queue until `n` arrived; resolves with the time of the last. */
-async function completions(name, prefix) {
-  const events = new QueueEvents(name, { connection, prefix });
-  events.on("error", () => undefined);
-  await events.waitUntilReady();
-  let count = 0;
-  let target = Infinity;
-  let done;
-  events.on("completed", () => {
-    if (++count >= target) done?.(performance.now());
-  });
-  return {
-    expect(n) {
-      count = 0;
-      target = n;
-      return new Promise((resolve) => (done = resolve));
-    },
-    close: () => events.close(),
-  };
-}
-
-/** Runs `total` calls of `task` from `parallel` callers. */
-async function callers(total, parallel, task) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < total) {
-        next++;
-        await task();
-      }
-    }),
-  );
-}
 
 // ---- the baseline: raw BullMQ, a no-op Worker in its own process -------------------------------
 const WORKER = `
@@ -70,48 +34,27 @@ await new Promise((resolve, reject) => {
   worker.stdout.once("data", resolve);
   worker.once("exit", (code) => reject(new Error(`the BullMQ worker exited ${code}`)));
 });
-const rawQueue = new Queue("raw-noop", { connection, prefix: "rawbench" });
-const rawDone = await completions("raw-noop", "rawbench");
+const rawQueue = new Queue("raw-noop", { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix: "rawbench" });
+const rawDone = await completions(redisUrl, "raw-noop", "rawbench");
 
 async function rawRound() {
   const finished = rawDone.expect(JOBS);
   const started = performance.now();
   let i = 0;
-  await callers(JOBS, CALLERS, () => rawQueue.add("job", { n: i++ }, { removeOnComplete: true }));
+  await fromCallers(JOBS, CALLERS, () => rawQueue.add("job", { n: i++ }, { removeOnComplete: true }));
   const end = await finished;
   return { "jobs/s": JOBS / ((end - started) / 1000) };
 }
 
 // ---- Nimbus ---------------------------------------------------------------------------------
-const client = cluster.client();
-await client.createService("bench");
-await client.createFunction("bench", {
-  functionName: "noop",
-  runtime: "nodejs20",
-  handler: "index.handler",
-  instanceConcurrency: 100,
-  code: { zipFile: (await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, '');" })).toString("base64") },
-});
-const path = "/2016-08-15/services/bench/functions/noop/invocations";
-const url = new URL(cluster.endpoint());
-const agent = new Agent({ keepAlive: true, maxSockets: CALLERS });
-const enqueue = () =>
-  new Promise((resolve, reject) => {
-    const headers = { date: new Date().toUTCString(), "x-fc-invocation-type": "Async", "content-length": "0" };
-    headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
-    const req = request({ host: url.hostname, port: url.port, method: "POST", path, headers, agent }, (res) => {
-      res.resume();
-      res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-const nimbusDone = await completions("async.bench.noop", "nimbus");
+const queueName = await deployNoop(cluster);
+const enqueue = asyncEnqueuer(cluster, CALLERS);
+const nimbusDone = await completions(redisUrl, queueName, "nimbus");
 
 async function nimbusRound() {
   const finished = nimbusDone.expect(JOBS);
   const started = performance.now();
-  await callers(JOBS, CALLERS, enqueue);
+  await fromCallers(JOBS, CALLERS, enqueue);
   const accepted = performance.now();
   const end = await finished;
   return { "jobs/s": JOBS / ((end - started) / 1000), "accepted/s": JOBS / ((accepted - started) / 1000) };
@@ -120,7 +63,7 @@ async function nimbusRound() {
 try {
   // Warm-up: the function's instance and the queue's worker start here.
   const warm = nimbusDone.expect(200);
-  await callers(200, CALLERS, enqueue);
+  await fromCallers(200, CALLERS, enqueue);
   await warm;
   await rawRound();
 

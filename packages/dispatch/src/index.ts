@@ -1,2 +1,3 @@
 export * from "./dispatcher.js";
 export * from "./resolver.js";
+export * from "./request.js";

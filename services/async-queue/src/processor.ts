@@ -1,6 +1,6 @@
 import { DelayedError, type Job } from "bullmq";
 import { newInvocationRecord, type AsyncQueues, type InvocationStore, type InvocationUpdate } from "@nimbus/async";
-import type { Dispatcher, Target, TargetResolver } from "@nimbus/dispatch";
+import { dispatchMeta, invokeRequestFor, type Dispatcher, type Target, type TargetResolver } from "@nimbus/dispatch";
 import {
   AsyncDefaults,
   FINAL_STATUSES,
@@ -150,31 +150,15 @@ class AsyncRun {
 
   private invoke(target: Target): Promise<InvocationOutcome & { body: Uint8Array }> {
     const { data, deps } = this;
-    const record = target.record;
-    const timeoutMs = ((record.timeout ?? 3) + (record.initializer ? (record.initializationTimeout ?? 3) : 0)) * 1000;
     return deps.dispatcher.invoke(
-      {
-        service: target.service,
-        function: target.fn,
-        qualifier: target.qualifier,
-        ...(target.versionId ? { versionId: target.versionId } : {}),
-        cls: target.cls,
+      invokeRequestFor(target, {
         kind: "event",
         trigger: "async",
         body: Buffer.from(data.payload, "base64"),
-        logTail: false,
-        deadline: Date.now() + timeoutMs + deps.coldStartAllowanceMs,
-        hops: 0,
+        coldStartAllowanceMs: deps.coldStartAllowanceMs,
         maxResponseBytes: deps.maxResponseBytes,
-      },
-      {
-        requestId: data.requestId,
-        ...(data.traceparent ? { traceparent: data.traceparent } : {}),
-        reresolve: () => {
-          const fresh = deps.resolver.resolve(data.service, data.qualifier, data.function);
-          return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
-        },
-      },
+      }),
+      dispatchMeta(data.requestId, data.traceparent, () => deps.resolver.resolve(data.service, data.qualifier, data.function)),
     );
   }
 

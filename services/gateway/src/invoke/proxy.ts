@@ -3,7 +3,7 @@ import { NimbusError } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 import type { Authenticator } from "../http/auth.js";
 import type { TriggerCatalog } from "../triggers/catalog.js";
-import type { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { dispatchMeta, invokeRequestFor, type Dispatcher, type TargetResolver } from "@nimbus/dispatch";
 import type { InvocationLimits } from "./routes.js";
 import { traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
@@ -78,31 +78,10 @@ export function proxyRoutes(
       const basePath = `/2016-08-15/proxy/${req.params.serviceName}/${req.params.functionName}`;
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const traceparent = traceparentOf(req);
-      const timeoutMs = ((target.record.timeout ?? 3) + (target.record.initializer ? (target.record.initializationTimeout ?? 3) : 0)) * 1000;
+      const http = { method: req.method, path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: req.url, basePath };
       const outcome = await deps.dispatcher.invoke(
-        {
-          service: target.service,
-          function: target.fn,
-          qualifier: target.qualifier,
-          ...(target.versionId ? { versionId: target.versionId } : {}),
-          cls: target.cls,
-          kind: "http",
-          trigger: "http",
-          body,
-          http: { method: req.method, path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: req.url, basePath },
-          logTail: false,
-          deadline: Date.now() + timeoutMs + deps.limits.coldStartAllowanceMs,
-          hops: 0,
-          maxResponseBytes: deps.limits.maxResponseBytes,
-        },
-        {
-          requestId: req.id,
-          ...(traceparent ? { traceparent } : {}),
-          reresolve: () => {
-            const fresh = resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName);
-            return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
-          },
-        },
+        invokeRequestFor(target, { kind: "http", trigger: "http", body, http, ...deps.limits }),
+        dispatchMeta(req.id, traceparent, () => resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName)),
       );
       return answer(reply, outcome);
     };

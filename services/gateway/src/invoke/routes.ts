@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { errors } from "@nimbus/protocol";
 import type { AsyncQueues, InvocationStore } from "@nimbus/async";
-import type { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { dispatchMeta, invokeRequestFor, type Dispatcher, type TargetResolver } from "@nimbus/dispatch";
 import { enqueueAsync, STATEFUL_ID_HEADER } from "../async/enqueue.js";
 import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
@@ -45,30 +45,9 @@ export function invocationRoutes(
           const invocationId = await enqueueAsync(async, req, target, body, traceparent);
           return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
         }
-        const timeoutMs = ((target.record.timeout ?? 3) + (target.record.initializer ? (target.record.initializationTimeout ?? 3) : 0)) * 1000;
         const outcome = await dispatcher.invoke(
-          {
-            service: target.service,
-            function: target.fn,
-            qualifier: target.qualifier,
-            ...(target.versionId ? { versionId: target.versionId } : {}),
-            cls: target.cls,
-            kind: "event",
-            trigger: "api",
-            body,
-            logTail: log === "Tail",
-            deadline: Date.now() + timeoutMs + limits.coldStartAllowanceMs,
-            hops: 0,
-            maxResponseBytes: limits.maxResponseBytes,
-          },
-          {
-            requestId: req.id,
-            ...(traceparent ? { traceparent } : {}),
-            reresolve: () => {
-              const fresh = resolveTarget(resolver, req.params.serviceName, req.params.functionName);
-              return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
-            },
-          },
+          invokeRequestFor(target, { kind: "event", trigger: "api", body, logTail: log === "Tail", ...limits }),
+          dispatchMeta(req.id, traceparent, () => resolveTarget(resolver, req.params.serviceName, req.params.functionName)),
         );
         setInvocationHeaders(reply, outcome, target.record.codeChecksum);
         reply.type(outcome.errorType ? "application/json" : "application/octet-stream");
