@@ -388,6 +388,30 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     expect(most).toBeLessThanOrEqual(2);
   });
 
+  it("refuses more than a function's backlog limit with 429, and takes invocations again once it drains", async () => {
+    const svc = uniqueName("as");
+    const gateway = await ctx.cluster.startService("gateway", { NIMBUS_ASYNC_MAX_BACKLOG: "3" });
+    const client = ctx.cluster.client(ctx.cluster.services.get("gateway")?.indexOf(gateway));
+    try {
+      await deploy(ctx.cluster, svc, "jam", { "index.js": SLEEPER }, { timeout: 30 });
+      await ctx.fc.putFunctionAsyncConfig(svc, "jam", "LATEST", { maxAsyncConcurrency: 1 });
+      const running = await invokeAsync(client, svc, "jam", "1500");
+      await waitForInvocation(client, svc, "jam", running, new Set(["Running"]));
+      const waiting = [];
+      for (let i = 0; i < 3; i++) waiting.push(await invokeAsync(client, svc, "jam", "1"));
+      // The gateway counts a backlog at most once a second.
+      await new Promise((r) => setTimeout(r, 1_100));
+      const refused = await client.invokeFunction(svc, "jam", "1", { async: true }).catch((e: { code: string; status: number }) => e);
+      expect(refused).toMatchObject({ code: "ResourceExhausted", status: 429 });
+      for (const id of waiting) expect((await waitForInvocation(client, svc, "jam", id)).status).toBe("Succeeded");
+      await new Promise((r) => setTimeout(r, 1_100));
+      const after = await invokeAsync(client, svc, "jam", "1");
+      expect((await waitForInvocation(client, svc, "jam", after)).status).toBe("Succeeded");
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   it("keeps other functions flowing while one has a backlog and another keeps failing", async () => {
     const svc = uniqueName("as");
     const client = ctx.cluster.client();

@@ -12,6 +12,7 @@ export const UNEXPECTED_FAILURE_ATTEMPTS = 3;
 const encoder = new TextEncoder();
 
 const WAKE_INTERVAL_MS = 200;
+const BACKLOG_TTL_MS = 1_000;
 const REGISTER_INTERVAL_MS = 60_000;
 
 /** What a wake-up message says: this function's queue has work. */
@@ -29,6 +30,8 @@ export class AsyncQueues {
   private readonly queues = new Map<string, Queue>();
   /** When each queue was last announced by this process. */
   private readonly announced = new Map<string, number>();
+  /** Each queue's backlog as last counted, and when. */
+  private readonly backlogs = new Map<string, { count: number; at: number }>();
 
   constructor(
     private readonly redis: Redis,
@@ -79,6 +82,20 @@ export class AsyncQueues {
     if (now - last > REGISTER_INTERVAL_MS) await this.redis.sadd(this.naming.redis.asyncQueues, name);
     const wake: WakeMessage = { service, function: fn };
     if (!this.nc.isClosed()) this.nc.publish(this.naming.subjects.asyncWake, encoder.encode(JSON.stringify(wake)));
+  }
+
+  /**
+   * How many invocations of a function wait to run (queued, delayed for a retry), counted at most
+   * once per BACKLOG_TTL_MS per process — an approximate figure, enough for a limit.
+   */
+  async backlog(service: string, fn: string): Promise<number> {
+    const name = this.naming.bull.asyncQueue(service, fn);
+    const known = this.backlogs.get(name);
+    if (known && Date.now() - known.at < BACKLOG_TTL_MS) return known.count;
+    const counts = await this.queue(service, fn).getJobCounts("wait", "delayed", "prioritized", "paused");
+    const count = Object.values(counts).reduce((n, c) => n + c, 0);
+    this.backlogs.set(name, { count, at: Date.now() });
+    return count;
   }
 
   async close(): Promise<void> {

@@ -148,6 +148,8 @@ export const errors = {
     new NimbusError("TriggerAlreadyExists", `trigger '${trigger}' already exists in service '${service}' and function '${fn}'`),
   functionNotEmpty: (fn: string) => new NimbusError("FunctionNotEmpty", `function '${fn}' has active triggers`),
   onDemandConfigNotFound: (resource: string) => new NimbusError("OnDemandConfigNotFound", `on-demand config for '${resource}' does not exist`),
+  asyncBacklogFull: (service: string, fn: string, max: number) =>
+    new NimbusError("ResourceExhausted", `the async queue of ${service}/${fn} already holds ${max} invocations waiting to run (the limit); retry later`),
   throttled: (service: string, fn: string, max: number) =>
     new NimbusError(
       "ResourceExhausted",

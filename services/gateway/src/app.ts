@@ -126,7 +126,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const resolver = new TargetResolver({ services, functions }, naming);
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
-  invocationRoutes(http, resolver, dispatcher, { queues, records }, limits);
+  invocationRoutes(http, resolver, dispatcher, { queues, records, maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG }, limits);
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);

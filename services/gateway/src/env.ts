@@ -10,6 +10,8 @@ const Schema = CommonEnv.extend({
   NIMBUS_MAX_RESPONSE_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
   /** Asynchronous invocation payloads (FC: 128 KB). */
   NIMBUS_MAX_ASYNC_BODY_BYTES: envInt(128 * 1024, 1024, 32 * 1024 * 1024),
+  /** Invocations of one function that may wait in its async queue; more are refused with 429. */
+  NIMBUS_ASYNC_MAX_BACKLOG: envInt(100_000, 1, 100_000_000),
   /** How long asynchronous invocation records are kept. */
   NIMBUS_ASYNC_RETENTION_MS: envInt(7 * 24 * 3600_000, 60_000, 90 * 24 * 3600_000),
   /** An invoker that neither answers nor acknowledges a request within this long is presumed gone. */

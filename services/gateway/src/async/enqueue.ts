@@ -13,7 +13,7 @@ export const STATEFUL_ID_HEADER = "x-fc-stateful-async-invocation-id";
  * so the retry queues it and is answered 202 — the invocation then runs exactly once.
  */
 export async function enqueueAsync(
-  deps: { queues: AsyncQueues; records: InvocationStore },
+  deps: { queues: AsyncQueues; records: InvocationStore; maxBacklog: number },
   req: FastifyRequest,
   target: Target,
   body: Buffer,
@@ -22,6 +22,8 @@ export async function enqueueAsync(
   const header = req.headers[STATEFUL_ID_HEADER];
   const given = Array.isArray(header) ? header[0] : header;
   const invocationId = given === undefined || given === "" ? req.id : assertName("invocation", given);
+  // A client cannot fill Redis: a function's queue takes a bounded number of waiting invocations.
+  if ((await deps.queues.backlog(target.service, target.fn)) >= deps.maxBacklog) throw errors.asyncBacklogFull(target.service, target.fn, deps.maxBacklog);
   const record = newInvocationRecord({ invocationId, requestId: req.id, service: target.service, fn: target.fn, qualifier: target.qualifier, enqueuedAt: Date.now(), payload: body });
   let created: boolean;
   try {

@@ -25,7 +25,7 @@ export function invocationRoutes(
   app: FastifyInstance,
   resolver: TargetResolver,
   dispatcher: Dispatcher,
-  async: { queues: AsyncQueues; records: InvocationStore },
+  async: { queues: AsyncQueues; records: InvocationStore; maxBacklog: number },
   limits: InvocationLimits,
 ): void {
   void app.register(async (scope) => {
