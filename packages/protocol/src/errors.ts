@@ -26,7 +26,13 @@ export const ERROR_STATUS = {
   LayerNotFound: 404,
   ResourceNotFound: 404,
   CodeNotFound: 404,
+  ProvisionConfigNotFound: 404,
+  DomainNameNotFound: 404,
+  VersionPublishError: 400,
+  AdditionalVersionContainsMajorVersion: 400,
   ServiceAlreadyExists: 409,
+  AliasAlreadyExists: 409,
+  DomainNameAlreadyExists: 409,
   FunctionAlreadyExists: 409,
   TriggerAlreadyExists: 409,
   FunctionNotEmpty: 409,
@@ -137,6 +143,13 @@ export const errors = {
     new NimbusError("VersionNotFound", `version '${version}' of service '${service}' does not exist`),
   aliasNotFound: (service: string, alias: string) =>
     new NimbusError("AliasNotFound", `alias '${alias}' of service '${service}' does not exist`),
+  aliasExists: (service: string, alias: string) => new NimbusError("AliasAlreadyExists", `alias '${alias}' of service '${service}' already exists`),
+  layerNotFound: (layer: string, version?: number | string) =>
+    new NimbusError("LayerNotFound", version === undefined ? `layer '${layer}' does not exist` : `version ${version} of layer '${layer}' does not exist`),
+  domainNotFound: (domain: string) => new NimbusError("DomainNameNotFound", `domain name '${domain}' does not exist`),
+  domainExists: (domain: string) => new NimbusError("DomainNameAlreadyExists", `domain name '${domain}' already exists`),
+  noChangeToPublish: (service: string) =>
+    new NimbusError("VersionPublishError", `can not publish version for service '${service}', detail: 'No changes were made since last publish'`),
   serviceExists: (service: string) => new NimbusError("ServiceAlreadyExists", `service '${service}' already exists`),
   functionExists: (service: string, fn: string) =>
     new NimbusError("FunctionAlreadyExists", `function '${fn}' already exists in service '${service}'`),

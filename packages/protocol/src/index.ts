@@ -15,3 +15,8 @@ export * from "./instance-class.js";
 export * from "./resources/trigger.js";
 export * from "./resources/on-demand.js";
 export * from "./resources/async.js";
+export * from "./resources/version.js";
+export * from "./resources/alias.js";
+export * from "./resources/layer.js";
+export * from "./resources/provision.js";
+export * from "./resources/domain.js";

@@ -27,8 +27,11 @@ export function assertName(kind: ResourceKind, value: unknown): string {
 }
 
 /** A qualifier is LATEST, a version id or an alias name. */
+export const QUALIFIER_PATTERN = /^(?:LATEST|[1-9][0-9]{0,9}|[A-Za-z_][A-Za-z0-9_-]{0,127})$/;
+
+/** A qualifier is LATEST, a version id or an alias name. */
 export function isValidQualifier(value: string): boolean {
-  return value === LATEST || VERSION_ID_PATTERN.test(value) || NAME_PATTERN.test(value);
+  return QUALIFIER_PATTERN.test(value);
 }
 
 export interface QualifiedService {

@@ -23,6 +23,14 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       triggers: bucket("triggers"),
       onDemandConfigs: bucket("ondemand"),
       asyncConfigs: bucket("asyncconfig"),
+      versions: bucket("versions"),
+      versionFunctions: bucket("versionfns"),
+      aliases: bucket("aliases"),
+      layers: bucket("layers"),
+      provisionConfigs: bucket("provision"),
+      customDomains: bucket("domains"),
+      /** Last ids handed out (service versions, layer versions): never reused. */
+      counters: bucket("counters"),
     },
     objectStores: {
       code: bucket("code"),
@@ -43,6 +51,21 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       asyncConfig: (service: string, qualifier: string, fn: string) => `${service}.${fn}.${qualifier}`,
       /** KV key filter matching every async config of a function. */
       asyncConfigsOf: (service: string, fn: string) => `${service}.${fn}.*`,
+      version: (service: string, versionId: string) => `${service}.${versionId}`,
+      versionsOf: (service: string) => `${service}.*`,
+      /** A function as frozen in a version. */
+      versionFunction: (service: string, versionId: string, fn: string) => `${service}.${versionId}.${fn}`,
+      versionFunctionsOf: (service: string, versionId: string) => `${service}.${versionId}.*`,
+      alias: (service: string, alias: string) => `${service}.${alias}`,
+      aliasesOf: (service: string) => `${service}.*`,
+      layerVersion: (layer: string, version: number) => `${layer}.${version}`,
+      layerVersionsOf: (layer: string) => `${layer}.*`,
+      /** Provision configs are per function and qualifier. */
+      provisionConfig: (service: string, qualifier: string, fn: string) => `${service}.${qualifier}.${fn}`,
+      /** Custom domains are keyed by their name with the dots made KV-safe ('_' never occurs in host names). */
+      customDomain: (domain: string) => domain.replaceAll(".", "_"),
+      serviceVersionCounter: (service: string) => `versions.${service}`,
+      layerVersionCounter: (layer: string) => `layers.${layer}`,
     },
     objects: {
       /** Code packages are content-addressed by their SHA-256 (hex). */

@@ -2,7 +2,20 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { nanos } from "@nats-io/nats-core";
-import { AsyncConfigRecord, FunctionRecord, OnDemandConfigRecord, ServiceRecord, TriggerRecord, type Naming } from "@nimbus/protocol";
+import {
+  AliasRecord,
+  AsyncConfigRecord,
+  CounterRecord,
+  CustomDomainRecord,
+  FunctionRecord,
+  LayerVersionRecord,
+  OnDemandConfigRecord,
+  ProvisionConfigRecord,
+  ServiceRecord,
+  TriggerRecord,
+  VersionRecord,
+  type Naming,
+} from "@nimbus/protocol";
 import { CodeStore } from "./code-store.js";
 import { PayloadStore } from "./payload-store.js";
 import { KvRepository } from "./repository.js";
@@ -20,6 +33,13 @@ export interface ControlPlane {
   triggers: KvRepository<TriggerRecord>;
   onDemandConfigs: KvRepository<OnDemandConfigRecord>;
   asyncConfigs: KvRepository<AsyncConfigRecord>;
+  versions: KvRepository<VersionRecord>;
+  versionFunctions: KvRepository<FunctionRecord>;
+  aliases: KvRepository<AliasRecord>;
+  layers: KvRepository<LayerVersionRecord>;
+  provisionConfigs: KvRepository<ProvisionConfigRecord>;
+  customDomains: KvRepository<CustomDomainRecord>;
+  counters: KvRepository<CounterRecord>;
   code: CodeStore;
   payloads: PayloadStore;
 }
@@ -35,13 +55,22 @@ export async function openControlPlane(nc: NatsConnection, options: ControlPlane
   const replicas = options.replicas ?? 1;
   const kvm = new Kvm(nc);
   const bucket = (name: string) => kvm.create(name, { history: 1, replicas, maxValueSize: MAX_RECORD_BYTES });
-  const [services, functions, triggers, onDemandConfigs, asyncConfigs] = await Promise.all([
-    bucket(naming.buckets.services),
-    bucket(naming.buckets.functions),
-    bucket(naming.buckets.triggers),
-    bucket(naming.buckets.onDemandConfigs),
-    bucket(naming.buckets.asyncConfigs),
-  ]);
+  const b = naming.buckets;
+  const [services, functions, triggers, onDemandConfigs, asyncConfigs, versions, versionFunctions, aliases, layers, provisionConfigs, customDomains, counters] =
+    await Promise.all([
+      bucket(b.services),
+      bucket(b.functions),
+      bucket(b.triggers),
+      bucket(b.onDemandConfigs),
+      bucket(b.asyncConfigs),
+      bucket(b.versions),
+      bucket(b.versionFunctions),
+      bucket(b.aliases),
+      bucket(b.layers),
+      bucket(b.provisionConfigs),
+      bucket(b.customDomains),
+      bucket(b.counters),
+    ]);
   const objm = new Objm(nc);
   const [code, payloads] = await Promise.all([
     objm.create(naming.objectStores.code, { replicas }),
@@ -53,6 +82,13 @@ export async function openControlPlane(nc: NatsConnection, options: ControlPlane
     triggers: new KvRepository(triggers, TriggerRecord, "trigger"),
     onDemandConfigs: new KvRepository(onDemandConfigs, OnDemandConfigRecord, "on-demand config"),
     asyncConfigs: new KvRepository(asyncConfigs, AsyncConfigRecord, "async config"),
+    versions: new KvRepository(versions, VersionRecord, "version"),
+    versionFunctions: new KvRepository(versionFunctions, FunctionRecord, "versioned function"),
+    aliases: new KvRepository(aliases, AliasRecord, "alias"),
+    layers: new KvRepository(layers, LayerVersionRecord, "layer version"),
+    provisionConfigs: new KvRepository(provisionConfigs, ProvisionConfigRecord, "provision config"),
+    customDomains: new KvRepository(customDomains, CustomDomainRecord, "custom domain"),
+    counters: new KvRepository(counters, CounterRecord, "counter"),
     code: new CodeStore(code, naming),
     payloads: new PayloadStore(payloads),
   };

@@ -2,7 +2,7 @@ import { AsyncQueues, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
 import { connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
-import { openControlPlane } from "@nimbus/store";
+import { openControlPlane, openMirrors } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import type { AsyncQueueEnv } from "./env.js";
 import { createProcessor } from "./processor.js";
@@ -43,15 +43,12 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
-  const [services, functions, asyncConfigs] = await Promise.all([
-    store.services.mirror(onInvalid),
-    store.functions.mirror(onInvalid),
-    store.asyncConfigs.mirror(onInvalid),
-  ]);
+  const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "asyncConfigs"], onInvalid);
+  const asyncConfigs = mirrors.asyncConfigs;
 
   const presenceTracker = new PresenceTracker(nc, naming);
   const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), { ackTimeoutMs: 5_000, livenessCheckMs: 500 });
-  const resolver = new TargetResolver({ services, functions }, naming);
+  const resolver = new TargetResolver(mirrors, naming);
   const queues = new AsyncQueues(redis, nc, naming);
   const records = new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   const processor = createProcessor({
@@ -98,7 +95,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
         dispatcher.stop();
         presenceTracker.stop();
         await queues.close();
-        await Promise.all([services.stop(), functions.stop(), asyncConfigs.stop()]);
+        await mirrors.stop();
         redis.disconnect();
         recordsRedis.disconnect();
         await drainNats(nc, 1_000);

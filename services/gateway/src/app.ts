@@ -7,7 +7,7 @@ import {
   PresenceTracker,
   type App,
 } from "@nimbus/service-kit";
-import { openControlPlane } from "@nimbus/store";
+import { openControlPlane, openMirrors } from "@nimbus/store";
 import { createMetricsRegistry, type Logger } from "@nimbus/telemetry";
 import { CodeCollector } from "./code/gc.js";
 import { codeRoutes } from "./code/routes.js";
@@ -21,12 +21,16 @@ import { instrumentHttp } from "./http/metrics.js";
 import { createHttpServer } from "./http/server.js";
 import { ServiceCatalog } from "./services/catalog.js";
 import { serviceRoutes } from "./services/routes.js";
+import { AliasCatalog } from "./aliases/catalog.js";
+import { VersionCatalog } from "./versions/catalog.js";
+import { versionRoutes } from "./versions/routes.js";
 import { tagRoutes } from "./tags/routes.js";
 import { AsyncQueues, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { asyncConfigRoutes } from "./async/config-routes.js";
 import { invocationRoutes as statefulInvocationRoutes } from "./async/invocation-routes.js";
 import { invocationRoutes } from "./invoke/routes.js";
+import { GATEWAY_MIRRORS } from "./context.js";
 import { proxyRoutes } from "./invoke/proxy.js";
 import { TriggerCatalog } from "./triggers/catalog.js";
 import { capacityRoutes } from "./capacity/routes.js";
@@ -65,13 +69,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const queueRedis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `gateway/${env.NIMBUS_NODE_ID}/queues`, logger: logger.child({ module: "redis" }) });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
-  const [services, functions, triggers, onDemandConfigs, asyncConfigs] = await Promise.all([
-    store.services.mirror(onInvalid),
-    store.functions.mirror(onInvalid),
-    store.triggers.mirror(onInvalid),
-    store.onDemandConfigs.mirror(onInvalid),
-    store.asyncConfigs.mirror(onInvalid),
-  ]);
+  const mirrors = await openMirrors(store, GATEWAY_MIRRORS, onInvalid);
 
   const ctx: GatewayContext = {
     env,
@@ -79,7 +77,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     naming,
     arn: { region: env.NIMBUS_REGION, accountId: env.NIMBUS_ACCOUNT_ID },
     store,
-    mirrors: { services, functions, triggers, onDemandConfigs, asyncConfigs },
+    mirrors,
   };
   const serviceCatalog = new ServiceCatalog(ctx);
   const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, {
@@ -90,7 +88,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
 
   const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
   const presence = new PresenceTracker(nc, naming);
-  const mirrorsReady = () => services.ready && functions.ready && triggers.ready && onDemandConfigs.ready && asyncConfigs.ready;
+  const mirrorsReady = () => mirrors.ready();
   const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && redisReady && mirrorsReady());
   const dispatcher = new Dispatcher(nc, naming, presence, store.payloads, logger.child({ module: "dispatch" }), {
     ackTimeoutMs: env.NIMBUS_INVOKE_ACK_TIMEOUT_MS,
@@ -114,6 +112,8 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     registry,
   );
   serviceRoutes(http, serviceCatalog);
+  const versionCatalog = new VersionCatalog(ctx, serviceCatalog);
+  versionRoutes(http, versionCatalog, new AliasCatalog(ctx, serviceCatalog, versionCatalog));
   functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
   tagRoutes(http, serviceCatalog);
   codeRoutes(http, ctx);
@@ -123,7 +123,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
   };
-  const resolver = new TargetResolver({ services, functions }, naming);
+  const resolver = new TargetResolver(mirrors, naming);
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   invocationRoutes(http, resolver, dispatcher, { queues, records, maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG }, limits);
@@ -157,7 +157,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         await collector.stop();
         await queues.close();
         queueRedis.disconnect();
-        await Promise.all([services.stop(), functions.stop(), triggers.stop(), onDemandConfigs.stop(), asyncConfigs.stop()]);
+        await mirrors.stop();
         redis.disconnect();
         await drainNats(nc, env.NIMBUS_SHUTDOWN_TIMEOUT_MS / 2);
       })();

@@ -1,7 +1,22 @@
-import type { ArnContext, AsyncConfigRecord, FunctionRecord, Naming, OnDemandConfigRecord, ServiceRecord, TriggerRecord } from "@nimbus/protocol";
-import type { ControlPlane, Mirror } from "@nimbus/store";
+import type { ArnContext, Naming } from "@nimbus/protocol";
+import type { ControlPlane, MirrorSet } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import type { GatewayEnv } from "./env.js";
+
+/** The buckets every gateway keeps a watched copy of. */
+export const GATEWAY_MIRRORS = [
+  "services",
+  "functions",
+  "triggers",
+  "onDemandConfigs",
+  "asyncConfigs",
+  "versions",
+  "versionFunctions",
+  "aliases",
+  "layers",
+  "provisionConfigs",
+  "customDomains",
+] as const;
 
 /** What the gateway's feature modules share. */
 export interface GatewayContext {
@@ -11,15 +26,8 @@ export interface GatewayContext {
   arn: ArnContext;
   store: ControlPlane;
   /** Watched copies of the control plane: reads never go to the network. */
-  mirrors: {
-    services: Mirror<ServiceRecord>;
-    functions: Mirror<FunctionRecord>;
-    triggers: Mirror<TriggerRecord>;
-    onDemandConfigs: Mirror<OnDemandConfigRecord>;
-    asyncConfigs: Mirror<AsyncConfigRecord>;
-  };
+  mirrors: MirrorSet<(typeof GATEWAY_MIRRORS)[number]>;
 }
-
 /** How many times a compare-and-set loop re-reads and retries before reporting a conflict. */
 export const CAS_ATTEMPTS = 8;
 

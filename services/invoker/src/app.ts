@@ -4,7 +4,7 @@ import { RUNTIME_DIR } from "@nimbus/runtime-node";
 import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass } from "@nimbus/protocol";
 import { Sandboxer } from "@nimbus/sandbox";
 import { connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
-import { openControlPlane } from "@nimbus/store";
+import { openControlPlane, openMirrors } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import { Registry } from "./cluster/registry.js";
 import { CodeCache } from "./code/cache.js";
@@ -59,11 +59,8 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   const redis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `invoker/${node}`, logger: logger.child({ module: "redis" }) });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
-  const [services, functions, onDemand] = await Promise.all([
-    store.services.mirror(onInvalid),
-    store.functions.mirror(onInvalid),
-    store.onDemandConfigs.mirror(onInvalid),
-  ]);
+  const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "onDemandConfigs", "layers", "provisionConfigs", "aliases"], onInvalid);
+  const { functions, versions, onDemandConfigs: onDemand } = mirrors;
 
   const codeCache = new CodeCache(
     store.code,
@@ -101,10 +98,14 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     },
   );
 
-  // A changed or deleted function's instances of older classes are retired.
+  // A changed or deleted function's instances of older classes are retired; a deleted version's too.
   functions.onChange((key, current) => {
     const dot = key.indexOf(".");
     pool.retireFunction(key.slice(0, dot), key.slice(dot + 1), current ? instanceClass(current.value) : undefined);
+  });
+  versions.onChange((key, current) => {
+    const dot = key.indexOf(".");
+    if (!current) pool.retireVersion(key.slice(0, dot), key.slice(dot + 1));
   });
 
   server = new InvokeServer(
@@ -114,7 +115,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     createInvokeHandler({
       node,
       naming,
-      resolver: new Resolver(services, functions),
+      resolver: new Resolver(mirrors),
       pool,
       registry,
       payloads: store.payloads,
@@ -142,7 +143,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
         await pool.drain(1_000);
         presence.stop();
         await registry.stop();
-        await Promise.all([services.stop(), functions.stop(), onDemand.stop()]);
+        await mirrors.stop();
         redis.disconnect();
         await drainNats(nc, 1_000);
       })();

@@ -7,9 +7,11 @@ export interface CodeCollectorOptions {
 }
 
 /**
- * Deletes code packages no function references any more (after a delete or a code update), once
- * they have been unused for the grace period. Every gateway may run it: deletes are idempotent and
- * re-uploading a package marks it as used, so a sweep never removes code an upload just reused.
+ * Deletes code packages nothing references any more — no function, no version of a function, no
+ * layer version — once they have been unused for the grace period; and drops deleted layer
+ * versions that no function or version uses any more. Every gateway may run it: deletes are
+ * idempotent and re-uploading a package marks it as used, so a sweep never removes code an upload
+ * just reused.
  */
 export class CodeCollector {
   private timer: NodeJS.Timeout | undefined;
@@ -33,10 +35,23 @@ export class CodeCollector {
   /** One pass; returns the packages it deleted. Skipped while metadata is still loading. */
   sweep(): Promise<string[]> {
     const pass = (async () => {
-      const { services, functions } = this.ctx.mirrors;
-      if (!services.ready || !functions.ready) return [];
+      const { mirrors, store } = this.ctx;
+      if (!mirrors.ready()) return [];
       const referenced = new Set<string>();
-      for (const { value } of functions.values()) referenced.add(value.codeSha256);
+      const layersInUse = new Set<string>();
+      for (const fns of [mirrors.functions, mirrors.versionFunctions]) {
+        for (const { value } of fns.values()) {
+          referenced.add(value.codeSha256);
+          for (const arn of value.layers ?? []) layersInUse.add(arn.slice(arn.indexOf(":layers/") + 8));
+        }
+      }
+      for (const [key, { value, revision }] of [...mirrors.layers.withPrefix("")]) {
+        if (value.deleted && !layersInUse.has(`${value.layerName}/versions/${value.version}`)) {
+          await store.layers.delete(key, revision);
+          continue;
+        }
+        referenced.add(value.codeSha256);
+      }
       const cutoff = Date.now() - this.options.graceMs;
       const deleted: string[] = [];
       for (const pkg of await this.ctx.store.code.list()) {

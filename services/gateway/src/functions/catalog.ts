@@ -27,17 +27,24 @@ export class FunctionCatalog {
     return found.value;
   }
 
-  /** The function as seen through a qualifier (only LATEST exists until versions do). */
+  /** The function as seen through a qualifier: LATEST now, or as a version (an alias's version) froze it. */
   getQualified(service: string, qualifier: string | undefined, fn: string): FunctionRecord {
     this.services.getQualified(service, qualifier);
-    return this.get(service, fn);
+    const versionId = this.services.versionOf(service, qualifier);
+    if (versionId === undefined) return this.get(service, fn);
+    const found = this.ctx.mirrors.versionFunctions.get(this.ctx.naming.kvKeys.versionFunction(service, versionId, fn));
+    if (!found) throw errors.functionNotFound(service, fn);
+    return found.value;
   }
 
-  /** Every function of a service (which must exist). */
+  /** Every function of a service (which must exist), as seen through a qualifier. */
   list(service: string, qualifier?: string): FunctionRecord[] {
     this.services.getQualified(service, qualifier);
-    const prefix = this.ctx.naming.kvKeys.function(service, "");
-    return [...this.ctx.mirrors.functions.withPrefix(prefix)].map(([, v]) => v.value);
+    const versionId = this.services.versionOf(service, qualifier);
+    if (versionId === undefined) {
+      return [...this.ctx.mirrors.functions.withPrefix(this.ctx.naming.kvKeys.function(service, ""))].map(([, v]) => v.value);
+    }
+    return [...this.ctx.mirrors.versionFunctions.withPrefix(this.ctx.naming.kvKeys.versionFunction(service, versionId, ""))].map(([, v]) => v.value);
   }
 
   async create(service: string, body: CreateFunctionBody, expectedChecksum?: string): Promise<FunctionRecord> {

@@ -22,13 +22,26 @@ export class ServiceCatalog {
   }
 
   /**
-   * The service as seen through a qualifier. Only LATEST exists until versions do; a version id or
-   * alias that does not exist is FC's VersionNotFound / AliasNotFound.
+   * The service as seen through a qualifier: LATEST is the service now; a version (or the version
+   * an alias points to) is the service as that version froze it. A version id or alias that does
+   * not exist is FC's VersionNotFound / AliasNotFound.
    */
   getQualified(name: string, qualifier: string | undefined): ServiceRecord {
     const record = this.get(name);
-    if (qualifier === undefined || qualifier === LATEST) return record;
-    throw VERSION_ID_PATTERN.test(qualifier) ? errors.versionNotFound(name, qualifier) : errors.aliasNotFound(name, qualifier);
+    const versionId = this.versionOf(name, qualifier);
+    if (versionId === undefined) return record;
+    const version = this.ctx.mirrors.versions.get(this.ctx.naming.kvKeys.version(name, versionId));
+    if (!version) throw errors.versionNotFound(name, versionId);
+    return version.value.service;
+  }
+
+  /** The version a qualifier stands for (an alias: the version it points to); undefined for LATEST. */
+  versionOf(name: string, qualifier: string | undefined): string | undefined {
+    if (qualifier === undefined || qualifier === LATEST) return undefined;
+    if (VERSION_ID_PATTERN.test(qualifier)) return qualifier;
+    const alias = this.ctx.mirrors.aliases.get(this.ctx.naming.kvKeys.alias(name, qualifier));
+    if (!alias) throw errors.aliasNotFound(name, qualifier);
+    return alias.value.versionId;
   }
 
   all(): ServiceRecord[] {
@@ -68,16 +81,24 @@ export class ServiceCatalog {
     return this.modify(name, (current) => ({ ...current, ...spec, lastModifiedTime: fcTimestamp() }), guard);
   }
 
-  /** Deletes a service that has no functions; a function created meanwhile makes the delete retry and refuse. */
+  /**
+   * Deletes a service that has no functions, aliases or versions (FC's rule); one created meanwhile
+   * makes the delete retry and refuse. Its version counter goes with it.
+   */
   async delete(name: string, guard: WriteGuard<ServiceRecord> = {}): Promise<void> {
     const key = this.ctx.naming.kvKeys.service(name);
+    const { store, naming } = this.ctx;
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.read(name);
       guard.check?.(current.value);
-      const functions = await this.ctx.store.functions.keys(this.ctx.naming.kvKeys.functionsOf(name));
-      if (functions.length > 0) throw errors.serviceNotEmpty(name, "functions");
-      const result = await this.ctx.store.services.delete(key, current.revision);
-      if (result === "deleted") return;
+      if ((await store.functions.keys(naming.kvKeys.functionsOf(name))).length > 0) throw errors.serviceNotEmpty(name, "functions");
+      if ((await store.aliases.keys(naming.kvKeys.aliasesOf(name))).length > 0) throw errors.serviceNotEmpty(name, "aliases");
+      if ((await store.versions.keys(naming.kvKeys.versionsOf(name))).length > 0) throw errors.serviceNotEmpty(name, "versions");
+      const result = await store.services.delete(key, current.revision);
+      if (result === "deleted") {
+        await store.counters.delete(naming.kvKeys.serviceVersionCounter(name)).catch(() => undefined);
+        return;
+      }
       if (guard.strict) throw errors.preconditionFailed();
     }
     throw errors.concurrentUpdate(`service '${name}'`);

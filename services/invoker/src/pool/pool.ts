@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { errors, isCustomRuntime, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
+import { errors, isCustomRuntime, LATEST, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
 import type { FunctionError, FunctionInfo } from "@nimbus/protocol/wire";
 import { RUNTIME_ENTRY, PREINSTALLED_MODULES } from "@nimbus/runtime-node";
 import type { Sandboxer, SandboxPaths } from "@nimbus/sandbox";
@@ -143,11 +143,22 @@ export class Pool implements Scaler {
     return { body: Buffer.from(stopped.body), errorType: stopped.errorType, durationMs: 0, maxMemoryMb: 0, coldStart: false };
   }
 
-  /** Retires every class of a function except `keep` (the function changed or was deleted). */
+  /** Retires every LATEST class of a function except `keep` (the function changed or was deleted). */
   retireFunction(service: string, fn: string, keep?: string): void {
     for (const [cls, entry] of this.classes) {
-      if (entry.pool.key.service !== service || entry.pool.key.fn !== fn || cls === keep || entry.pool.retired) continue;
+      const key = entry.pool.key;
+      if (key.service !== service || key.fn !== fn || key.versionId !== LATEST || cls === keep || entry.pool.retired) continue;
       this.deps.logger.info({ service, function: fn, cls }, "retiring instances of a changed function");
+      entry.pool.retire();
+      this.dropIfEmpty(cls);
+    }
+  }
+
+  /** Retires every class of a deleted version of a service. */
+  retireVersion(service: string, versionId: string): void {
+    for (const [cls, entry] of this.classes) {
+      if (entry.pool.key.service !== service || entry.pool.key.versionId !== versionId || entry.pool.retired) continue;
+      this.deps.logger.info({ service, versionId, cls }, "retiring instances of a deleted version");
       entry.pool.retire();
       this.dropIfEmpty(cls);
     }
