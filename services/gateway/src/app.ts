@@ -22,6 +22,8 @@ import { createHttpServer } from "./http/server.js";
 import { ServiceCatalog } from "./services/catalog.js";
 import { serviceRoutes } from "./services/routes.js";
 import { AliasCatalog } from "./aliases/catalog.js";
+import { LayerCatalog } from "./layers/catalog.js";
+import { layerRoutes } from "./layers/routes.js";
 import { VersionCatalog } from "./versions/catalog.js";
 import { versionRoutes } from "./versions/routes.js";
 import { tagRoutes } from "./tags/routes.js";
@@ -80,11 +82,9 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     mirrors,
   };
   const serviceCatalog = new ServiceCatalog(ctx);
-  const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, {
-    maxZipBytes: env.NIMBUS_MAX_CODE_ZIP_BYTES,
-    maxUnzippedBytes: env.NIMBUS_MAX_CODE_UNZIPPED_BYTES,
-    maxEntries: 100_000,
-  });
+  const codeLimits = { maxZipBytes: env.NIMBUS_MAX_CODE_ZIP_BYTES, maxUnzippedBytes: env.NIMBUS_MAX_CODE_UNZIPPED_BYTES, maxEntries: 100_000 };
+  const layerCatalog = new LayerCatalog(ctx, codeLimits);
+  const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, codeLimits, layerCatalog);
 
   const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
   const presence = new PresenceTracker(nc, naming);
@@ -112,6 +112,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     registry,
   );
   serviceRoutes(http, serviceCatalog);
+  layerRoutes(http, ctx, layerCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
   const versionCatalog = new VersionCatalog(ctx, serviceCatalog);
   versionRoutes(http, versionCatalog, new AliasCatalog(ctx, serviceCatalog, versionCatalog));
   functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));

@@ -1,13 +1,14 @@
 import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RUNTIME_DIR } from "@nimbus/runtime-node";
-import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass } from "@nimbus/protocol";
+import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass, parseLayerVersionArn } from "@nimbus/protocol";
 import { Sandboxer } from "@nimbus/sandbox";
 import { connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import { Registry } from "./cluster/registry.js";
 import { CodeCache } from "./code/cache.js";
+import { LayerCache } from "./code/layers.js";
 import type { InvokerEnv } from "./env.js";
 import type { LogSink } from "./instances/log.js";
 import { createInvokeHandler } from "./invoke.js";
@@ -68,6 +69,21 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     logger.child({ module: "code-cache" }),
   );
   await codeCache.init();
+  const layerCache = new LayerCache(codeCache, join(env.invokerDir, "layers"), logger.child({ module: "layers" }));
+  await layerCache.init();
+  const layers = {
+    /** Resolves layer ARNs to their packages (a deleted layer version still serves the functions that use it). */
+    acquire: (arns: readonly string[]) => {
+      const packages = arns.map((arn) => {
+        const parsed = parseLayerVersionArn(arn);
+        const record = parsed ? mirrors.layers.get(naming.kvKeys.layerVersion(parsed.layer, parsed.version))?.value : undefined;
+        if (!record) throw new Error(`layer ${arn} does not exist`);
+        return record.codeSha256;
+      });
+      return layerCache.acquire(packages);
+    },
+    release: (dir: string) => layerCache.release(dir),
+  };
   const registry = new Registry(redis, naming, node, env.NIMBUS_NODE_TTL_MS, logger.child({ module: "registry" }));
   // Function output is data, not platform log: it goes to the log collector (not yet here) and to Tail.
   const logSink: LogSink = { write: () => undefined };
@@ -91,6 +107,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       codeCache,
       registry,
       logSink,
+      layers,
       logger: logger.child({ module: "pool" }),
       maxInstancesFor: (service, qualifier, fn) =>
         onDemand.get(naming.kvKeys.onDemandConfig(service, qualifier, fn))?.value.maximumInstanceCount ?? DEFAULT_MAXIMUM_INSTANCE_COUNT,

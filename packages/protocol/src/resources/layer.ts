@@ -49,12 +49,13 @@ export function parseLayerVersionArn(arn: string): { region: string; accountId: 
   return { region: m[1] ?? "", accountId: m[2] ?? "", layer: m[3] ?? "", version: Number(m[4]) };
 }
 
-export function layerVersionView(record: LayerVersionRecord, ctx: { region: string; accountId: string }) {
+/** A layer version as FC's API returns it; `location` is where its code can be downloaded. */
+export function layerVersionView(record: LayerVersionRecord, ctx: { region: string; accountId: string }, location = "") {
   return {
     layerName: record.layerName,
     version: record.version,
     description: record.description,
-    code: { repositoryType: "Nimbus", location: "" },
+    code: { repositoryType: "Nimbus", location },
     codeSize: record.codeSize,
     codeChecksum: record.codeChecksum,
     createTime: record.createTime,

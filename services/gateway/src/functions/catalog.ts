@@ -9,6 +9,7 @@ import {
 } from "@nimbus/protocol";
 import { CAS_ATTEMPTS, type GatewayContext, type WriteGuard } from "../context.js";
 import { ingestCode, type CodeLimits } from "../code/ingest.js";
+import type { LayerCatalog } from "../layers/catalog.js";
 import type { ServiceCatalog } from "../services/catalog.js";
 
 /** Function CRUD: code validated and stored before any metadata is written; revision-checked writes. */
@@ -17,6 +18,7 @@ export class FunctionCatalog {
     private readonly ctx: GatewayContext,
     private readonly services: ServiceCatalog,
     private readonly codeLimits: CodeLimits,
+    private readonly layers: LayerCatalog,
   ) {}
 
   /** A function of an existing service, from the mirror. */
@@ -53,6 +55,7 @@ export class FunctionCatalog {
     // Cheap refusals first, from the server (not the mirror), before the package is even decoded.
     if (!(await this.ctx.store.services.get(this.ctx.naming.kvKeys.service(service)))) throw errors.serviceNotFound(service);
     if (await this.ctx.store.functions.get(key)) throw errors.functionExists(service, functionName);
+    this.layers.check(spec.layers, spec.runtime);
 
     const stored = await ingestCode(code.zipFile ?? "", this.ctx.store.code, this.codeLimits, expectedChecksum);
     const now = fcTimestamp();
@@ -106,6 +109,10 @@ export class FunctionCatalog {
         ...(stored ? { codeSize: stored.codeSize, codeChecksum: stored.codeChecksum, codeSha256: stored.codeSha256 } : {}),
         lastModifiedTime: fcTimestamp(),
       };
+      // Layers already in use stay usable (a deleted layer version included); new ones must be live.
+      const runtimeChanged = next.runtime !== current.value.runtime;
+      const added = (next.layers ?? []).filter((arn) => runtimeChanged || !(current.value.layers ?? []).includes(arn));
+      this.layers.check(added, next.runtime);
       if ((await this.ctx.store.functions.update(key, next, current.revision)) !== "conflict") return next;
       if (guard.strict) throw errors.preconditionFailed();
     }

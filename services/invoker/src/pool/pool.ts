@@ -46,6 +46,8 @@ export interface PoolDeps {
   logger: Logger;
   /** Cluster-wide instance limit of a function (its on-demand config, or the default). */
   maxInstancesFor(service: string, qualifier: string, fn: string): number;
+  /** The `/opt` of a function with layers (its layer ARNs, in order); release() it when the instance is gone. */
+  layers: { acquire(arns: readonly string[]): Promise<string>; release(dir: string): void };
   /** A class got its first instance (true) or lost its last (false): (un)subscribe its subject. */
   onClassActive(key: ClassKey, active: boolean): void;
 }
@@ -216,16 +218,19 @@ export class Pool implements Scaler {
     this.instanceCount++;
     entry.busy++;
     let codeAcquired = false;
+    let optDir: string | undefined;
     const release = () => {
       this.memoryUsedMb -= memory;
       this.instanceCount--;
       if (codeAcquired) this.deps.codeCache.release(record.codeSha256);
+      if (optDir) this.deps.layers.release(optDir);
       void this.deps.registry.release(pool.key.service, pool.key.fn, instanceId);
     };
     try {
       const codeDir = await this.deps.codeCache.acquire(record.codeSha256);
       codeAcquired = true;
-      const instance = await this.startInstance(instanceId, pool.key, record, service, codeDir);
+      if (record.layers?.length) optDir = await this.deps.layers.acquire(record.layers);
+      const instance = await this.startInstance(instanceId, pool.key, record, service, codeDir, optDir);
       instance.onDeath(() => {
         release();
         this.deps.registry.setIdle(pool.key.cls, pool.hasFreeSlot());
@@ -271,7 +276,7 @@ export class Pool implements Scaler {
     }
   }
 
-  private async startInstance(id: string, key: ClassKey, record: FunctionRecord, service: ServiceRecord, codeDir: string): Promise<Instance> {
+  private async startInstance(id: string, key: ClassKey, record: FunctionRecord, service: ServiceRecord, codeDir: string, optDir: string | undefined): Promise<Instance> {
     const custom = isCustomRuntime(record.runtime);
     const memory = record.memorySize ?? 128;
     const fn: FunctionInfo = {
@@ -298,6 +303,7 @@ export class Pool implements Scaler {
       id,
       codeDir,
       runtimeDir: this.options.runtimeDir,
+      ...(optDir ? { optDirs: [optDir] } : {}),
       command: (paths) => [globalThis.process.execPath, join(paths.runtime, RUNTIME_ENTRY)],
       env: (paths) => {
         if (custom) {
@@ -336,6 +342,7 @@ function instanceEnv(record: FunctionRecord, service: ServiceRecord, fn: Functio
     HOME: paths.tmp,
     LANG: "C.UTF-8",
     NODE_PATH: [`${code}/node_modules`, `${paths.opt}/nodejs/node_modules`, join(paths.runtime, PREINSTALLED_MODULES)].join(":"),
+    LD_LIBRARY_PATH: [code, `${code}/lib`, `${paths.opt}/lib`, "/usr/local/lib"].join(":"),
     FC_FUNC_CODE_PATH: `${code}/`,
     FC_FUNCTION_NAME: record.functionName,
     FC_FUNCTION_HANDLER: record.handler,

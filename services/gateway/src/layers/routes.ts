@@ -1,0 +1,51 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { assertName, errors, layerVersionView, ListLayerVersionsQuery, parseOrThrow, PublishLayerVersionBody, type LayerVersionRecord } from "@nimbus/protocol";
+import { codeUrl } from "../code/routes.js";
+import type { GatewayContext } from "../context.js";
+import { baseUrl } from "../http/base-url.js";
+import { jsonBody } from "../http/body.js";
+import { ListQuery, paginate } from "../http/listing.js";
+import type { LayerCatalog } from "./catalog.js";
+
+function versionOf(raw: string): number {
+  if (!/^[1-9][0-9]{0,9}$/.test(raw)) throw errors.invalidArgument(`'${raw.slice(0, 64)}' is not a layer version`);
+  return Number(raw);
+}
+
+/** FC's layer API: `/layers`, `/layers/{name}/versions[/{n}]`, `/layerarn/{arn}`. */
+export function layerRoutes(app: FastifyInstance, ctx: GatewayContext, layers: LayerCatalog, codeBodyLimit: number): void {
+  const view = (req: FastifyRequest, record: LayerVersionRecord) => layerVersionView(record, ctx.arn, codeUrl(ctx, baseUrl(req), record.codeSha256));
+
+  app.post<{ Params: { layerName: string } }>("/2016-08-15/layers/:layerName/versions", { bodyLimit: codeBodyLimit }, async (req) => {
+    const layer = assertName("layer", req.params.layerName);
+    return view(req, await layers.publish(layer, jsonBody(req, PublishLayerVersionBody)));
+  });
+
+  app.get("/2016-08-15/layers", async (req) => {
+    const query = parseOrThrow(ListQuery, req.query);
+    const { page, nextToken } = paginate(layers.latest(), (l) => l.layerName, query);
+    return { layers: page.map((l) => view(req, l)), ...(nextToken ? { nextToken } : {}) };
+  });
+
+  app.get<{ Params: { layerName: string } }>("/2016-08-15/layers/:layerName/versions", async (req) => {
+    const layer = assertName("layer", req.params.layerName);
+    const query = parseOrThrow(ListLayerVersionsQuery, req.query);
+    const all = layers.versions(layer);
+    if (all.length === 0) throw errors.layerNotFound(layer);
+    const from = all.filter((v) => v.version >= (query.startVersion ?? 1));
+    const limit = query.limit ?? 20;
+    const next = from[limit];
+    return { layers: from.slice(0, limit).map((l) => view(req, l)), ...(next ? { nextVersion: next.version } : {}) };
+  });
+
+  app.get<{ Params: { layerName: string; version: string } }>("/2016-08-15/layers/:layerName/versions/:version", async (req) => {
+    return view(req, layers.get(assertName("layer", req.params.layerName), versionOf(req.params.version)));
+  });
+
+  app.delete<{ Params: { layerName: string; version: string } }>("/2016-08-15/layers/:layerName/versions/:version", async (req, reply) => {
+    await layers.delete(assertName("layer", req.params.layerName), versionOf(req.params.version));
+    return reply.status(204).send();
+  });
+
+  app.get<{ Params: { arn: string } }>("/2016-08-15/layerarn/:arn", async (req) => view(req, layers.byArn(req.params.arn)));
+}
