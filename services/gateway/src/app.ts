@@ -36,6 +36,7 @@ import { GATEWAY_MIRRORS } from "./context.js";
 import { proxyRoutes } from "./invoke/proxy.js";
 import { TriggerCatalog } from "./triggers/catalog.js";
 import { capacityRoutes } from "./capacity/routes.js";
+import { provisionRoutes } from "./capacity/provision-routes.js";
 import { triggerRoutes } from "./triggers/routes.js";
 
 export interface GatewayDeps {
@@ -133,6 +134,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   triggerRoutes(http, ctx, triggerCatalog);
   proxyRoutes(http, { resolver, triggers: triggerCatalog, dispatcher, authenticator, limits });
   capacityRoutes(http, ctx, functionCatalog, redis);
+  provisionRoutes(http, ctx, functionCatalog, redis);
 
   const collector = new CodeCollector(ctx, { intervalMs: env.NIMBUS_CODE_GC_INTERVAL_MS, graceMs: env.NIMBUS_CODE_GC_GRACE_MS });
 

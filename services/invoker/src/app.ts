@@ -13,6 +13,7 @@ import type { InvokerEnv } from "./env.js";
 import type { LogSink } from "./instances/log.js";
 import { createInvokeHandler } from "./invoke.js";
 import { Pool } from "./pool/pool.js";
+import { Provisioner } from "./pool/provisioner.js";
 import { Resolver } from "./resolver.js";
 import { InvokeServer } from "./transport/server.js";
 
@@ -125,6 +126,8 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     if (!current) pool.retireVersion(key.slice(0, dot), key.slice(dot + 1));
   });
 
+  const provisioner = new Provisioner(pool, registry, mirrors, naming, env.NIMBUS_PROVISION_INTERVAL_MS, logger.child({ module: "provisioner" }));
+
   server = new InvokeServer(
     nc,
     naming,
@@ -149,6 +152,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       await registry.start();
       pool.start();
       server?.start();
+      provisioner.start();
       presence.start();
       return {};
     },
@@ -156,6 +160,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       stopped ??= (async () => {
         // Stop intake, let what is running finish, then take everything down.
         const deadline = Math.max(1_000, env.NIMBUS_SHUTDOWN_TIMEOUT_MS - 2_000);
+        await provisioner.stop();
         await server?.drain(deadline);
         await pool.drain(1_000);
         presence.stop();

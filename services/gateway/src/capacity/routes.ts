@@ -84,12 +84,32 @@ export function capacityRoutes(app: FastifyInstance, ctx: GatewayContext, functi
     functions.getQualified(service, qualifier, fn);
     const query = parseOrThrow(InstancesQuery, req.query);
     const wanted = query.instanceIds === undefined ? undefined : new Set([query.instanceIds].flat());
-    const entries = await redis.hgetall(ctx.naming.redis.instances(service, fn)).catch((err: unknown) => {
-      throw errors.unavailable("the instance registry (Redis) is unreachable; retry", err);
-    });
+    const instances = (await liveInstances(ctx, redis, service, fn))
+      .filter((e) => qualifier === undefined || qualifier === LATEST || e.qualifier === qualifier || e.versionId === qualifier)
+      .filter((e) => !wanted || wanted.has(e.instanceId))
+      .slice(0, query.limit ?? 1000)
+      .map((e) => ({ instanceId: e.instanceId, versionId: e.versionId === LATEST ? 0 : Number(e.versionId) }));
+    return { instances };
+  });
+}
+
+/** What the registry says about a live instance. */
+export interface LiveInstance {
+  instanceId: string;
+  node: string;
+  versionId: string;
+  qualifier: string;
+  provisioned?: string;
+  state?: "starting" | "ready";
+}
+
+/** A function's instances on nodes whose heartbeat is alive (the registry in Redis). */
+export async function liveInstances(ctx: GatewayContext, redis: Redis, service: string, fn: string): Promise<LiveInstance[]> {
+  try {
+    const entries = await redis.hgetall(ctx.naming.redis.instances(service, fn));
     const parsed = Object.values(entries).flatMap((json) => {
       try {
-        return [JSON.parse(json) as { instanceId: string; node: string; versionId: string; qualifier: string }];
+        return [JSON.parse(json) as LiveInstance];
       } catch {
         return [];
       }
@@ -97,12 +117,8 @@ export function capacityRoutes(app: FastifyInstance, ctx: GatewayContext, functi
     const nodes = [...new Set(parsed.map((e) => e.node))];
     const heartbeats = nodes.length ? await redis.mget(nodes.map((n) => ctx.naming.redis.node(n))) : [];
     const alive = new Set(nodes.filter((_, i) => heartbeats[i] !== null));
-    const instances = parsed
-      .filter((e) => alive.has(e.node))
-      .filter((e) => qualifier === undefined || qualifier === LATEST || e.qualifier === qualifier || e.versionId === qualifier)
-      .filter((e) => !wanted || wanted.has(e.instanceId))
-      .slice(0, query.limit ?? 1000)
-      .map((e) => ({ instanceId: e.instanceId, versionId: e.versionId === LATEST ? 0 : Number(e.versionId) }));
-    return { instances };
-  });
+    return parsed.filter((e) => alive.has(e.node));
+  } catch (err) {
+    throw errors.unavailable("the instance registry (Redis) is unreachable; retry", err);
+  }
 }

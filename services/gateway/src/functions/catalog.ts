@@ -127,9 +127,12 @@ export class FunctionCatalog {
       guard.check?.(current.value);
       if ((await this.ctx.store.triggers.keys(this.ctx.naming.kvKeys.triggersOf(service, fn))).length > 0) throw errors.functionNotEmpty(fn);
       if ((await this.ctx.store.functions.delete(key, current.revision)) === "deleted") {
-        // Its async configs go with it (a function created later under the same name starts clean).
+        // Its async and provision configs go with it (a function created later under the same name starts clean).
         for (const config of await this.ctx.store.asyncConfigs.keys(this.ctx.naming.kvKeys.asyncConfigsOf(service, fn))) {
           await this.ctx.store.asyncConfigs.delete(config).catch(() => undefined);
+        }
+        for (const config of await this.ctx.store.provisionConfigs.keys(this.ctx.naming.kvKeys.provisionConfig(service, "*", fn))) {
+          await this.ctx.store.provisionConfigs.delete(config).catch(() => undefined);
         }
         return;
       }

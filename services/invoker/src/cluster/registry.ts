@@ -12,12 +12,19 @@ export interface InstanceEntry {
   versionId: string;
   qualifier: string;
   startedAt: string;
+  /** A provisioned instance: the qualifier whose provision config keeps it. */
+  provisioned?: string;
+  /** "starting" until a provisioned instance is up (and initialized). */
+  state?: "starting" | "ready";
 }
 
-const RESERVE = readFileSync(fileURLToPath(new URL("./lua/reserve-instance-1.lua", import.meta.url)), "utf8");
+const lua = (name: string) => readFileSync(fileURLToPath(new URL(`./lua/${name}`, import.meta.url)), "utf8");
 
 type RedisWithScripts = Redis & {
   reserveInstance(key: string, id: string, json: string, max: number, nodePrefix: string): Promise<number>;
+  reserveProvisioned(key: string, id: string, json: string, max: number, nodePrefix: string, qualifier: string, cls: string, target: number): Promise<number>;
+  releaseProvisioned(key: string, id: string, nodePrefix: string, qualifier: string, cls: string, target: number): Promise<number>;
+  updateInstance(key: string, id: string, json: string): Promise<number>;
 };
 
 /**
@@ -41,7 +48,10 @@ export class Registry {
     private readonly ttlMs: number,
     private readonly logger: Logger,
   ) {
-    redis.defineCommand("reserveInstance", { numberOfKeys: 1, lua: RESERVE });
+    redis.defineCommand("reserveInstance", { numberOfKeys: 1, lua: lua("reserve-instance-1.lua") });
+    redis.defineCommand("reserveProvisioned", { numberOfKeys: 1, lua: lua("reserve-provisioned-1.lua") });
+    redis.defineCommand("releaseProvisioned", { numberOfKeys: 1, lua: lua("release-provisioned-1.lua") });
+    redis.defineCommand("updateInstance", { numberOfKeys: 1, lua: lua("update-instance-1.lua") });
     this.redis = redis as RedisWithScripts;
   }
 
@@ -65,6 +75,39 @@ export class Registry {
     const ok = await this.redis.reserveInstance(this.naming.redis.instances(service, fn), entry.instanceId, JSON.stringify(full), max, this.naming.redis.nodePrefix);
     if (ok === 1) this.mine.set(entry.instanceId, { service, fn });
     return ok === 1;
+  }
+
+  /**
+   * Takes a cluster-wide slot for a new provisioned instance: within `max`, and only while fewer
+   * than `target` are provisioned for the qualifier's class. "limit" or "met" when not.
+   */
+  async reserveProvisioned(service: string, fn: string, entry: Omit<InstanceEntry, "node">, max: number, target: number): Promise<"reserved" | "limit" | "met"> {
+    const full: InstanceEntry = { ...entry, node: this.node, state: "starting" };
+    const result = await this.redis.reserveProvisioned(
+      this.naming.redis.instances(service, fn),
+      entry.instanceId,
+      JSON.stringify(full),
+      max,
+      this.naming.redis.nodePrefix,
+      entry.provisioned ?? "",
+      entry.cls,
+      target,
+    );
+    if (result === 1) this.mine.set(entry.instanceId, { service, fn });
+    return result === 1 ? "reserved" : result === 0 ? "limit" : "met";
+  }
+
+  /** Marks a provisioned instance as up (unless it was released meanwhile). */
+  async markReady(service: string, fn: string, entry: Omit<InstanceEntry, "node">): Promise<void> {
+    const full: InstanceEntry = { ...entry, node: this.node, state: "ready" };
+    await this.redis.updateInstance(this.naming.redis.instances(service, fn), entry.instanceId, JSON.stringify(full)).catch(() => undefined);
+  }
+
+  /** Gives up this provisioned instance if more than `target` are provisioned cluster-wide; true when it should stop. */
+  async releaseSurplus(service: string, fn: string, instanceId: string, qualifier: string, cls: string, target: number): Promise<boolean> {
+    const released = await this.redis.releaseProvisioned(this.naming.redis.instances(service, fn), instanceId, this.naming.redis.nodePrefix, qualifier, cls, target);
+    if (released === 1) this.mine.delete(instanceId);
+    return released === 1;
   }
 
   /** Gives back an instance's slot (it stopped). */

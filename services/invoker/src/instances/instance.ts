@@ -69,6 +69,8 @@ export type InstanceState = "starting" | "ready" | "stopping" | "dead";
 export class Instance {
   state: InstanceState = "starting";
   active = 0;
+  /** Set for a provisioned instance: the qualifier whose provision config keeps it (never reaped when idle). */
+  provisioned: string | undefined;
   lastUsed = Date.now();
   readonly startedAt = Date.now();
   private process: SandboxedProcess | undefined;
@@ -185,6 +187,27 @@ export class Instance {
         this.send(message);
       });
     });
+  }
+
+  /**
+   * Runs the function's initializer now, before any invocation (a provisioned instance is ready to
+   * serve at once). Resolves false when the initializer failed: the instance is stopped.
+   */
+  async warmUp(requestId: string, qualifier: string, versionId: string): Promise<boolean> {
+    const entry: Pending = {
+      id: -1,
+      input: { requestId, kind: "event", body: Buffer.alloc(0), qualifier, versionId, logTail: false },
+      started: Date.now(),
+      resolve: () => undefined,
+      timer: setTimeout(() => undefined, 0),
+      tail: undefined,
+      coldStart: true,
+      abandoned: false,
+    };
+    clearTimeout(entry.timer);
+    const error = await this.initializeFor(entry);
+    if (error) await this.stop("initializer failed while provisioning");
+    return !error && this.state === "ready";
   }
 
   /** Kills the sandbox (everything in it); in-flight invocations fail. */

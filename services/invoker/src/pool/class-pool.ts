@@ -12,7 +12,7 @@ export interface ClassKey {
 /** What the pool needs from the node to grow a class: room here, a cluster-wide slot, a started instance. */
 export interface Scaler {
   /** Starts one more instance of this class, or says why not. */
-  launch(pool: ClassPool): Promise<Instance | "node-full" | "at-limit" | { loadError: NimbusError | InvocationResult }>;
+  launch(pool: ClassPool): Promise<Instance | "node-full" | "at-limit" | "target-met" | { loadError: NimbusError | InvocationResult }>;
   /** The result to give instead of running, when the request was stopped while it waited. */
   stoppedBeforeRun(requestId: string): InvocationResult | undefined;
 }
@@ -176,7 +176,7 @@ export class ClassPool {
           return;
         }
         this.throttled = false;
-        if (launched === "node-full") {
+        if (launched === "node-full" || launched === "target-met") {
           // This node cannot take another instance: its waiting requests go to other nodes (which
           // start instances there: that is how a burst scales out), except those every other node
           // already refused, which wait here for a slot.

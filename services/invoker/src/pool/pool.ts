@@ -156,6 +156,47 @@ export class Pool implements Scaler {
     }
   }
 
+  /**
+   * Starts one provisioned instance of a class (warm: started and initialized before any call) and
+   * adds it to the class's pool. Says what happened; "target-met" when other nodes got there first.
+   */
+  async provision(key: ClassKey, spec: LaunchSpec, target: number): Promise<"started" | "target-met" | "no-room" | "failed"> {
+    if (this.draining) return "no-room";
+    const entry = this.entry(key, spec);
+    entry.busy++;
+    try {
+      const launched = await this.launch(entry.pool, { qualifier: spec.qualifier, target });
+      if (launched === "target-met") return "target-met";
+      if (launched === "node-full" || launched === "at-limit") return "no-room";
+      if (!(launched instanceof Instance)) return "failed";
+      launched.provisioned = spec.qualifier;
+      if (!(await launched.warmUp(`provision-${launched.id}`, spec.qualifier, key.versionId === LATEST ? "" : key.versionId))) return "failed";
+      entry.pool.adopt(launched, false);
+      this.deps.registry.setIdle(key.cls, entry.pool.hasFreeSlot());
+      await this.deps.registry.markReady(key.service, key.fn, {
+        instanceId: launched.id,
+        cls: key.cls,
+        versionId: key.versionId,
+        qualifier: spec.qualifier,
+        startedAt: new Date(launched.startedAt).toISOString(),
+        provisioned: spec.qualifier,
+      });
+      return "started";
+    } finally {
+      entry.busy--;
+      this.dropIfEmpty(key.cls);
+    }
+  }
+
+  /** This node's provisioned instances, with the class key they belong to. */
+  provisionedInstances(): { key: ClassKey; instance: Instance }[] {
+    const out: { key: ClassKey; instance: Instance }[] = [];
+    for (const { pool } of this.classes.values()) {
+      for (const instance of pool.instances) if (instance.provisioned && instance.state !== "dead") out.push({ key: pool.key, instance });
+    }
+    return out;
+  }
+
   /** Retires every class of a deleted version of a service. */
   retireVersion(service: string, versionId: string): void {
     for (const [cls, entry] of this.classes) {
@@ -198,8 +239,14 @@ export class Pool implements Scaler {
     this.deps.onClassActive(entry.pool.key, false);
   }
 
-  /** Starts one instance of a pool's class (Scaler). */
-  async launch(pool: ClassPool): Promise<Instance | "node-full" | "at-limit" | { loadError: NimbusError | InvocationResult }> {
+  /**
+   * Starts one instance of a pool's class (Scaler). With `provision`, the instance is a provisioned
+   * one: its cluster-wide slot is only taken while the qualifier has fewer than `target`.
+   */
+  async launch(
+    pool: ClassPool,
+    provision?: { qualifier: string; target: number },
+  ): Promise<Instance | "node-full" | "at-limit" | "target-met" | { loadError: NimbusError | InvocationResult }> {
     const entry = this.classes.get(pool.key.cls);
     if (!entry || this.draining) return "node-full";
     const { record, service, qualifier } = entry.spec;
@@ -208,11 +255,14 @@ export class Pool implements Scaler {
 
     const instanceId = `c-${this.nodeTag}-${randomBytes(6).toString("hex")}`;
     const max = this.deps.maxInstancesFor(pool.key.service, qualifier, pool.key.fn);
-    const reserved = await this.deps.registry
-      .reserve(pool.key.service, pool.key.fn, { instanceId, cls: pool.key.cls, versionId: pool.key.versionId, qualifier, startedAt: new Date().toISOString() }, max)
-      .catch((err: unknown) => err as Error);
+    const entry0 = { instanceId, cls: pool.key.cls, versionId: pool.key.versionId, qualifier, startedAt: new Date().toISOString() };
+    const reserved = await (provision
+      ? this.deps.registry.reserveProvisioned(pool.key.service, pool.key.fn, { ...entry0, provisioned: provision.qualifier }, max, provision.target)
+      : this.deps.registry.reserve(pool.key.service, pool.key.fn, entry0, max)
+    ).catch((err: unknown) => err as Error);
     if (reserved instanceof Error) return { loadError: errors.unavailable("the instance registry (Redis) is unreachable; retry", reserved) };
-    if (!reserved) return "at-limit";
+    if (reserved === false || reserved === "limit") return "at-limit";
+    if (reserved === "met") return "target-met";
 
     this.memoryUsedMb += memory;
     this.instanceCount++;
@@ -254,11 +304,11 @@ export class Pool implements Scaler {
     return this.memoryUsedMb + memoryMb <= this.options.memoryBudgetMb && this.instanceCount < this.options.maxInstances;
   }
 
-  /** Stops idle instances of other classes, least recently used first, until `memoryMb` fits. */
+  /** Stops idle instances of other classes (never provisioned ones), least recently used first, until `memoryMb` fits. */
   private async evictFor(memoryMb: number, forCls: string): Promise<boolean> {
     const idle = [...this.classes.entries()]
       .filter(([cls]) => cls !== forCls)
-      .flatMap(([, e]) => [...e.pool.instances].filter((i) => i.state === "ready" && i.active === 0))
+      .flatMap(([, e]) => [...e.pool.instances].filter((i) => i.state === "ready" && i.active === 0 && !i.provisioned))
       .sort((a, b) => a.lastUsed - b.lastUsed);
     for (const instance of idle) {
       if (this.room(memoryMb)) break;
@@ -271,7 +321,7 @@ export class Pool implements Scaler {
     const cutoff = Date.now() - this.options.idleMs;
     for (const { pool } of this.classes.values()) {
       for (const instance of pool.instances) {
-        if (instance.state === "ready" && instance.active === 0 && instance.lastUsed < cutoff) void instance.stop("idle");
+        if (instance.state === "ready" && instance.active === 0 && !instance.provisioned && instance.lastUsed < cutoff) void instance.stop("idle");
       }
     }
   }
