@@ -22,6 +22,8 @@ import { createHttpServer } from "./http/server.js";
 import { ServiceCatalog } from "./services/catalog.js";
 import { serviceRoutes } from "./services/routes.js";
 import { AliasCatalog } from "./aliases/catalog.js";
+import { CustomDomainCatalog } from "./domains/catalog.js";
+import { customDomainRoutes } from "./domains/routes.js";
 import { LayerCatalog } from "./layers/catalog.js";
 import { layerRoutes } from "./layers/routes.js";
 import { VersionCatalog } from "./versions/catalog.js";
@@ -86,6 +88,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const codeLimits = { maxZipBytes: env.NIMBUS_MAX_CODE_ZIP_BYTES, maxUnzippedBytes: env.NIMBUS_MAX_CODE_UNZIPPED_BYTES, maxEntries: 100_000 };
   const layerCatalog = new LayerCatalog(ctx, codeLimits);
   const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, codeLimits, layerCatalog);
+  const domainCatalog = new CustomDomainCatalog(ctx, functionCatalog);
 
   const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
   const presence = new PresenceTracker(nc, naming);
@@ -100,6 +103,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const authenticator = createAuthenticator(keys);
   const triggerCatalog = new TriggerCatalog(ctx, serviceCatalog, functionCatalog);
   const http = createHttpServer({
+    isCustomDomain: (host) => domainCatalog.has(host),
     logger,
     authenticator,
     maxHeaderBytes: env.NIMBUS_MAX_HEADER_BYTES,
@@ -132,7 +136,9 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);
-  proxyRoutes(http, { resolver, triggers: triggerCatalog, dispatcher, authenticator, limits });
+  const httpDeps = { resolver, triggers: triggerCatalog, dispatcher, authenticator, limits };
+  proxyRoutes(http, httpDeps);
+  customDomainRoutes(http, ctx, domainCatalog, httpDeps);
   capacityRoutes(http, ctx, functionCatalog, redis);
   provisionRoutes(http, ctx, functionCatalog, redis);
 

@@ -17,7 +17,18 @@ declare module "fastify" {
   }
 }
 
+/** Where requests for a custom domain's host are routed internally (their own URL follows). */
+export const CUSTOM_DOMAIN_PREFIX = "/2016-08-15/_custom-domain";
+const CUSTOM_DOMAIN = Symbol("nimbus.customDomain");
+
+/** The custom domain a request was sent to (its Host), when the server routed it as one. */
+export function customDomainOf(req: { raw: object }): string | undefined {
+  return (req.raw as { [CUSTOM_DOMAIN]?: string })[CUSTOM_DOMAIN];
+}
+
 export interface HttpServerOptions {
+  /** True when requests for this host (lowercase, no port) belong to a custom domain. */
+  isCustomDomain?: (host: string) => boolean;
   logger: Logger;
   authenticator: Authenticator;
   maxHeaderBytes: number;
@@ -48,6 +59,14 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
       connectionsCheckingInterval: Math.min(1_000, opts.headersTimeoutMs),
     },
     clientErrorHandler: (err, socket) => answerClientError(err as Error & { code?: string }, socket, opts.maxHeaderBytes),
+    // A request for a custom domain's host goes to the custom-domain route, whatever its path.
+    rewriteUrl: (req) => {
+      const url = req.url ?? "/";
+      const host = (req.headers.host ?? "").toLowerCase().replace(/:\d+$/, "");
+      if (!host || !opts.isCustomDomain?.(host)) return url;
+      (req as { [CUSTOM_DOMAIN]?: string })[CUSTOM_DOMAIN] = host;
+      return `${CUSTOM_DOMAIN_PREFIX}${url.startsWith("/") ? url : `/${url}`}`;
+    },
   });
 
   // Empty JSON bodies are "no body" (the Python SDK sends Content-Type: application/json on GET/DELETE).

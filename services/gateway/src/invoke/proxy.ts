@@ -3,7 +3,7 @@ import { NimbusError } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 import type { Authenticator } from "../http/auth.js";
 import type { TriggerCatalog } from "../triggers/catalog.js";
-import { dispatchMeta, invokeRequestFor, type Dispatcher, type TargetResolver } from "@nimbus/dispatch";
+import { dispatchMeta, invokeRequestFor, type Dispatcher, type Target, type TargetResolver } from "@nimbus/dispatch";
 import type { InvocationLimits } from "./routes.js";
 import { traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
@@ -51,40 +51,60 @@ function answer(reply: FastifyReply, outcome: InvocationOutcome & { body: Uint8A
   return reply.status(outcome.http.status).send(body);
 }
 
+export interface HttpDeps {
+  resolver: TargetResolver;
+  triggers: TriggerCatalog;
+  dispatcher: Dispatcher;
+  authenticator: Authenticator;
+  limits: InvocationLimits;
+}
+
+/**
+ * Serves one request with a function's HTTP handler through its HTTP trigger for the qualifier
+ * (which must exist and allow the method; `authType: function` requires FC's signature over the
+ * URL as the client sent it). Shared by HTTP triggers and custom domains.
+ */
+export async function serveHttp(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  deps: HttpDeps,
+  resolve: () => Target,
+  where: { path: string; basePath: string; url: string },
+): Promise<FastifyReply> {
+  const target = resolve();
+  const trigger = deps.triggers.httpTrigger(target.service, target.fn, target.qualifier);
+  if (!trigger) {
+    throw new NimbusError("TriggerNotFound", `function '${target.fn}' of service '${target.service}' has no HTTP trigger for qualifier '${target.qualifier}'`);
+  }
+  if (!trigger.triggerConfig.methods.includes(req.method as never)) {
+    throw new NimbusError("MethodNotAllowed", `method ${req.method} is not allowed by the HTTP trigger '${trigger.triggerName}' (allowed: ${trigger.triggerConfig.methods.join(", ")})`);
+  }
+  if (trigger.triggerConfig.authType === "function") {
+    req.accessKeyId = deps.authenticator.verify({ method: req.method, url: where.url, headers: req.headers });
+  }
+  const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  const http = { method: req.method, path: where.path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: where.url, basePath: where.basePath };
+  const outcome = await deps.dispatcher.invoke(
+    invokeRequestFor(target, { kind: "http", trigger: "http", body, http, ...deps.limits }),
+    dispatchMeta(req.id, traceparentOf(req), resolve),
+  );
+  return answer(reply, outcome);
+}
+
 /**
  * HTTP triggers: `/2016-08-15/proxy/{svc}[.{qualifier}]/{fn}/{path…}` reaches the function's HTTP
  * handler with the method, path, queries, headers, client IP and body; the handler's status,
  * headers and body come back. `authType: function` requires FC's signature, queries included.
  */
-export function proxyRoutes(
-  app: FastifyInstance,
-  deps: { resolver: TargetResolver; triggers: TriggerCatalog; dispatcher: Dispatcher; authenticator: Authenticator; limits: InvocationLimits },
-): void {
+export function proxyRoutes(app: FastifyInstance, deps: HttpDeps): void {
   void app.register(async (scope) => {
     rawBodies(scope);
-    const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      const target = resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName);
-      const trigger = deps.triggers.httpTrigger(target.service, target.fn, target.qualifier);
-      if (!trigger) {
-        throw new NimbusError("TriggerNotFound", `function '${target.fn}' of service '${target.service}' has no HTTP trigger for qualifier '${target.qualifier}'`);
-      }
-      if (!trigger.triggerConfig.methods.includes(req.method as never)) {
-        throw new NimbusError("MethodNotAllowed", `method ${req.method} is not allowed by the HTTP trigger '${trigger.triggerName}' (allowed: ${trigger.triggerConfig.methods.join(", ")})`);
-      }
-      if (trigger.triggerConfig.authType === "function") {
-        req.accessKeyId = deps.authenticator.verify({ method: req.method, url: req.url, headers: req.headers });
-      }
-      const path = `/${req.params["*"] ?? ""}`;
-      const basePath = `/2016-08-15/proxy/${req.params.serviceName}/${req.params.functionName}`;
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const traceparent = traceparentOf(req);
-      const http = { method: req.method, path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: req.url, basePath };
-      const outcome = await deps.dispatcher.invoke(
-        invokeRequestFor(target, { kind: "http", trigger: "http", body, http, ...deps.limits }),
-        dispatchMeta(req.id, traceparent, () => resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName)),
-      );
-      return answer(reply, outcome);
-    };
+    const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) =>
+      serveHttp(req, reply, deps, () => resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName), {
+        path: `/${req.params["*"] ?? ""}`,
+        basePath: `/2016-08-15/proxy/${req.params.serviceName}/${req.params.functionName}`,
+        url: req.url,
+      });
     const options = { bodyLimit: deps.limits.maxSyncBodyBytes, config: { public: true } };
     scope.all<{ Params: Params }>("/2016-08-15/proxy/:serviceName/:functionName", options, handler);
     scope.all<{ Params: Params }>("/2016-08-15/proxy/:serviceName/:functionName/*", options, handler);

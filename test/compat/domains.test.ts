@@ -1,0 +1,142 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { useCluster } from "../helpers/cluster.js";
+import { expectFcError, uniqueName } from "../helpers/fc.js";
+import { deploy } from "../helpers/functions.js";
+import { send } from "../helpers/http.js";
+
+const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+
+/** An HTTP function that says who it is and what it received. */
+const ECHO = (name: string) => `
+exports.handler = (request, response, context) => {
+  response.setHeader('content-type', 'application/json');
+  response.send(JSON.stringify({ fn: '${name}', method: request.method, path: request.path, queries: request.queries, qualifier: context.service.qualifier }));
+};`;
+
+let svc: string;
+const trigger = (authType = "anonymous", qualifier?: string) => ({
+  triggerName: "http",
+  triggerType: "http",
+  ...(qualifier ? { qualifier } : {}),
+  triggerConfig: { authType, methods: ["GET", "POST", "PUT"] },
+});
+
+beforeAll(async () => {
+  svc = uniqueName("dom");
+  for (const fn of ["users", "home", "deep"]) {
+    await deploy(ctx.cluster, svc, fn, { "index.js": ECHO(fn) });
+    await ctx.fc.createTrigger(svc, fn, trigger());
+  }
+  await deploy(ctx.cluster, svc, "secret", { "index.js": ECHO("secret") });
+  await ctx.fc.createTrigger(svc, "secret", trigger("function"));
+  await ctx.fc.publishVersion(svc);
+  await ctx.fc.createAlias(svc, "live", "1");
+  await ctx.fc.createTrigger(svc, "home", { ...trigger("anonymous", "live"), triggerName: "http-live" });
+});
+
+/** A request to the gateway as if sent to `host`. */
+const at = (host: string, path: string, method = "GET", sign = false) => send(ctx.cluster, { method, path, headers: { host }, sign });
+
+describe("custom domains through @alicloud/fc2", () => {
+  it("manages domains with FC's shapes and errors", async () => {
+    const domain = `${uniqueName("crud").replace("_", "-")}.example.com`;
+    const routes = [
+      { path: "/users/*", serviceName: svc, functionName: "users" },
+      { path: "/", serviceName: svc, functionName: "home", qualifier: "live", methods: ["GET"] },
+    ];
+    const created = await ctx.fc.createCustomDomain(domain, { protocol: "HTTP", routeConfig: { routes } });
+    expect(created.data).toEqual({
+      domainName: domain,
+      accountId: ctx.cluster.credentials.accountId,
+      protocol: "HTTP",
+      apiVersion: "2016-08-15",
+      description: "",
+      routeConfig: {
+        routes: [
+          { path: "/users/*", serviceName: svc, functionName: "users", qualifier: "LATEST", methods: [] },
+          { path: "/", serviceName: svc, functionName: "home", qualifier: "live", methods: ["GET"] },
+        ],
+      },
+      createdTime: expect.stringMatching(/Z$/),
+      lastModifiedTime: expect.stringMatching(/Z$/),
+    });
+    expect((await ctx.fc.getCustomDomain(domain)).data).toEqual(created.data);
+    expect((await ctx.fc.listCustomDomains({ prefix: domain })).data.customDomains).toEqual([created.data]);
+    await expectFcError(ctx.fc.createCustomDomain(domain, { protocol: "HTTP" }), "DomainNameAlreadyExists");
+
+    const updated = await ctx.fc.updateCustomDomain(domain, { routeConfig: { routes: [routes[0]] } });
+    expect(updated.data.routeConfig.routes).toHaveLength(1);
+    expect(updated.data.createdTime).toBe(created.data.createdTime);
+
+    await ctx.fc.deleteCustomDomain(domain);
+    await expectFcError(ctx.fc.getCustomDomain(domain), "DomainNameNotFound");
+    await expectFcError(ctx.fc.deleteCustomDomain(domain), "DomainNameNotFound");
+  });
+
+  it("refuses domains and routes it cannot serve, writing nothing", async () => {
+    const domain = `${uniqueName("bad").replace("_", "-")}.example.com`;
+    const route = (extra: Record<string, unknown>) => ({ routeConfig: { routes: [{ path: "/*", serviceName: svc, functionName: "users", ...extra }] } });
+    await expectFcError(ctx.fc.createCustomDomain(domain, route({ functionName: "missing" })), "FunctionNotFound");
+    await expectFcError(ctx.fc.createCustomDomain(domain, route({ serviceName: uniqueName("nosvc") })), "ServiceNotFound");
+    await expectFcError(ctx.fc.createCustomDomain(domain, route({ qualifier: "nope" })), "AliasNotFound");
+    await expectFcError(ctx.fc.createCustomDomain(domain, route({ qualifier: "7" })), "VersionNotFound");
+    await expectFcError(ctx.fc.createCustomDomain(domain, route({ path: "no-slash" })), "InvalidArgument", "path");
+    await expectFcError(ctx.fc.createCustomDomain(domain, { protocol: "HTTPS" }), "InvalidArgument", "HTTP");
+    await expectFcError(ctx.fc.createCustomDomain(domain, { routeConfig: { routes: [{ path: "/a", serviceName: svc, functionName: "users" }, { path: "/a", serviceName: svc, functionName: "home" }] } }), "InvalidArgument", "twice");
+    await expectFcError(ctx.fc.createCustomDomain("bad_domain!", {}), "InvalidArgument", "domain");
+    await expectFcError(ctx.fc.createCustomDomain("127.0.0.1", {}), "InvalidArgument", "address");
+    await expectFcError(ctx.fc.createCustomDomain("localhost", {}), "InvalidArgument", "address");
+    await expectFcError(ctx.fc.getCustomDomain(domain), "DomainNameNotFound");
+
+    await ctx.fc.createCustomDomain(domain, route({}));
+    await expectFcError(ctx.fc.updateCustomDomain(domain, route({ functionName: "missing" })), "FunctionNotFound");
+    expect((await ctx.fc.getCustomDomain(domain)).data.routeConfig.routes[0].functionName).toBe("users");
+    await ctx.fc.deleteCustomDomain(domain);
+  });
+
+  it("routes requests for the domain's host by exact path, else the longest /* prefix, like an HTTP trigger", async () => {
+    const domain = `${uniqueName("route").replace("_", "-")}.example.com`;
+    await ctx.fc.createCustomDomain(domain, {
+      protocol: "HTTP",
+      routeConfig: {
+        routes: [
+          { path: "/", serviceName: svc, functionName: "home", qualifier: "live", methods: ["GET"] },
+          { path: "/users/*", serviceName: svc, functionName: "users" },
+          { path: "/users/admin/*", serviceName: svc, functionName: "deep" },
+          { path: "/private/*", serviceName: svc, functionName: "secret" },
+        ],
+      },
+    });
+    const users = await at(domain, "/users/42?expand=true&x=1");
+    expect(users.status).toBe(200);
+    expect(users.json).toEqual({ fn: "users", method: "GET", path: "/users/42", queries: { expand: "true", x: "1" }, qualifier: "LATEST" });
+    expect((await at(`${domain.toUpperCase()}:8080`, "/users")).json).toMatchObject({ fn: "users", path: "/users" });
+    expect((await at(domain, "/users/admin/panel", "POST")).json).toMatchObject({ fn: "deep", method: "POST", path: "/users/admin/panel" });
+    expect((await at(domain, "/")).json).toMatchObject({ fn: "home", qualifier: "live" });
+
+    const unrouted = await at(domain, "/nothing/here");
+    expect(unrouted.status).toBe(404);
+    expect(unrouted.json.ErrorCode).toBe("ResourceNotFound");
+    expect(unrouted.headers["x-fc-request-id"]).toBeTruthy();
+    const wrongMethod = await at(domain, "/", "POST");
+    expect(wrongMethod.status).toBe(405);
+
+    // A function whose trigger requires FC's signature requires it through the domain too.
+    expect((await at(domain, "/private/x")).json.ErrorCode).toBe("MissingRequiredHeader");
+    const signed = await at(domain, "/private/x", "GET", true);
+    expect(signed.status).toBe(200);
+    expect(signed.json).toMatchObject({ fn: "secret", path: "/private/x" });
+
+    // The API is untouched for every other host, and the internal route is not reachable directly.
+    expect((await send(ctx.cluster, { method: "GET", path: `/2016-08-15/services/${svc}` })).status).toBe(200);
+    expect((await send(ctx.cluster, { method: "GET", path: "/2016-08-15/_custom-domain/users/1", sign: false })).status).toBe(400);
+
+    // Routes change with the domain.
+    await ctx.fc.updateCustomDomain(domain, { routeConfig: { routes: [{ path: "/*", serviceName: svc, functionName: "deep" }] } });
+    expect((await at(domain, "/users/42")).json).toMatchObject({ fn: "deep" });
+    await ctx.fc.deleteCustomDomain(domain);
+    // Without its domain the host is just the API again: an unsigned request is refused as such.
+    const gone = await at(domain, "/users/42");
+    expect(gone.json.ErrorCode).toBe("MissingRequiredHeader");
+  });
+});
