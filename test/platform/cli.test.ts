@@ -78,6 +78,35 @@ describe("the nimbus CLI", () => {
     expect(missing.stderr).toContain("FunctionNotFound");
   });
 
+  it("publishes layers and versions and sets aliases with canary weights", async () => {
+    await mkdir(join(dir, "layer", "nodejs", "node_modules", "shout"), { recursive: true });
+    await writeFile(join(dir, "layer", "nodejs", "node_modules", "shout", "index.js"), "module.exports = (s) => s.toUpperCase() + '!';");
+    const layer = await nimbus(["layer", "publish", join(dir, "layer"), "--name", "shout", "--runtime", "nodejs18", "--runtime", "nodejs20"]);
+    expect(layer.code, layer.stderr).toBe(0);
+    const arn = layer.stdout.trim();
+    expect(arn).toBe(`acs:fc:${ctx.cluster.credentials.region}:${ctx.cluster.credentials.accountId}:layers/shout/versions/1`);
+    expect((await nimbus(["layer", "list", "shout"])).stdout).toMatch(/^1\tacs:fc:.*\tnodejs18,nodejs20\t/);
+
+    await mkdir(join(dir, "loud"));
+    await writeFile(join(dir, "loud", "index.js"), "exports.handler = (e, c, cb) => cb(null, require('shout')(String(e)) + ' ' + process.env.STAGE);");
+    await writeFile(join(dir, "loud", "nimbus.yaml"), `service: rel\nfunction: loud\nruntime: nodejs20\nenvironmentVariables:\n  STAGE: one\nlayers:\n  - ${arn}\n`);
+    expect((await nimbus(["deploy", join(dir, "loud")])).code).toBe(0);
+    expect((await nimbus(["invoke", "rel/loud", "--event", "hi"])).stdout).toBe("HI! one");
+
+    expect((await nimbus(["version", "publish", "rel", "--description", "first"])).stdout).toBe("1\n");
+    expect((await nimbus(["version", "publish", "rel"])).stderr).toContain("VersionPublishError");
+    expect((await nimbus(["alias", "set", "rel", "prod", "1"])).stderr).toContain("created alias prod of rel → version 1");
+    await nimbus(["deploy", join(dir, "loud"), "--env", "STAGE=two"]);
+    expect((await nimbus(["version", "publish", "rel"])).stdout).toBe("2\n");
+    expect((await nimbus(["alias", "set", "rel", "prod", "1", "--weight", "2=0.5"])).stderr).toContain("(+ 50% to version 2)");
+    expect((await nimbus(["alias", "list", "rel"])).stdout).toBe("prod\t1\t2=0.5\n");
+    expect((await nimbus(["version", "list", "rel"])).stdout).toMatch(/^2\t.*\n1\t.*\tfirst\n$/);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await nimbus(["invoke", "rel.prod/loud", "--event", "hi"])).stdout);
+    expect([...seen].sort()).toEqual(["HI! one", "HI! two"]);
+    expect((await nimbus(["alias", "set", "rel", "prod", "1", "--weight", "2=7"])).code).toBe(2);
+  });
+
   it("queues asynchronous invocations, prints their ids, and tells what happened to them", async () => {
     const queued = await nimbus(["invoke", "cli/greeter", "--event", "later", "--async"]);
     expect(queued.code, queued.stderr).toBe(0);

@@ -2,6 +2,7 @@ import { asyncCommand } from "./async.js";
 import { deploy } from "./deploy.js";
 import { invoke } from "./invoke.js";
 import { invoker } from "./invoker.js";
+import { aliasCommand, layerCommand, versionCommand } from "./release.js";
 import { up } from "./up.js";
 
 const USAGE = `usage: nimbus <command> [options]
@@ -11,6 +12,9 @@ commands:
   deploy [dir]           create or update a function from a directory (nimbus.yaml or flags)
   invoke <svc>/<fn>      call a function and print its response (--async: queue it, print its id)
   async get|list|stop    what happened to asynchronous invocations; stop one
+  version publish|list|delete   snapshot a service as its next version
+  alias set|list|delete  point an alias at a version, with an optional canary weight
+  layer publish|list     publish a directory as a layer version (prints its ARN)
   invoker                start one more invoker node on the same NATS and Redis (npm run invoker)
 
 'nimbus <command> --help' tells more. The API endpoint and key come from NIMBUS_ENDPOINT,
@@ -32,6 +36,12 @@ export async function main(argv: string[]): Promise<void> {
         return await invoker();
       case "async":
         return await asyncCommand(rest);
+      case "version":
+        return await versionCommand(rest);
+      case "alias":
+        return await aliasCommand(rest);
+      case "layer":
+        return await layerCommand(rest);
       case undefined:
       case "help":
       case "--help":

@@ -42,6 +42,33 @@ export interface AsyncConfig {
   lastModifiedTime: string;
 }
 
+export interface ServiceVersion {
+  versionId: string;
+  description: string;
+  createdTime: string;
+  lastModifiedTime: string;
+}
+
+export interface Alias {
+  aliasName: string;
+  versionId: string;
+  description: string;
+  additionalVersionWeight: Record<string, number>;
+  createdTime: string;
+  lastModifiedTime: string;
+}
+
+export interface LayerVersion {
+  layerName: string;
+  version: number;
+  description: string;
+  codeSize: number;
+  codeChecksum: string;
+  compatibleRuntime: string[];
+  layerVersionArn: string;
+  createTime: string;
+}
+
 /** One asynchronous invocation, as FC's stateful-async-invocation API returns it. */
 export interface StatefulAsyncInvocation {
   invocationId: string;
@@ -247,6 +274,41 @@ export class NimbusClient {
       "PUT",
       `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/stateful-async-invocations/${encodeURIComponent(invocationId)}`,
     );
+  }
+  publishVersion(serviceName: string, description?: string) {
+    return this.request<ServiceVersion>("POST", `/services/${serviceName}/versions`, { body: description ? { description } : {} });
+  }
+  listVersions(serviceName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ versions: ServiceVersion[]; nextToken?: string; direction: string }>("GET", `/services/${serviceName}/versions`, { query });
+  }
+  deleteVersion(serviceName: string, versionId: string) {
+    return this.request<void>("DELETE", `/services/${serviceName}/versions/${versionId}`);
+  }
+  createAlias(serviceName: string, spec: { aliasName: string; versionId: string; description?: string; additionalVersionWeight?: Record<string, number> }) {
+    return this.request<Alias>("POST", `/services/${serviceName}/aliases`, { body: spec });
+  }
+  getAlias(serviceName: string, aliasName: string) {
+    return this.request<Alias>("GET", `/services/${serviceName}/aliases/${aliasName}`);
+  }
+  updateAlias(serviceName: string, aliasName: string, spec: { versionId?: string; description?: string; additionalVersionWeight?: Record<string, number> }) {
+    return this.request<Alias>("PUT", `/services/${serviceName}/aliases/${aliasName}`, { body: spec });
+  }
+  listAliases(serviceName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ aliases: Alias[]; nextToken?: string }>("GET", `/services/${serviceName}/aliases`, { query });
+  }
+  deleteAlias(serviceName: string, aliasName: string) {
+    return this.request<void>("DELETE", `/services/${serviceName}/aliases/${aliasName}`);
+  }
+  publishLayerVersion(layerName: string, spec: { code: { zipFile: string }; compatibleRuntime: string[]; description?: string; license?: string }) {
+    return this.request<LayerVersion>("POST", `/layers/${layerName}/versions`, { body: spec });
+  }
+  listLayerVersions(layerName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ layers: LayerVersion[]; nextVersion?: number }>("GET", `/layers/${layerName}/versions`, { query });
+  }
+  putProvisionConfig(serviceName: string, qualifier: string, functionName: string, target: number) {
+    return this.request<{ resource: string; target: number; current: number }>("PUT", `/services/${serviceName}.${qualifier}/functions/${functionName}/provision-config`, {
+      body: { target },
+    });
   }
   tagResource(resourceArn: string, tags: Record<string, string>) {
     return this.request<void>("POST", "/tag", { body: { resourceArn, tags } });
