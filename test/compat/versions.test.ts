@@ -141,6 +141,14 @@ describe("versions and aliases through @alicloud/fc2", () => {
     const v1Again = await run(svc, "who", "1");
     expect(v1Again.instance).toBe(v1.instance);
 
+    // Configs per qualifier: an alias or a version has its own, a missing one is FC's not-found error.
+    await ctx.fc.putFunctionAsyncConfig(svc, "who", "stable", { maxAsyncRetryAttempts: 1 });
+    expect((await ctx.fc.getFunctionAsyncConfig(svc, "who", "stable")).data).toMatchObject({ qualifier: "stable", maxAsyncRetryAttempts: 1 });
+    await expectFcError(ctx.fc.putFunctionAsyncConfig(svc, "who", "9", {}), "VersionNotFound");
+    await expectFcError(ctx.fc.putFunctionAsyncConfig(svc, "who", "gone", {}), "AliasNotFound");
+    expect((await ctx.cluster.client().putOnDemandConfig(svc, "stable", "who", 5)).data.resource).toBe(`services/${svc}.stable/functions/who`);
+    expect((await ctx.cluster.client().listInstances(svc, "who", "2")).data.instances.map((i) => i.instanceId)).toEqual([v2.instance]);
+
     // Through an HTTP trigger bound to the alias, and asynchronously through it.
     await deploy(ctx.cluster, svc, "web", { "index.js": "exports.handler = (req, resp, context) => resp.send(process.env.V + ' ' + context.service.versionId + ' ' + context.service.qualifier);" }, { environmentVariables: { V: "web1" } });
     await ctx.fc.publishVersion(svc);
