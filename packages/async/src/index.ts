@@ -1,2 +1,3 @@
 export * from "./records.js";
 export * from "./queues.js";
+export * from "./submit.js";

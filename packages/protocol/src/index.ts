@@ -20,3 +20,4 @@ export * from "./resources/alias.js";
 export * from "./resources/layer.js";
 export * from "./resources/provision.js";
 export * from "./resources/domain.js";
+export * from "./resources/trigger-types.js";

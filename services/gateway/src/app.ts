@@ -29,7 +29,7 @@ import { layerRoutes } from "./layers/routes.js";
 import { VersionCatalog } from "./versions/catalog.js";
 import { versionRoutes } from "./versions/routes.js";
 import { tagRoutes } from "./tags/routes.js";
-import { AsyncQueues, InvocationStore } from "@nimbus/async";
+import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { asyncConfigRoutes } from "./async/config-routes.js";
 import { invocationRoutes as statefulInvocationRoutes } from "./async/invocation-routes.js";
@@ -132,7 +132,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const resolver = new TargetResolver(mirrors, naming);
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
-  invocationRoutes(http, resolver, dispatcher, { queues, records, maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG }, limits);
+  invocationRoutes(http, resolver, dispatcher, new AsyncSubmitter(queues, records, env.NIMBUS_ASYNC_MAX_BACKLOG), limits);
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);

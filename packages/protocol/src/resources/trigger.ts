@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Limits } from "../limits.js";
 import { isValidQualifier, NAME_PATTERN } from "../names.js";
+import { NatsTriggerConfig, OssTriggerConfig, TimerTriggerConfig } from "./trigger-types.js";
 
 export const HTTP_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"] as const;
 
@@ -18,6 +19,9 @@ export type HttpTriggerConfig = z.output<typeof HttpTriggerConfig>;
 /** The trigger types Nimbus runs, each with the schema of its `triggerConfig`. */
 export const TRIGGER_CONFIGS = {
   http: HttpTriggerConfig,
+  timer: TimerTriggerConfig,
+  nats: NatsTriggerConfig,
+  oss: OssTriggerConfig,
 } as const satisfies Record<string, z.ZodType>;
 export type TriggerType = keyof typeof TRIGGER_CONFIGS;
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { errors } from "@nimbus/protocol";
-import type { AsyncQueues, InvocationStore } from "@nimbus/async";
+import type { AsyncSubmitter } from "@nimbus/async";
 import { dispatchMeta, invokeRequestFor, type Dispatcher, type TargetResolver } from "@nimbus/dispatch";
 import { enqueueAsync, STATEFUL_ID_HEADER } from "../async/enqueue.js";
 import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
@@ -25,7 +25,7 @@ export function invocationRoutes(
   app: FastifyInstance,
   resolver: TargetResolver,
   dispatcher: Dispatcher,
-  async: { queues: AsyncQueues; records: InvocationStore; maxBacklog: number },
+  submitter: AsyncSubmitter,
   limits: InvocationLimits,
 ): void {
   void app.register(async (scope) => {
@@ -42,7 +42,7 @@ export function invocationRoutes(
         const traceparent = traceparentOf(req);
         if (type === "Async") {
           if (body.length > limits.maxAsyncBodyBytes) throw errors.entityTooLarge(limits.maxAsyncBodyBytes);
-          const invocationId = await enqueueAsync(async, req, target, body, traceparent);
+          const invocationId = await enqueueAsync(submitter, req, target, body, traceparent);
           return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
         }
         const outcome = await dispatcher.invoke(

@@ -5,8 +5,11 @@ import {
   fcTimestamp,
   LATEST,
   parseOrThrow,
+  parseOssArn,
+  subjectsOverlap,
   TRIGGER_CONFIGS,
   type HttpTriggerConfig,
+  type NatsTriggerConfig,
   type TriggerRecord,
 } from "@nimbus/protocol";
 import { CAS_ATTEMPTS, type GatewayContext, type WriteGuard } from "../context.js";
@@ -53,6 +56,34 @@ export class TriggerCatalog {
     return [...this.ctx.mirrors.triggers.withPrefix(this.ctx.naming.kvKeys.trigger(service, fn, ""))].map(([, v]) => v.value);
   }
 
+  /**
+   * What a trigger type requires beyond its config's schema: an OSS trigger names its bucket; a
+   * NATS trigger never listens on Nimbus's own subjects (nor JetStream's or inboxes), and a durable
+   * one never overlaps another durable trigger (each has a stream, and streams cannot overlap).
+   */
+  private checkType(record: TriggerRecord): void {
+    if (record.triggerType === "oss" && !parseOssArn(record.sourceArn)) {
+      throw errors.invalidArgument(`an oss trigger needs sourceArn acs:oss:{region}:{account}:{bucket}, got '${record.sourceArn.slice(0, 300)}'`);
+    }
+    if (record.triggerType !== "nats") return;
+    const config = record.triggerConfig as NatsTriggerConfig;
+    for (const reserved of [`${this.ctx.naming.prefix}.>`, "$JS.>", "$SYS.>", "$KV.>", "$O.>", "_INBOX.>"]) {
+      if (subjectsOverlap(config.subject, reserved)) {
+        throw errors.invalidArgument(`subject '${config.subject}' overlaps '${reserved}', which the platform or NATS itself uses`);
+      }
+    }
+    if (!config.durable) return;
+    for (const { value } of this.ctx.mirrors.triggers.values()) {
+      if (value.triggerType !== "nats" || (value.serviceName === record.serviceName && value.functionName === record.functionName && value.triggerName === record.triggerName)) continue;
+      const other = value.triggerConfig as NatsTriggerConfig;
+      if (other.durable && subjectsOverlap(other.subject, config.subject)) {
+        throw errors.invalidArgument(
+          `durable subject '${config.subject}' overlaps '${other.subject}' of durable trigger '${value.triggerName}' (${value.serviceName}/${value.functionName}); durable triggers need subjects of their own`,
+        );
+      }
+    }
+  }
+
   /** The HTTP trigger of a function for a qualifier, if it has one. */
   httpTrigger(service: string, fn: string, qualifier: string): (TriggerRecord & { triggerConfig: HttpTriggerConfig }) | undefined {
     for (const [, { value }] of this.ctx.mirrors.triggers.withPrefix(this.ctx.naming.kvKeys.trigger(service, fn, ""))) {
@@ -88,6 +119,7 @@ export class TriggerCatalog {
       createdTime: now,
       lastModifiedTime: now,
     };
+    this.checkType(record);
     if ((await this.ctx.store.triggers.create(key, record)) === "exists") throw errors.triggerExists(service, fn, input.triggerName);
     // A concurrent delete of the function must not leave this trigger behind.
     if (!(await this.functions.touch(service, fn))) {
@@ -118,6 +150,7 @@ export class TriggerCatalog {
         ...(change.invocationRole === undefined ? {} : { invocationRole: change.invocationRole }),
         lastModifiedTime: fcTimestamp(),
       };
+      this.checkType(next);
       if (next.triggerType === "http" && next.qualifier !== current.value.qualifier) {
         const other = this.httpTrigger(service, fn, next.qualifier);
         if (other && other.triggerName !== trigger) throw errors.invalidArgument(`function '${fn}' already has an HTTP trigger for qualifier '${next.qualifier}'`);

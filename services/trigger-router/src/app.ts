@@ -1,0 +1,97 @@
+import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
+import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { createNaming } from "@nimbus/protocol";
+import { connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
+import { openControlPlane, openMirrors } from "@nimbus/store";
+import type { Logger } from "@nimbus/telemetry";
+import type { TriggerRouterEnv } from "./env.js";
+import { TriggerInvoker } from "./invoke.js";
+import { NatsTriggers } from "./nats-triggers.js";
+import { ObjectEvents } from "./objects.js";
+import { Timers } from "./timers.js";
+
+export interface TriggerRouterDeps {
+  env: TriggerRouterEnv;
+  logger: Logger;
+}
+
+/**
+ * A trigger-router replica: timers, NATS subject triggers and object-storage triggers turned into
+ * invocations. Any number may run; they share the work (BullMQ for ticks, NATS queue groups and
+ * durable consumers for messages). Trigger changes are followed through the watched triggers
+ * bucket, so they take effect without a restart.
+ */
+export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Promise<App> {
+  const naming = createNaming(env.NIMBUS_PREFIX);
+  const node = env.NIMBUS_NODE_ID;
+  let natsConnected = false;
+  let redisReady = false;
+  const nc = await connectNats({
+    url: env.NIMBUS_NATS_URL,
+    name: `trigger-router/${node}`,
+    logger: logger.child({ module: "nats" }),
+    onConnectedChange: (c) => (natsConnected = c),
+  });
+  // BullMQ's (its worker blocks): never give up on a command.
+  const redis = connectRedis({
+    url: env.NIMBUS_REDIS_URL,
+    name: `trigger-router/${node}`,
+    logger: logger.child({ module: "redis" }),
+    maxRetriesPerRequest: null,
+    onReadyChange: (r) => (redisReady = r),
+  });
+  const recordsRedis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `trigger-router/${node}/records`, logger: logger.child({ module: "redis" }), maxRetriesPerRequest: null, autoPipelining: true });
+  const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
+  const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
+  const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "triggers"], onInvalid);
+
+  const presenceTracker = new PresenceTracker(nc, naming);
+  const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), { ackTimeoutMs: 5_000, livenessCheckMs: 500 });
+  const queues = new AsyncQueues(redis, nc, naming);
+  const submitter = new AsyncSubmitter(queues, new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS), env.NIMBUS_ASYNC_MAX_BACKLOG);
+  const invoker = new TriggerInvoker(new TargetResolver(mirrors, naming), dispatcher, submitter, {
+    coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
+    maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
+  });
+  const timers = new Timers(redis, naming, mirrors.triggers, invoker, logger.child({ module: "timers" }));
+  const nats = new NatsTriggers(
+    nc,
+    naming,
+    mirrors.triggers,
+    invoker,
+    { ackWaitMs: env.NIMBUS_TRIGGER_ACK_WAIT_MS, streamMaxAgeMs: env.NIMBUS_TRIGGER_STREAM_MAX_AGE_MS, replicas: env.NIMBUS_NATS_REPLICAS, maxInFlight: env.NIMBUS_TRIGGER_MAX_IN_FLIGHT },
+    logger.child({ module: "nats-triggers" }),
+  );
+  const objects = new ObjectEvents(nc, env.NIMBUS_OBJECT_EVENTS_SUBJECT, mirrors.triggers, invoker, env.NIMBUS_REGION, logger.child({ module: "object-events" }));
+  const presence = new PresencePublisher(nc, naming, { service: "trigger-router", node }, () => natsConnected && redisReady && mirrors.ready());
+
+  let stopped: Promise<void> | undefined;
+  return {
+    async start() {
+      for (let waited = 0; !redisReady && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      presenceTracker.start();
+      dispatcher.start();
+      await timers.start();
+      await nats.start();
+      objects.start();
+      presence.start();
+      return {};
+    },
+    stop() {
+      stopped ??= (async () => {
+        presence.stop();
+        await objects.stop();
+        await nats.stop();
+        await timers.stop();
+        dispatcher.stop();
+        presenceTracker.stop();
+        await queues.close();
+        await mirrors.stop();
+        redis.disconnect();
+        recordsRedis.disconnect();
+        await drainNats(nc, 1_000);
+      })();
+      return stopped;
+    },
+  };
+}
