@@ -6,10 +6,11 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useCluster } from "../helpers/cluster.js";
+import { connectNats } from "../helpers/nats.js";
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
-const ctx = useCluster({ services: ["gateway", "invoker", "async-queue"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_ASYNC_RETRY_BASE_MS: "100" } });
+const ctx = useCluster({ services: ["gateway", "invoker", "async-queue", "trigger-router"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_ASYNC_RETRY_BASE_MS: "100" } });
 let dir: string;
 
 function nimbus(args: string[], input?: string) {
@@ -105,6 +106,29 @@ describe("the nimbus CLI", () => {
     for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await nimbus(["invoke", "rel.prod/loud", "--event", "hi"])).stdout);
     expect([...seen].sort()).toEqual(["HI! one", "HI! two"]);
     expect((await nimbus(["alias", "set", "rel", "prod", "1", "--weight", "2=7"])).code).toBe(2);
+  });
+
+  it("creates, lists and deletes triggers of every type", async () => {
+    const sync = await nimbus(["trigger", "create", "cli/greeter", "rpc", "--type", "nats", "--subject", "cli.greet", "--sync", "--raw"]);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(JSON.parse(sync.stdout).triggerConfig).toMatchObject({ subject: "cli.greet", invocationType: "Sync", cloudEvents: false, durable: false });
+    expect((await nimbus(["trigger", "create", "cli/greeter", "tick", "--type", "timer", "--cron", "@every 1h", "--disabled"])).code).toBe(0);
+    expect((await nimbus(["trigger", "create", "cli/greeter", "up", "--type", "oss", "--bucket", "photos", "--events", "oss:ObjectCreated:*", "--suffix", ".png"])).code).toBe(0);
+    const listed = (await nimbus(["trigger", "list", "cli/greeter"])).stdout.trim().split("\n").map((l) => l.split("\t").slice(0, 2).join(" "));
+    expect(listed.sort()).toEqual(["http http", "rpc nats", "tick timer", "up oss"]);
+
+    const nc = await connectNats(ctx.cluster);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await nc.request("cli.greet", "nats", { timeout: 10_000 })).string()).toBe("hello nats (flag)");
+    } finally {
+      await nc.close();
+    }
+    const bad = await nimbus(["trigger", "create", "cli/greeter", "bad", "--type", "timer"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--cron");
+    for (const t of ["rpc", "tick", "up"]) expect((await nimbus(["trigger", "delete", "cli/greeter", t])).code).toBe(0);
+    expect((await nimbus(["trigger", "list", "cli/greeter"])).stdout).toMatch(/^http\thttp/);
   });
 
   it("queues asynchronous invocations, prints their ids, and tells what happened to them", async () => {
