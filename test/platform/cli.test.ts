@@ -6,7 +6,6 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useCluster } from "../helpers/cluster.js";
-import { connectNats } from "../helpers/nats.js";
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
@@ -21,6 +20,7 @@ function nimbus(args: string[], input?: string) {
     NIMBUS_ACCESS_KEY_ID: ctx.cluster.credentials.accessKeyId,
     NIMBUS_ACCESS_KEY_SECRET: ctx.cluster.credentials.accessKeySecret,
     NIMBUS_ACCOUNT_ID: ctx.cluster.credentials.accountId,
+    NIMBUS_NATS_URL: ctx.cluster.nats.url,
   };
   const child = run(process.execPath, [BIN, ...args], { env, encoding: "utf8" });
   if (input !== undefined) {
@@ -117,13 +117,12 @@ describe("the nimbus CLI", () => {
     const listed = (await nimbus(["trigger", "list", "cli/greeter"])).stdout.trim().split("\n").map((l) => l.split("\t").slice(0, 2).join(" "));
     expect(listed.sort()).toEqual(["http http", "rpc nats", "tick timer", "up oss"]);
 
-    const nc = await connectNats(ctx.cluster);
-    try {
-      await new Promise((r) => setTimeout(r, 500));
-      expect((await nc.request("cli.greet", "nats", { timeout: 10_000 })).string()).toBe("hello nats (flag)");
-    } finally {
-      await nc.close();
-    }
+    await new Promise((r) => setTimeout(r, 500));
+    const replied = await nimbus(["publish", "cli.greet", "--data", "nats", "--request"]);
+    expect(replied.code, replied.stderr).toBe(0);
+    expect(replied.stdout).toBe("hello nats (flag)");
+    expect(replied.stderr).toMatch(/Nimbus-Request-Id: [0-9a-f-]{36}/);
+    expect((await nimbus(["publish", "cli.nobody", "--data", "x"])).stderr).toContain("published 1 bytes on cli.nobody");
     const bad = await nimbus(["trigger", "create", "cli/greeter", "bad", "--type", "timer"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--cron");

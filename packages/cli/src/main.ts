@@ -3,6 +3,7 @@ import { deploy } from "./deploy.js";
 import { invoke } from "./invoke.js";
 import { invoker } from "./invoker.js";
 import { aliasCommand, layerCommand, versionCommand } from "./release.js";
+import { publish } from "./publish.js";
 import { triggerCommand } from "./trigger.js";
 import { up } from "./up.js";
 
@@ -17,6 +18,7 @@ commands:
   alias set|list|delete  point an alias at a version, with an optional canary weight
   layer publish|list     publish a directory as a layer version (prints its ARN)
   trigger create|list|delete   timers, NATS subjects, object-storage events, HTTP
+  publish <subject>      publish (or --request) a message on the platform's NATS
   invoker                start one more invoker node on the same NATS and Redis (npm run invoker)
 
 'nimbus <command> --help' tells more. The API endpoint and key come from NIMBUS_ENDPOINT,
@@ -46,6 +48,8 @@ export async function main(argv: string[]): Promise<void> {
         return await layerCommand(rest);
       case "trigger":
         return await triggerCommand(rest);
+      case "publish":
+        return await publish(rest);
       case undefined:
       case "help":
       case "--help":
