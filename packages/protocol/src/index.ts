@@ -21,3 +21,4 @@ export * from "./resources/layer.js";
 export * from "./resources/provision.js";
 export * from "./resources/domain.js";
 export * from "./resources/trigger-types.js";
+export * from "./resources/logs.js";

@@ -5,6 +5,8 @@ export interface ReadyMessage {
   node: string;
   /** Where the service listens, when it listens on a port (gateway, health endpoints). */
   port?: number;
+  /** Where it serves `/metrics`, when it does on a port of its own. */
+  metricsPort?: number;
 }
 
 export const READY_MESSAGE_TYPE = "nimbus:ready";

@@ -86,9 +86,19 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       invokeCancel: `${prefix}.invoke.cancel`,
       /** An async queue has work: async-queue replicas start a worker for it. */
       asyncWake: `${prefix}.async.wake`,
+      /** Batches of one function's output lines (stored by the logs stream, followed live by the logs API). */
+      logs: (service: string, fn: string) => `${prefix}.logs.${service}.${fn}`,
+      logsAll: `${prefix}.logs.>`,
+      /** Batches of one function's invocation records. */
+      invocationRecords: (service: string, fn: string) => `${prefix}.invocations.${service}.${fn}`,
+      invocationRecordsAll: `${prefix}.invocations.>`,
     },
     queues: {
       invokers: "invokers",
+    },
+    streams: {
+      /** Function output and invocation records, kept for the log retention. */
+      logs: `${prefix.toUpperCase().replaceAll("-", "_")}_LOGS`,
     },
     redis: {
       /** A live invoker node (expires when the node stops refreshing it). */
@@ -104,6 +114,12 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       invocation: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}`,
       /** Its state changes, oldest first (ids never contain ':', so this never collides). */
       invocationEvents: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}:events`,
+      /** The logs stream sequences holding a request's output lines. */
+      logIndex: (service: string, fn: string, requestId: string) => `${prefix}:logs:req:{${service}:${fn}}:${requestId}`,
+      /** A function's invocation figures for one minute (epoch minute). */
+      functionMinute: (service: string, fn: string, minute: number) => `${prefix}:fnm:{${service}:${fn}}:${minute}`,
+      /** A batch of invocation records already counted (the collector may see one twice). */
+      countedBatch: (seq: number) => `${prefix}:fnm:counted:${seq}`,
       /** A function's invocations by start time (for listing). */
       invocationIndex: (service: string, fn: string) => `${prefix}:async:idx:{${service}:${fn}}`,
     },

@@ -22,7 +22,7 @@ export function buildContext(fn: FunctionInfo, ctx: InvocationContextInfo) {
     accountId: fn.accountId,
     tracing: {
       traceparent: ctx.traceparent ?? "",
-      openTracingSpanContext: "",
+      openTracingSpanContext: jaegerSpanContext(ctx.traceparent),
       openTracingSpanBaggages: {},
       jaegerEndpoint: "",
     },
@@ -33,3 +33,9 @@ export function buildContext(fn: FunctionInfo, ctx: InvocationContextInfo) {
 }
 
 export type FcContext = ReturnType<typeof buildContext>;
+
+/** FC's `openTracingSpanContext` (Jaeger's `trace:span:parent:flags`) for a W3C `traceparent`. */
+function jaegerSpanContext(traceparent: string | undefined): string {
+  const m = traceparent ? /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent) : null;
+  return m ? `${m[1]}:${m[2]}:0:${m[3]}` : "";
+}

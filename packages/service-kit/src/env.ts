@@ -12,6 +12,20 @@ export function envInt(defaultValue: number, min = 0, max = Number.MAX_SAFE_INTE
     .default(defaultValue);
 }
 
+/** A duration read from the environment: `7d`, `12h`, `30m`, `45s`, or milliseconds; as milliseconds. */
+export function envDuration(defaultValue: string, minMs = 0, maxMs = Number.MAX_SAFE_INTEGER) {
+  const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  return z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)?$/, { error: "must be a duration like 7d, 12h, 30m, 45s or milliseconds" })
+    .default(defaultValue)
+    .transform((v) => {
+      const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v) as RegExpExecArray;
+      return Number(m[1]) * (units[m[2] ?? "ms"] ?? 1);
+    })
+    .pipe(z.number().int().min(minMs).max(maxMs));
+}
+
 /** A boolean read from the environment: true/false/1/0/yes/no. */
 export function envBool(defaultValue: boolean) {
   return z
@@ -26,6 +40,12 @@ export function defaultNodeId(): string {
   return `${host}-${randomBytes(3).toString("hex")}`;
 }
 
+/** How long function output and invocation records are kept, and the most the logs stream holds. */
+export const LogStreamEnv = {
+  NIMBUS_LOG_RETENTION: envDuration("7d", 60_000, 365 * 86_400_000),
+  NIMBUS_LOG_MAX_BYTES: envInt(2 * 1024 ** 3, 1024 * 1024, Number.MAX_SAFE_INTEGER),
+};
+
 /** Variables every service reads. */
 export const CommonEnv = z.object({
   NIMBUS_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
@@ -39,6 +59,9 @@ export const CommonEnv = z.object({
   NIMBUS_REGION: z.string().regex(/^[a-z0-9-]{1,32}$/).default("local"),
   NIMBUS_ACCOUNT_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("local"),
   NIMBUS_SHUTDOWN_TIMEOUT_MS: envInt(10_000, 100, 600_000),
+  /** Where this service serves `/metrics` (0: a free port, reported when ready); unset: not served. */
+  NIMBUS_METRICS_PORT: z.string().regex(/^\d+$/, { error: "must be a port number" }).transform(Number).pipe(z.number().int().min(0).max(65_535)).optional(),
+  NIMBUS_METRICS_HOST: z.string().min(1).default("127.0.0.1"),
 });
 export type CommonEnv = z.output<typeof CommonEnv>;
 

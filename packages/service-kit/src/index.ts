@@ -4,3 +4,4 @@ export * from "./lifecycle.js";
 export * from "./presence.js";
 export * from "./redis.js";
 export * from "./batch.js";
+export * from "./metrics-server.js";

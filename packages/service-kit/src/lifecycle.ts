@@ -1,10 +1,11 @@
 import { READY_MESSAGE_TYPE, type ReadyMessage, type ServiceName } from "@nimbus/protocol";
-import { createLogger, type Logger } from "@nimbus/telemetry";
+import { createLogger, startTracing, type Logger, type Registry } from "@nimbus/telemetry";
+import { serveMetrics } from "./metrics-server.js";
 
 /** What a service's `app.ts` builds: something that starts and stops. */
 export interface App {
-  /** Starts serving; resolves with the port it listens on, if any. */
-  start(): Promise<{ port?: number }>;
+  /** Starts serving; resolves with the port it listens on, if any, and its metrics registry. */
+  start(): Promise<{ port?: number; metrics?: Registry }>;
   /** Stops taking work, finishes in flight under the deadline the harness enforces, closes. Idempotent. */
   stop(): Promise<void>;
 }
@@ -15,6 +16,9 @@ export interface ServiceDefinition {
   logLevel: string;
   /** After this long, a stop that has not finished is cut short and the process exits 1. */
   shutdownTimeoutMs: number;
+  /** Serve the app's metrics registry on this port (0: any free one), on `metricsHost`. */
+  metricsPort?: number | undefined;
+  metricsHost?: string;
   build(logger: Logger): Promise<App>;
 }
 
@@ -26,6 +30,8 @@ export async function runService(def: ServiceDefinition): Promise<void> {
   const logger = createLogger({ service: def.name, node: def.nodeId, level: def.logLevel });
   let app: App | undefined;
   let stopping: Promise<void> | undefined;
+  let metricsServer: { port: number; close(): Promise<void> } | undefined;
+  let stopTracing: () => Promise<void> = async () => undefined;
 
   const shutdown = (reason: string, exitCode = 0): Promise<void> => {
     stopping ??= (async () => {
@@ -36,7 +42,9 @@ export async function runService(def: ServiceDefinition): Promise<void> {
       }, def.shutdownTimeoutMs);
       deadline.unref();
       try {
+        await metricsServer?.close();
         await app?.stop();
+        await stopTracing();
         logger.info("service stopped");
       } catch (err) {
         logger.error({ err }, "service stop failed");
@@ -62,10 +70,13 @@ export async function runService(def: ServiceDefinition): Promise<void> {
   });
 
   try {
+    stopTracing = await startTracing(def.name);
     app = await def.build(logger);
-    const { port } = await app.start();
-    logger.info({ port }, "service ready");
-    const ready: ReadyMessage = { type: READY_MESSAGE_TYPE, service: def.name, node: def.nodeId, ...(port ? { port } : {}) };
+    const { port, metrics } = await app.start();
+    if (metrics && def.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, def.metricsHost ?? "127.0.0.1", def.metricsPort);
+    const metricsPort = metricsServer?.port;
+    logger.info({ port, metricsPort }, "service ready");
+    const ready: ReadyMessage = { type: READY_MESSAGE_TYPE, service: def.name, node: def.nodeId, ...(port ? { port } : {}), ...(metricsPort ? { metricsPort } : {}) };
     process.send?.(ready);
   } catch (err) {
     logger.fatal({ err }, "service failed to start");

@@ -4,3 +4,4 @@ export * from "./code-store.js";
 export * from "./control-plane.js";
 export * from "./payload-store.js";
 export * from "./mirror-set.js";
+export * from "./log-stream.js";

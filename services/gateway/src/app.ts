@@ -39,6 +39,7 @@ import { proxyRoutes } from "./invoke/proxy.js";
 import { TriggerCatalog } from "./triggers/catalog.js";
 import { capacityRoutes } from "./capacity/routes.js";
 import { provisionRoutes } from "./capacity/provision-routes.js";
+import { logRoutes } from "./logs/routes.js";
 import { triggerRoutes } from "./triggers/routes.js";
 
 export interface GatewayDeps {
@@ -141,6 +142,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   customDomainRoutes(http, ctx, domainCatalog, httpDeps);
   capacityRoutes(http, ctx, functionCatalog, redis);
   provisionRoutes(http, ctx, functionCatalog, redis);
+  logRoutes(http, ctx, functionCatalog, nc, redis);
 
   const collector = new CodeCollector(ctx, { intervalMs: env.NIMBUS_CODE_GC_INTERVAL_MS, graceMs: env.NIMBUS_CODE_GC_GRACE_MS });
 

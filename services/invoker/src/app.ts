@@ -3,14 +3,15 @@ import { join } from "node:path";
 import { RUNTIME_DIR } from "@nimbus/runtime-node";
 import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass, parseLayerVersionArn } from "@nimbus/protocol";
 import { Sandboxer } from "@nimbus/sandbox";
-import { connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
-import { openControlPlane, openMirrors } from "@nimbus/store";
-import type { Logger } from "@nimbus/telemetry";
+import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
+import { ensureLogStream, openControlPlane, openMirrors } from "@nimbus/store";
+import { createFaasMetrics, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
+import { LogShipper } from "./telemetry/log-shipper.js";
+import { InvocationRecorder } from "./telemetry/recorder.js";
 import { Registry } from "./cluster/registry.js";
 import { CodeCache } from "./code/cache.js";
 import { LayerCache } from "./code/layers.js";
 import type { InvokerEnv } from "./env.js";
-import type { LogSink } from "./instances/log.js";
 import { createInvokeHandler } from "./invoke.js";
 import { Pool } from "./pool/pool.js";
 import { Provisioner } from "./pool/provisioner.js";
@@ -51,14 +52,19 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   logger.info({ sandbox: sandboxer.describe() }, "sandbox");
   for (const warning of sandboxer.warnings) logger.warn(warning);
 
+  const metrics = createMetricsRegistry({ service: "invoker", node });
+  const connections = connectionGauges(metrics);
   let natsConnected = false;
   const nc = await connectNats({
     url: env.NIMBUS_NATS_URL,
     name: `invoker/${node}`,
     logger: logger.child({ module: "nats" }),
-    onConnectedChange: (connected) => (natsConnected = connected),
+    onConnectedChange: (connected) => {
+      natsConnected = connected;
+      connections.nats(connected);
+    },
   });
-  const redis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `invoker/${node}`, logger: logger.child({ module: "redis" }) });
+  const redis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `invoker/${node}`, logger: logger.child({ module: "redis" }), onReadyChange: connections.redis });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "onDemandConfigs", "layers", "provisionConfigs", "aliases"], onInvalid);
@@ -86,8 +92,17 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     release: (dir: string) => layerCache.release(dir),
   };
   const registry = new Registry(redis, naming, node, env.NIMBUS_NODE_TTL_MS, logger.child({ module: "registry" }));
-  // Function output is data, not platform log: it goes to the log collector (not yet here) and to Tail.
-  const logSink: LogSink = { write: () => undefined };
+  // Function output is data, not platform log: it goes to the logs stream (and to Tail).
+  await ensureLogStream(nc, naming, { maxAgeMs: env.NIMBUS_LOG_RETENTION, maxBytes: env.NIMBUS_LOG_MAX_BYTES, replicas: env.NIMBUS_NATS_REPLICAS }).catch((err: unknown) =>
+    logger.warn({ err }, "cannot create the logs stream yet; function output is published and kept once it exists"),
+  );
+  const logSink = new LogShipper(nc, naming, {
+    maxLineBytes: env.NIMBUS_LOG_MAX_LINE_BYTES,
+    maxBytesPerInvocation: env.NIMBUS_LOG_MAX_BYTES_PER_INVOCATION,
+    maxQueuedBytes: 64 * 1024 * 1024,
+    flushMs: 100,
+  });
+  const recorder = new InvocationRecorder(nc, naming, createFaasMetrics(metrics), 200);
 
   let server: InvokeServer | undefined;
   const pool = new Pool(
@@ -126,6 +141,24 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     if (!current) pool.retireVersion(key.slice(0, dot), key.slice(dot + 1));
   });
 
+  // This node's instances and memory, read when scraped.
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [metrics],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge("nimbus_instances", "Function instances on this node.", () => pool.stats.instances);
+  gauge("nimbus_instance_classes", "Distinct instance classes (function configurations) on this node.", () => pool.stats.classes);
+  gauge("nimbus_instance_memory_used_mb", "memorySize of the instances on this node, summed.", () => pool.stats.memoryUsedMb);
+  gauge("nimbus_instance_memory_budget_mb", "What the instances of this node may use in all.", () => env.NIMBUS_INVOKER_MEMORY_MB);
+  gauge("nimbus_provisioned_instances", "Provisioned instances on this node.", () => pool.provisionedInstances().length);
+  gauge("nimbus_function_log_lines_dropped", "Output lines dropped because NATS could not keep up (since start).", () => logSink.dropped);
+  gauge("nimbus_function_log_lines_truncated", "Output chunks dropped by the per-invocation output limit (since start).", () => logSink.truncated);
+
   const provisioner = new Provisioner(pool, registry, mirrors, naming, env.NIMBUS_PROVISION_INTERVAL_MS, logger.child({ module: "provisioner" }));
 
   server = new InvokeServer(
@@ -139,6 +172,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       pool,
       registry,
       payloads: store.payloads,
+      recorder,
       maxInlineBytes: () => Math.max(64 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - INLINE_HEADROOM),
     }),
     logger.child({ module: "transport" }),
@@ -154,7 +188,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       server?.start();
       provisioner.start();
       presence.start();
-      return {};
+      return { metrics };
     },
     stop() {
       stopped ??= (async () => {
@@ -163,6 +197,8 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
         await provisioner.stop();
         await server?.drain(deadline);
         await pool.drain(1_000);
+        logSink.flush();
+        recorder.flush();
         presence.stop();
         await registry.stop();
         await mirrors.stop();

@@ -1,9 +1,14 @@
 import { totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { CommonEnv, envBool, envInt, loadEnv } from "@nimbus/service-kit";
+import { CommonEnv, envBool, envInt, loadEnv, LogStreamEnv } from "@nimbus/service-kit";
 
 const Schema = CommonEnv.extend({
+  ...LogStreamEnv,
+  /** Function output lines longer than this are split into marked parts. */
+  NIMBUS_LOG_MAX_LINE_BYTES: envInt(32 * 1024, 256, 1024 * 1024),
+  /** What one invocation may print; beyond it the output is dropped after a marker line. */
+  NIMBUS_LOG_MAX_BYTES_PER_INVOCATION: envInt(10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   /** Code cache and sandbox files; `npm start` puts it under .nimbus/. */
   NIMBUS_INVOKER_DIR: z.string().optional(),

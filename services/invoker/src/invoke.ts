@@ -1,4 +1,6 @@
 import { LATEST, type Naming } from "@nimbus/protocol";
+import { contextFrom, SpanKind, SpanStatusCode, traceparentFor, tracer } from "@nimbus/telemetry";
+import type { InvocationRecorder } from "./telemetry/recorder.js";
 import type { PayloadStore } from "@nimbus/store";
 import type { Registry } from "./cluster/registry.js";
 import type { Pool } from "./pool/pool.js";
@@ -14,7 +16,11 @@ export interface HandlerDeps {
   payloads: PayloadStore;
   /** Bodies above this travel through the payload store (the NATS server's max_payload, less headroom). */
   maxInlineBytes: () => number;
+  recorder: InvocationRecorder;
 }
+
+/** OpenTelemetry's `faas.trigger` for how a call reached the function. */
+const FAAS_TRIGGER: Record<string, string> = { http: "http", nats: "pubsub", timer: "timer", oss: "datasource", async: "other", api: "other" };
 
 /** Redirects a request may take before it must be served (or refused) where it is. */
 const MAX_HOPS = 2;
@@ -37,6 +43,24 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
 
     const body = req.bodyRef ? Buffer.from(await deps.payloads.take(req.bodyRef)) : Buffer.from(req.body ?? new Uint8Array(0));
     const versionId = req.versionId ?? LATEST;
+    const started = Date.now();
+    // The invocation's span: a child of the caller's trace; the function sees this span as its parent.
+    const span = tracer.startSpan(
+      `invoke ${req.service}/${req.function}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          "faas.trigger": FAAS_TRIGGER[req.trigger] ?? "other",
+          "faas.invocation_id": meta.requestId,
+          "faas.name": req.function,
+          "faas.version": versionId,
+          "nimbus.service": req.service,
+          "nimbus.qualifier": req.qualifier,
+        },
+      },
+      contextFrom(meta.traceparent),
+    );
+    const traceparent = traceparentFor(span, meta.traceparent);
     const outcome = await deps.pool.run(
       { service: req.service, fn: req.function, cls: req.cls, versionId },
       { record: resolution.record, service: resolution.service, qualifier: req.qualifier },
@@ -47,16 +71,50 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
         ...(req.http ? { http: req.http } : {}),
         qualifier: req.qualifier,
         versionId: versionId === LATEST ? "" : versionId,
-        ...(meta.traceparent ? { traceparent: meta.traceparent } : {}),
+        ...(traceparent ? { traceparent } : {}),
         logTail: req.logTail,
       },
       req.deadline,
       req.lastResort ?? false,
     );
-    if ("busy" in outcome) return { s: "busy", node: deps.node };
-    if ("failed" in outcome) return { s: "failed", error: outcome.failed.toWire() };
+    const record = {
+      requestId: meta.requestId,
+      service: req.service,
+      function: req.function,
+      qualifier: req.qualifier,
+      versionId: versionId === LATEST ? "" : versionId,
+      trigger: req.trigger,
+      startTime: started,
+    };
+    if ("busy" in outcome) {
+      span.end();
+      return { s: "busy", node: deps.node };
+    }
+    if ("failed" in outcome) {
+      if (outcome.failed.code === "ResourceExhausted") {
+        deps.recorder.record({ ...record, instanceId: "", durationMs: Date.now() - started, maxMemoryMb: 0, coldStart: false, status: "Throttled", errorType: "ResourceExhausted" });
+      }
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.failed.message });
+      span.end();
+      return { s: "failed", error: outcome.failed.toWire() };
+    }
 
     let result = outcome.ok;
+    deps.recorder.record({
+      ...record,
+      instanceId: outcome.instanceId,
+      durationMs: Math.round(result.durationMs),
+      maxMemoryMb: result.maxMemoryMb,
+      coldStart: result.coldStart,
+      ...(result.initDurationMs === undefined ? {} : { initDurationMs: result.initDurationMs }),
+      status: result.errorType ? "Failed" : "Succeeded",
+      ...(result.errorType ? { errorType: result.errorType } : {}),
+      ...(result.timedOut ? { timedOut: true } : {}),
+    });
+    span.setAttribute("faas.coldstart", result.coldStart);
+    span.setAttribute("faas.instance", outcome.instanceId);
+    if (result.errorType) span.setStatus({ code: SpanStatusCode.ERROR, message: result.errorType });
+    span.end();
     if (result.body.length > req.maxResponseBytes) {
       const errorMessage = `the function's response of ${result.body.length} bytes exceeds the limit of ${req.maxResponseBytes} bytes`;
       result = { ...result, body: Buffer.from(JSON.stringify({ errorMessage })), errorType: "UnhandledInvocationError" };

@@ -9,5 +9,7 @@ await runService({
   nodeId: env.NIMBUS_NODE_ID,
   logLevel: env.NIMBUS_LOG_LEVEL,
   shutdownTimeoutMs: env.NIMBUS_SHUTDOWN_TIMEOUT_MS,
+  metricsPort: env.NIMBUS_METRICS_PORT,
+  metricsHost: env.NIMBUS_METRICS_HOST,
   build: (logger) => buildTriggerRouter({ env, logger }),
 });

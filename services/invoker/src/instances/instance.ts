@@ -2,7 +2,7 @@ import { FrameReader, frame, type FromInstance, type FunctionError, type Functio
 import type { SandboxedProcess } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
 import { failures } from "./messages.js";
-import { TailBuffer, type LogSink } from "./log.js";
+import { TailBuffer, type LogSink, type LogSource } from "./log.js";
 
 /** What one invocation needs. */
 export interface InvocationInput {
@@ -26,6 +26,8 @@ export interface InvocationResult {
   coldStart: boolean;
   initDurationMs?: number;
   logTail?: Buffer;
+  /** Stopped at its timeout. */
+  timedOut?: boolean;
 }
 
 export interface InstanceOptions {
@@ -88,7 +90,12 @@ export class Instance {
   /** The invocation an initializer runs for (its output belongs to that invocation's log). */
   private readonly initFor = new Map<number, Pending>();
 
-  constructor(readonly options: InstanceOptions) {}
+  /** Where this instance's output comes from (for the log sink). */
+  private readonly source: LogSource;
+
+  constructor(readonly options: InstanceOptions) {
+    this.source = { instanceId: options.id, service: options.fn.service.name, fn: options.fn.name, versionId: options.fn.service.versionId };
+  }
 
   get id(): string {
     return this.options.id;
@@ -271,7 +278,7 @@ export class Instance {
   private log(entry: Pending, line: string): void {
     const data = Buffer.from(line);
     entry.tail?.push(data);
-    this.options.logSink.write(this.id, entry.input.requestId, "stdout", data);
+    this.options.logSink.write(this.source, requestOf(entry), "stdout", data);
   }
 
   /** A cold start's log begins with what the instance printed while starting (module loading). */
@@ -285,7 +292,7 @@ export class Instance {
     if (!this.pending.has(entry.id) || entry.abandoned) return;
     const error = failures.timedOut(this.options.timeoutMs / 1000, this.options.fn.memory);
     entry.abandoned = true;
-    entry.resolve(this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, 0));
+    entry.resolve({ ...this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, 0), timedOut: true });
     if (this.options.capacity === 1) {
       void this.stop("timeout");
       return;
@@ -316,7 +323,7 @@ export class Instance {
         const entry = this.pending.get(message.id) ?? this.initFor.get(message.id);
         if (entry) entry.tail?.push(message.data);
         else this.instanceOutput.push(message.data);
-        this.options.logSink.write(this.id, entry?.input.requestId, message.stream === 1 ? "stdout" : "stderr", message.data);
+        this.options.logSink.write(this.source, entry ? requestOf(entry) : undefined, message.stream === 1 ? "stdout" : "stderr", message.data);
         return;
       }
       case "result":
@@ -339,6 +346,7 @@ export class Instance {
   private finish(entry: Pending, outcome: { body: Buffer; errorType?: FunctionError["errorType"]; http?: HttpResponseInfo }, rssMb: number): void {
     clearTimeout(entry.timer);
     if (!this.pending.delete(entry.id)) return;
+    this.options.logSink.end(this.source, entry.input.requestId);
     this.lastUsed = Date.now();
     this.served++;
     this.active = Math.max(0, this.active - 1);
@@ -376,6 +384,7 @@ export class Instance {
     const limit = this.options.fn.memory;
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer);
+      this.options.logSink.end(this.source, entry.input.requestId);
       if (entry.abandoned) continue;
       const duration = Date.now() - entry.started;
       const error = oomKilled
@@ -390,6 +399,7 @@ export class Instance {
       entry.resolve(this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, oomKilled ? limit : 0));
     }
     this.pending.clear();
+    this.options.logSink.end(this.source, "");
     this.active = 0;
     for (const waiter of this.waiters.values()) waiter({ t: "hello", pid: -1 });
     this.waiters.clear();
@@ -459,7 +469,11 @@ export class Instance {
       const only = this.pending.size === 1 ? [...this.pending.values()][0] : undefined;
       if (only) only.tail?.push(data);
       else this.instanceOutput.push(data);
-      this.options.logSink.write(this.id, only?.input.requestId, name, data);
+      this.options.logSink.write(this.source, only ? requestOf(only) : undefined, name, data);
     });
   }
+}
+
+function requestOf(entry: Pending): { requestId: string; qualifier: string } {
+  return { requestId: entry.input.requestId, qualifier: entry.input.qualifier };
 }

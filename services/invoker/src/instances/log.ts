@@ -21,8 +21,19 @@ export class TailBuffer {
   }
 }
 
+/** Which instance output comes from. */
+export interface LogSource {
+  instanceId: string;
+  service: string;
+  fn: string;
+  /** The concrete version the instance runs ("" for LATEST). */
+  versionId: string;
+}
+
 /** Where an instance's output goes: every line, attributed to its request when known. */
 export interface LogSink {
-  /** A chunk of function output. `requestId` is undefined for output outside any invocation. */
-  write(instanceId: string, requestId: string | undefined, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /** A chunk of function output; `request` is undefined for output outside any invocation. */
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /** An invocation ended: what is still buffered for it goes out, and its output budget is forgotten. */
+  end(source: LogSource, requestId: string): void;
 }

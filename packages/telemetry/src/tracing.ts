@@ -1,0 +1,72 @@
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from "@opentelemetry/api";
+
+export { SpanKind, SpanStatusCode, type Span } from "@opentelemetry/api";
+
+/** The tracer every Nimbus span comes from (a no-op until startTracing() registers a provider). */
+export const tracer = trace.getTracer("nimbus");
+
+/**
+ * Turns tracing on when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: spans are batched to that OTLP/HTTP endpoint, and
+ * W3C trace context is propagated. When it is not set nothing is loaded and every span is a no-op.
+ * Returns what to await on shutdown (flushes what is still buffered).
+ */
+export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Promise<() => Promise<void>> {
+  if (!env["OTEL_EXPORTER_OTLP_ENDPOINT"] && !env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]) return async () => undefined;
+  if (env["OTEL_SDK_DISABLED"] === "true") return async () => undefined;
+  const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+    import("@opentelemetry/sdk-trace-node"),
+    import("@opentelemetry/exporter-trace-otlp-http"),
+    import("@opentelemetry/resources"),
+  ]);
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ "service.name": env["OTEL_SERVICE_NAME"] ?? `nimbus-${serviceName}`, "service.namespace": "nimbus" }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1_000 })],
+  });
+  provider.register();
+  return () => provider.shutdown();
+}
+
+/** The context a `traceparent` header continues (the root context when there is none). */
+export function contextFrom(traceparent: string | undefined): Context {
+  return traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }) : ROOT_CONTEXT;
+}
+
+/**
+ * The `traceparent` to send on from within `span`: the span's own when tracing is on, else the one
+ * that came in (so a caller's trace still reaches the function when Nimbus records none).
+ */
+export function traceparentFor(span: Span, incoming: string | undefined): string | undefined {
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  return carrier["traceparent"] ?? incoming;
+}
+
+/**
+ * Runs `work` in a span (a child of `traceparent`'s context, or of the active span), ending it —
+ * with an error status when `work` throws — and returns what `work` returns.
+ */
+export async function inSpan<T>(
+  name: string,
+  options: { kind: SpanKind; attributes?: Attributes; traceparent?: string | undefined },
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
+  const parent = options.traceparent !== undefined ? contextFrom(options.traceparent) : context.active();
+  return tracer.startActiveSpan(name, { kind: options.kind, ...(options.attributes ? { attributes: options.attributes } : {}) }, parent, async (span) => {
+    try {
+      return await work(span);
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** FC's `openTracingSpanContext` (Jaeger's `trace:span:parent:flags`) for a W3C `traceparent`. */
+export function jaegerSpanContext(traceparent: string | undefined): string {
+  const m = traceparent ? /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent) : null;
+  return m ? `${m[1]}:${m[2]}:0:${m[3]}` : "";
+}

@@ -1,0 +1,143 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { LogBatch, LogLine, Naming } from "@nimbus/protocol";
+import type { LogSink, LogSource } from "../instances/log.js";
+
+export interface LogShipperOptions {
+  /** Lines longer than this are split into marked parts. */
+  maxLineBytes: number;
+  /** What one invocation may print; the rest is dropped after one marker line. */
+  maxBytesPerInvocation: number;
+  /** Lines waiting to go out beyond this are dropped (NATS cannot keep up): never slow the function. */
+  maxQueuedBytes: number;
+  flushMs: number;
+}
+
+interface Buffered {
+  request: { requestId: string; qualifier: string } | undefined;
+  /** A line not ended yet, per stream. */
+  partial: { 1: Buffer[]; 2: Buffer[] };
+  bytes: number;
+  capped: boolean;
+}
+
+const MAX_BATCH_BYTES = 256 * 1024;
+const encoder = new TextEncoder();
+
+/**
+ * Function output, line by line, on its way to the logs stream: split into lines per request and
+ * stream, over-long lines cut into marked parts, each invocation capped (with one truncation
+ * marker), and published in batches per function on `<prefix>.logs.<svc>.<fn>` — a plain NATS
+ * publish the stream captures, so nothing here waits on the collector or the stream, and output
+ * beyond what NATS can take is counted and dropped rather than slowing the function down.
+ */
+export class LogShipper implements LogSink {
+  private readonly open = new Map<string, Buffered>();
+  private readonly queued = new Map<string, { service: string; fn: string; lines: LogLine[]; bytes: number }>();
+  private queuedBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** Lines dropped because NATS could not keep up (and were not capped by the per-invocation limit). */
+  dropped = 0;
+  /** Lines cut by the per-invocation limit. */
+  truncated = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly naming: Naming,
+    private readonly options: LogShipperOptions,
+  ) {}
+
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array): void {
+    const requestId = request?.requestId ?? "";
+    const key = `${source.instanceId}\u0000${requestId}`;
+    let buffered = this.open.get(key);
+    if (!buffered) this.open.set(key, (buffered = { request, partial: { 1: [], 2: [] }, bytes: 0, capped: false }));
+    const s = stream === "stderr" ? 2 : 1;
+    if (buffered.capped) {
+      this.truncated++;
+      return;
+    }
+    if (requestId && buffered.bytes + data.length > this.options.maxBytesPerInvocation) {
+      buffered.capped = true;
+      const room = Math.max(0, this.options.maxBytesPerInvocation - buffered.bytes);
+      if (room > 0) this.lines(source, request, s, buffered, Buffer.from(data.buffer, data.byteOffset, room));
+      this.flushPartial(source, request, s, buffered);
+      const mb = Math.round(this.options.maxBytesPerInvocation / 1024 / 1024);
+      this.emit(source, request, s, `[nimbus] output truncated: this invocation printed more than ${mb} MB; the rest was dropped`);
+      return;
+    }
+    buffered.bytes += data.length;
+    this.lines(source, request, s, buffered, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  end(source: LogSource, requestId: string): void {
+    const key = `${source.instanceId}\u0000${requestId}`;
+    const buffered = this.open.get(key);
+    if (!buffered) return;
+    this.open.delete(key);
+    for (const s of [1, 2] as const) this.flushPartial(source, buffered.request, s, buffered);
+  }
+
+  /** Sends what is queued now (called on stop). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const [subject, batch] of this.queued) {
+      const body: LogBatch = { service: batch.service, function: batch.fn, lines: batch.lines };
+      if (!this.nc.isClosed()) this.nc.publish(subject, encoder.encode(JSON.stringify(body)));
+    }
+    this.queued.clear();
+    this.queuedBytes = 0;
+  }
+
+  private lines(source: LogSource, request: { requestId: string; qualifier: string } | undefined, s: 1 | 2, buffered: Buffered, data: Buffer): void {
+    let start = 0;
+    for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
+      buffered.partial[s].push(data.subarray(start, nl));
+      this.flushPartial(source, request, s, buffered, true);
+      start = nl + 1;
+    }
+    if (start < data.length) {
+      buffered.partial[s].push(data.subarray(start));
+      // A line that never ends still goes out in marked parts once it is long enough.
+      const pending = buffered.partial[s].reduce((n, b) => n + b.length, 0);
+      if (pending >= this.options.maxLineBytes) this.flushPartial(source, request, s, buffered);
+    }
+  }
+
+  /** Emits what is buffered for a stream as a line (or marked parts of one). */
+  private flushPartial(source: LogSource, request: { requestId: string; qualifier: string } | undefined, s: 1 | 2, buffered: Buffered, complete = false): void {
+    const parts = buffered.partial[s];
+    if (parts.length === 0) return;
+    buffered.partial[s] = [];
+    let line = Buffer.concat(parts);
+    if (!complete && line.length === 0) return;
+    if (line.length > 0 && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1); // CRLF
+    if (line.length <= this.options.maxLineBytes) {
+      this.emit(source, request, s, line.toString("utf8"));
+      return;
+    }
+    let part = 1;
+    for (let at = 0; at < line.length; at += this.options.maxLineBytes) this.emit(source, request, s, line.subarray(at, at + this.options.maxLineBytes).toString("utf8"), part++);
+  }
+
+  private emit(source: LogSource, request: { requestId: string; qualifier: string } | undefined, s: 1 | 2, message: string, part?: number): void {
+    if (this.queuedBytes > this.options.maxQueuedBytes) {
+      this.dropped++;
+      return;
+    }
+    const subject = this.naming.subjects.logs(source.service, source.fn);
+    let batch = this.queued.get(subject);
+    if (!batch) this.queued.set(subject, (batch = { service: source.service, fn: source.fn, lines: [], bytes: 0 }));
+    const line: LogLine = { t: Date.now(), r: request?.requestId ?? "", i: source.instanceId, q: request?.qualifier || (source.versionId ? source.versionId : "LATEST"), v: source.versionId, s, m: message, ...(part ? { p: part } : {}) };
+    const size = message.length + 120;
+    batch.lines.push(line);
+    batch.bytes += size;
+    this.queuedBytes += size;
+    if (batch.bytes >= MAX_BATCH_BYTES) {
+      this.queued.delete(subject);
+      this.queuedBytes -= batch.bytes;
+      if (!this.nc.isClosed()) this.nc.publish(subject, encoder.encode(JSON.stringify({ service: batch.service, function: batch.fn, lines: batch.lines } satisfies LogBatch)));
+    }
+    this.timer ??= setTimeout(() => this.flush(), this.options.flushMs);
+  }
+}

@@ -1,0 +1,81 @@
+import { createNaming } from "@nimbus/protocol";
+import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
+import { ensureLogStream } from "@nimbus/store";
+import { Counter, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
+import { Collector } from "./collector.js";
+import type { CollectorEnv } from "./env.js";
+
+export interface CollectorDeps {
+  env: CollectorEnv;
+  logger: Logger;
+}
+
+/** A log-collector replica: owns the logs stream (retention, size cap) and builds its indexes. */
+export async function buildCollector({ env, logger }: CollectorDeps): Promise<App> {
+  const naming = createNaming(env.NIMBUS_PREFIX);
+  const node = env.NIMBUS_NODE_ID;
+  const metrics = createMetricsRegistry({ service: "log-collector", node });
+  const connections = connectionGauges(metrics);
+  let natsConnected = false;
+  let redisReady = false;
+  const nc = await connectNats({
+    url: env.NIMBUS_NATS_URL,
+    name: `log-collector/${node}`,
+    logger: logger.child({ module: "nats" }),
+    onConnectedChange: (c) => {
+      natsConnected = c;
+      connections.nats(c);
+    },
+  });
+  const redis = connectRedis({
+    url: env.NIMBUS_REDIS_URL,
+    name: `log-collector/${node}`,
+    logger: logger.child({ module: "redis" }),
+    maxRetriesPerRequest: null,
+    autoPipelining: true,
+    onReadyChange: (r) => {
+      redisReady = r;
+      connections.redis(r);
+    },
+  });
+  await ensureLogStream(nc, naming, { maxAgeMs: env.NIMBUS_LOG_RETENTION, maxBytes: env.NIMBUS_LOG_MAX_BYTES, replicas: env.NIMBUS_NATS_REPLICAS });
+  const collector = new Collector(
+    nc,
+    redis,
+    naming,
+    { retentionMs: env.NIMBUS_LOG_RETENTION, ackWaitMs: env.NIMBUS_COLLECTOR_ACK_WAIT_MS },
+    {
+      batches: new Counter({ name: "nimbus_collector_batches_total", help: "Batches taken from the logs stream.", labelNames: ["kind"], registers: [metrics] }),
+      lines: new Counter({ name: "nimbus_collector_lines_total", help: "Function output lines indexed.", registers: [metrics] }),
+      records: new Counter({ name: "nimbus_collector_invocation_records_total", help: "Invocation records counted.", registers: [metrics] }),
+    },
+    logger.child({ module: "collector" }),
+  );
+  new Gauge({
+    name: "nimbus_collector_pending_batches",
+    help: "Batches on the logs stream no collector has processed yet.",
+    registers: [metrics],
+    async collect() {
+      this.set(await collector.pending().catch(() => -1));
+    },
+  });
+  const presence = new PresencePublisher(nc, naming, { service: "log-collector", node }, () => natsConnected && redisReady);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    async start() {
+      await collector.start();
+      presence.start();
+      return { metrics };
+    },
+    stop() {
+      stopped ??= (async () => {
+        presence.stop();
+        await collector.stop();
+        redis.disconnect();
+        await drainNats(nc, 1_000);
+      })();
+      return stopped;
+    },
+  };
+}
