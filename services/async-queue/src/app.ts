@@ -1,9 +1,9 @@
 import { AsyncQueues, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
-import { connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
+import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
-import type { Logger } from "@nimbus/telemetry";
+import { Counter, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import type { AsyncQueueEnv } from "./env.js";
 import { createProcessor } from "./processor.js";
 import { WorkerManager } from "./workers.js";
@@ -17,13 +17,18 @@ export interface AsyncQueueDeps {
 export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<App> {
   const naming = createNaming(env.NIMBUS_PREFIX);
   const node = env.NIMBUS_NODE_ID;
+  const metrics = createMetricsRegistry({ service: "async-queue", node });
+  const connections = connectionGauges(metrics);
   let natsConnected = false;
   let redisReady = false;
   const nc = await connectNats({
     url: env.NIMBUS_NATS_URL,
     name: `async-queue/${node}`,
     logger: logger.child({ module: "nats" }),
-    onConnectedChange: (c) => (natsConnected = c),
+    onConnectedChange: (c) => {
+      natsConnected = c;
+      connections.nats(c);
+    },
   });
   // BullMQ workers block on Redis: their connection must never give up on a command.
   const redis = connectRedis({
@@ -31,7 +36,10 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     name: `async-queue/${node}`,
     logger: logger.child({ module: "redis" }),
     maxRetriesPerRequest: null,
-    onReadyChange: (r) => (redisReady = r),
+    onReadyChange: (r) => {
+      redisReady = r;
+      connections.redis(r);
+    },
   });
   // Invocation records: many concurrent jobs share it, so one turn's commands go out as one write.
   const recordsRedis = connectRedis({
@@ -64,6 +72,11 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     retry: { baseMs: env.NIMBUS_ASYNC_RETRY_BASE_MS, platformBaseMs: env.NIMBUS_ASYNC_PLATFORM_RETRY_BASE_MS, maxMs: env.NIMBUS_ASYNC_RETRY_MAX_MS },
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
+    metrics: {
+      final: new Counter({ name: "nimbus_async_final_total", help: "Asynchronous invocations that reached a final state.", labelNames: ["service", "function", "status"], registers: [metrics] }),
+      retries: new Counter({ name: "nimbus_async_retries_total", help: "Retries scheduled, by kind (function or platform error).", labelNames: ["service", "function", "kind"], registers: [metrics] }),
+      destinations: new Counter({ name: "nimbus_async_destinations_total", help: "Destination records delivered or not.", labelNames: ["service", "function", "outcome"], registers: [metrics] }),
+    },
   });
   const workers = new WorkerManager(
     redis,
@@ -76,6 +89,29 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     { concurrency: env.NIMBUS_ASYNC_CONCURRENCY, lockMs: env.NIMBUS_ASYNC_LOCK_MS, idleMs: env.NIMBUS_ASYNC_IDLE_MS, scanMs: env.NIMBUS_ASYNC_SCAN_MS },
     logger.child({ module: "workers" }),
   );
+  // Queue depth and the age of the oldest waiting invocation, per function this replica serves, read when scraped.
+  const depth = new Gauge({ name: "nimbus_async_queue_depth", help: "Invocations waiting (queued or delayed for a retry).", labelNames: ["service", "function"], registers: [metrics] });
+  const oldest = new Gauge({ name: "nimbus_async_oldest_age_seconds", help: "Age of the oldest invocation waiting to run.", labelNames: ["service", "function"], registers: [metrics] });
+  new Gauge({
+    name: "nimbus_async_workers",
+    help: "Function queues this replica runs a worker for.",
+    registers: [metrics],
+    async collect() {
+      const active = workers.queuesServed();
+      this.set(active.length);
+      depth.reset();
+      oldest.reset();
+      await Promise.all(
+        active.map(async ({ service, fn }) => {
+          const queue = queues.queue(service, fn);
+          const counts = await queue.getJobCounts("wait", "delayed", "prioritized").catch(() => ({}) as Record<string, number>);
+          depth.set({ service, function: fn }, Object.values(counts).reduce((n, c) => n + c, 0));
+          const [first] = await queue.getJobs(["wait", "prioritized"], 0, 0, true).catch(() => []);
+          oldest.set({ service, function: fn }, first ? Math.max(0, (Date.now() - first.data.enqueuedAt) / 1000) : 0);
+        }),
+      );
+    },
+  });
   const presence = new PresencePublisher(nc, naming, { service: "async-queue", node }, () => natsConnected && redisReady);
 
   let stopped: Promise<void> | undefined;
@@ -86,7 +122,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
       dispatcher.start();
       await workers.start();
       presence.start();
-      return {};
+      return { metrics };
     },
     stop() {
       stopped ??= (async () => {

@@ -17,7 +17,7 @@ import {
 } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 import type { Mirror } from "@nimbus/store";
-import type { Logger } from "@nimbus/telemetry";
+import { inSpan, SpanKind, traceparentFor, type Counter, type Logger } from "@nimbus/telemetry";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { backoffMs } from "./backoff.js";
 import { deliver } from "./destinations.js";
@@ -35,6 +35,17 @@ export interface ProcessorDeps {
   retry: { baseMs: number; platformBaseMs: number; maxMs: number };
   coldStartAllowanceMs: number;
   maxResponseBytes: number;
+  metrics: AsyncMetrics;
+}
+
+/** What the async queue counts (per function; bounded by what is deployed). */
+export interface AsyncMetrics {
+  /** Invocations that reached a final state, by status. */
+  final: Counter<"service" | "function" | "status">;
+  /** Retries scheduled, by kind (function error, platform error). */
+  retries: Counter<"service" | "function" | "kind">;
+  /** Destination records delivered or not. */
+  destinations: Counter<"service" | "function" | "outcome">;
 }
 
 /** Errors that say the function itself cannot run any more: the invocation is Invalid, not retried. */
@@ -150,15 +161,27 @@ class AsyncRun {
 
   private invoke(target: Target): Promise<InvocationOutcome & { body: Uint8Array }> {
     const { data, deps } = this;
-    return deps.dispatcher.invoke(
-      invokeRequestFor(target, {
-        kind: "event",
-        trigger: "async",
-        body: Buffer.from(data.payload, "base64"),
-        coldStartAllowanceMs: deps.coldStartAllowanceMs,
-        maxResponseBytes: deps.maxResponseBytes,
-      }),
-      dispatchMeta(data.requestId, data.traceparent, () => deps.resolver.resolve(data.service, data.qualifier, data.function)),
+    const attributes = {
+      "faas.invoked_name": target.fn,
+      "faas.invocation_id": data.requestId,
+      "messaging.system": "bullmq",
+      "messaging.message.id": data.invocationId,
+      "nimbus.service": target.service,
+      "nimbus.qualifier": target.qualifier,
+      "nimbus.attempt": data.functionErrors + data.platformErrors + 1,
+    };
+    // A child of the span that queued it (the caller's trace, carried in the job).
+    return inSpan(`process ${target.service}/${target.fn}`, { kind: SpanKind.CONSUMER, attributes, traceparent: data.traceparent }, (span) =>
+      deps.dispatcher.invoke(
+        invokeRequestFor(target, {
+          kind: "event",
+          trigger: "async",
+          body: Buffer.from(data.payload, "base64"),
+          coldStartAllowanceMs: deps.coldStartAllowanceMs,
+          maxResponseBytes: deps.maxResponseBytes,
+        }),
+        dispatchMeta(data.requestId, traceparentFor(span, data.traceparent), () => deps.resolver.resolve(data.service, data.qualifier, data.function)),
+      ),
     );
   }
 
@@ -234,6 +257,8 @@ class AsyncRun {
   }
 
   private async retryLater(delayMs: number, fields: Partial<InvocationRecord>, detail: string, next: AsyncJob): Promise<void> {
+    const kind = next.platformErrors > this.data.platformErrors ? "platform" : "function";
+    this.deps.metrics.retries.inc({ service: this.data.service, function: this.data.function, kind });
     if (!(await this.update({ ...fields, status: "Retrying" }, detail))) return;
     await this.job.updateData(next);
     await this.job.moveToDelayed(Date.now() + delayMs, this.token);
@@ -279,6 +304,7 @@ class AsyncRun {
       this.log.warn({ status: ending.status }, "the async invocation is already final; not recording it twice");
       return;
     }
+    deps.metrics.final.inc({ service: data.service, function: data.function, status: ending.status });
     if (pending) await this.deliver(pending);
   }
 
@@ -288,6 +314,7 @@ class AsyncRun {
       (err: unknown) => `Failed: ${(err as Error).message}`,
     );
     if (status !== "Succeeded") this.log.warn({ destination: pending.arn, status }, "destination not delivered");
+    deps.metrics.destinations.inc({ service: data.service, function: data.function, outcome: status === "Succeeded" ? "delivered" : "failed" });
     await deps.records.setDestinationStatus(data.service, data.function, data.invocationId, status);
   }
 }

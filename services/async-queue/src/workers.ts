@@ -92,6 +92,11 @@ export class WorkerManager {
     return [...this.running.keys()];
   }
 
+  /** The functions whose queues this replica serves. */
+  queuesServed(): { service: string; fn: string }[] {
+    return [...this.running.values()].map((r) => ({ service: r.service, fn: r.fn }));
+  }
+
   /** Starts the worker of a function's queue if it is not running. */
   ensure(service: string, fn: string): Promise<void> {
     const name = this.naming.bull.asyncQueue(service, fn);

@@ -8,7 +8,7 @@ import {
   type App,
 } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
-import { createMetricsRegistry, type Logger } from "@nimbus/telemetry";
+import { createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import { CodeCollector } from "./code/gc.js";
 import { codeRoutes } from "./code/routes.js";
 import type { GatewayContext } from "./context.js";
@@ -92,6 +92,16 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const domainCatalog = new CustomDomainCatalog(ctx, functionCatalog);
 
   const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
+  new Gauge({
+    name: "nimbus_connection_up",
+    help: "1 while the connection to a dependency is up.",
+    labelNames: ["dependency"],
+    registers: [registry],
+    collect() {
+      this.set({ dependency: "nats" }, natsConnected ? 1 : 0);
+      this.set({ dependency: "redis" }, redisReady ? 1 : 0);
+    },
+  });
   const presence = new PresenceTracker(nc, naming);
   const mirrorsReady = () => mirrors.ready();
   const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && redisReady && mirrorsReady());

@@ -1,9 +1,9 @@
 import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
-import { connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
+import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
-import type { Logger } from "@nimbus/telemetry";
+import { Counter, createMetricsRegistry, type Logger } from "@nimbus/telemetry";
 import type { TriggerRouterEnv } from "./env.js";
 import { TriggerInvoker } from "./invoke.js";
 import { NatsTriggers } from "./nats-triggers.js";
@@ -24,13 +24,18 @@ export interface TriggerRouterDeps {
 export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Promise<App> {
   const naming = createNaming(env.NIMBUS_PREFIX);
   const node = env.NIMBUS_NODE_ID;
+  const metrics = createMetricsRegistry({ service: "trigger-router", node });
+  const connections = connectionGauges(metrics);
   let natsConnected = false;
   let redisReady = false;
   const nc = await connectNats({
     url: env.NIMBUS_NATS_URL,
     name: `trigger-router/${node}`,
     logger: logger.child({ module: "nats" }),
-    onConnectedChange: (c) => (natsConnected = c),
+    onConnectedChange: (c) => {
+      natsConnected = c;
+      connections.nats(c);
+    },
   });
   // BullMQ's (its worker blocks): never give up on a command.
   const redis = connectRedis({
@@ -38,7 +43,10 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
     name: `trigger-router/${node}`,
     logger: logger.child({ module: "redis" }),
     maxRetriesPerRequest: null,
-    onReadyChange: (r) => (redisReady = r),
+    onReadyChange: (r) => {
+      redisReady = r;
+      connections.redis(r);
+    },
   });
   const recordsRedis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `trigger-router/${node}/records`, logger: logger.child({ module: "redis" }), maxRetriesPerRequest: null, autoPipelining: true });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
@@ -52,7 +60,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   const invoker = new TriggerInvoker(new TargetResolver(mirrors, naming), dispatcher, submitter, {
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
-  });
+  }, new Counter({ name: "nimbus_trigger_events_total", help: "Events turned into invocations, by trigger type and outcome.", labelNames: ["type", "outcome"], registers: [metrics] }));
   const timers = new Timers(redis, naming, mirrors.triggers, invoker, logger.child({ module: "timers" }));
   const nats = new NatsTriggers(
     nc,
@@ -75,7 +83,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
       await nats.start();
       objects.start();
       presence.start();
-      return {};
+      return { metrics };
     },
     stop() {
       stopped ??= (async () => {

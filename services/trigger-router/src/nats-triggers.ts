@@ -130,13 +130,14 @@ export class NatsTriggers {
   private async handleCore(trigger: TriggerRecord, config: NatsTriggerConfig, msg: Msg): Promise<void> {
     const event = this.eventOf(config, msg);
     try {
+      const traceparent = msg.headers?.get("traceparent") || undefined;
       if (config.invocationType === "Async") {
-        const { invocationId } = await this.invoker.submit(trigger, event);
+        const { invocationId } = await this.invoker.submit(trigger, event, "nats", undefined, traceparent);
         if (msg.reply) this.reply(msg, encoder.encode(JSON.stringify({ invocationId })), undefined, invocationId);
         return;
       }
       const requestId = randomUUID();
-      const outcome = await this.invoker.run(trigger, event, "nats", requestId);
+      const outcome = await this.invoker.run(trigger, event, "nats", requestId, traceparent);
       if (msg.reply) this.reply(msg, outcome.body, outcome.errorType, requestId);
     } catch (err) {
       const code = isNimbusError(err) ? err.code : "InternalServerError";
@@ -228,9 +229,9 @@ export class NatsTriggers {
     try {
       if (config.invocationType === "Async") {
         // Named after the stream sequence: a redelivered message finds its invocation and is not queued twice.
-        await this.invoker.submit(trigger, event, `nats_${m.seq}_${stream.toLowerCase()}`);
+        await this.invoker.submit(trigger, event, "nats", `nats_${m.seq}_${stream.toLowerCase()}`, m.headers?.get("traceparent") || undefined);
       } else {
-        const outcome = await this.invoker.run(trigger, event, "nats");
+        const outcome = await this.invoker.run(trigger, event, "nats", undefined, m.headers?.get("traceparent") || undefined);
         if (outcome.errorType) throw Object.assign(new Error(Buffer.from(outcome.body).toString("utf8").slice(0, 1000)), { code: outcome.errorType });
       }
       m.ack();

@@ -59,7 +59,7 @@ export class ObjectEvents {
         const source = parseOssArn(trigger.sourceArn);
         if (!source || source.bucket !== record.s3.bucket.name) continue;
         if (!ossMatches(trigger.triggerConfig as OssTriggerConfig, eventName, key)) continue;
-        const { invocationId } = await this.invoker.submit(trigger, ossEvent(record, eventName, key, source.region || this.region));
+        const { invocationId } = await this.invoker.submit(trigger, ossEvent(record, eventName, key, source.region || this.region), "oss");
         this.logger.debug({ trigger: trigger.triggerName, bucket: source.bucket, key, eventName, invocationId }, "object event queued");
       }
     }

@@ -6,6 +6,7 @@ import type { TriggerCatalog } from "../triggers/catalog.js";
 import { dispatchMeta, invokeRequestFor, type Dispatcher, type Target, type TargetResolver } from "@nimbus/dispatch";
 import type { InvocationLimits } from "./routes.js";
 import { traceparentOf } from "./headers.js";
+import { inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
 import { rawBodies } from "./raw-bodies.js";
 import { resolveTarget } from "./target.js";
 
@@ -84,11 +85,15 @@ export async function serveHttp(
   }
   const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   const http = { method: req.method, path: where.path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: where.url, basePath: where.basePath };
-  const outcome = await deps.dispatcher.invoke(
-    invokeRequestFor(target, { kind: "http", trigger: "http", body, http, ...deps.limits }),
-    dispatchMeta(req.id, traceparentOf(req), resolve),
-  );
-  return answer(reply, outcome);
+  const attributes = { "faas.invoked_name": target.fn, "faas.invocation_id": req.id, "nimbus.service": target.service, "nimbus.qualifier": target.qualifier, "http.request.method": req.method, "url.path": where.path };
+  return inSpan(`${req.method} ${target.service}/${target.fn}`, { kind: SpanKind.SERVER, attributes, traceparent: traceparentOf(req) }, async (span) => {
+    const outcome = await deps.dispatcher.invoke(
+      invokeRequestFor(target, { kind: "http", trigger: "http", body, http, ...deps.limits }),
+      dispatchMeta(req.id, traceparentFor(span, traceparentOf(req)), resolve),
+    );
+    if (outcome.http) span.setAttribute("http.response.status_code", outcome.http.status);
+    return answer(reply, outcome);
+  });
 }
 
 /**
