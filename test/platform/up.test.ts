@@ -22,7 +22,7 @@ let ports: { api: number; nats: number; redis: number };
 /** Runs `nimbus up` (what `npm start` runs) as a user would, with only NIMBUS_HOME and ports set. */
 async function up(): Promise<Up> {
   const env: NodeJS.ProcessEnv = { PATH: process.env["PATH"], HOME: process.env["HOME"], NIMBUS_HOME: home };
-  Object.assign(env, { NIMBUS_PORT: String(ports.api), NIMBUS_NATS_PORT: String(ports.nats), NIMBUS_REDIS_PORT: String(ports.redis) });
+  Object.assign(env, { NIMBUS_PORT: String(ports.api), NIMBUS_NATS_PORT: String(ports.nats), NIMBUS_REDIS_PORT: String(ports.redis), NIMBUS_METRICS_PORT_BASE: "0" });
   const child = spawn(process.execPath, [BIN, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));

@@ -23,6 +23,8 @@ const UpEnv = z.object({
   NIMBUS_REDIS_URL: z.string().optional(),
   NIMBUS_NATS_PORT: port(14222),
   NIMBUS_REDIS_PORT: port(16379),
+  /** The services other than the gateway serve /metrics on consecutive ports from here (0: any free port each). */
+  NIMBUS_METRICS_PORT_BASE: z.coerce.number().int().min(0).max(65_535).default(9464),
   NIMBUS_PORT: port(8080),
   NIMBUS_HOST: z.string().default("127.0.0.1"),
   NIMBUS_ACCOUNT_ID: z.string().optional(),
@@ -107,9 +109,17 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
       NIMBUS_ACCESS_KEY_SECRET: accessKeySecret,
       NIMBUS_REQUIRED_SERVICES: names.join(","),
     };
-    for (const name of names) {
+    const metricsPorts: string[] = [];
+    for (const [index, name] of names.entries()) {
       const node = nodeId(name, true);
-      const svcEnv = { ...serviceEnv, NIMBUS_NODE_ID: node, ...(name === "invoker" ? { NIMBUS_INVOKER_DIR: invokerDir(home, node) } : {}) };
+      const metricsPort = name === "gateway" ? undefined : env.NIMBUS_METRICS_PORT_BASE === 0 ? 0 : env.NIMBUS_METRICS_PORT_BASE + index;
+      if (metricsPort) metricsPorts.push(`${name} :${metricsPort}`);
+      const svcEnv = {
+        ...serviceEnv,
+        NIMBUS_NODE_ID: node,
+        ...(metricsPort === undefined ? {} : { NIMBUS_METRICS_PORT: String(metricsPort) }),
+        ...(name === "invoker" ? { NIMBUS_INVOKER_DIR: invokerDir(home, node) } : {}),
+      };
       const svc = supervise(name, svcEnv, join(home, "logs", `${name}.log`), verbose, print, () => stopping);
       services.push(svc);
       await svc.start();
@@ -128,6 +138,7 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
         `  access key secret ${accessKeySecret}`,
         `  credentials       ${file}${created ? " (just created)" : ""}`,
         `  services          ${names.join(", ")}`,
+        `  metrics           ${endpoint}/metrics (gateway)${metricsPorts.length ? `; /metrics on 127.0.0.1 ${metricsPorts.join(", ")}` : ""}`,
         `  nats              ${redact(natsUrl)}${nats ? " (embedded)" : ""}`,
         `  redis             ${redact(redisUrl)}${redis ? " (embedded)" : ""}`,
         `  data and logs     ${home}`,

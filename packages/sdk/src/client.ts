@@ -109,6 +109,46 @@ function encodeBody(body: unknown): { bytes: Uint8Array; contentType: string } |
   return { bytes: Buffer.from(JSON.stringify(body), "utf8"), contentType: "application/json" };
 }
 
+/** The error a non-2xx answer stands for. */
+function apiError(response: Response, bytes: Buffer): FcApiError {
+  const requestId = response.headers.get("x-fc-request-id") ?? "";
+  let parsed: { ErrorCode?: string; ErrorMessage?: string } = {};
+  if ((response.headers.get("content-type") ?? "").startsWith("application/json")) {
+    try {
+      parsed = JSON.parse(bytes.toString("utf8")) as typeof parsed;
+    } catch {
+      // not JSON after all
+    }
+  }
+  return new FcApiError(response.status, parsed.ErrorCode ?? "Unknown", parsed.ErrorMessage ?? bytes.toString("utf8"), requestId);
+}
+
+/** One line of function output, as the logs API returns it. */
+export interface FunctionLogLine {
+  timestamp: string;
+  requestId: string;
+  instanceId: string;
+  qualifier: string;
+  versionId: string;
+  stream: "stdout" | "stderr";
+  message: string;
+  part?: number;
+}
+
+/** One step of a function's figures. */
+export interface FunctionMetricsPoint {
+  timestamp: string;
+  invocations: number;
+  errors: number;
+  throttles: number;
+  timeouts: number;
+  coldStarts: number;
+  durationAvgMs: number | null;
+  durationP50Ms: number | null;
+  durationP90Ms: number | null;
+  durationP99Ms: number | null;
+}
+
 /** A signed HTTP client for the Nimbus (FC 2.0) API. */
 export class NimbusClient {
   readonly endpoint: string;
@@ -119,6 +159,40 @@ export class NimbusClient {
 
   /** Signs and sends one request to `/2016-08-15{path}`; throws FcApiError on a non-2xx answer. */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const response = await this.send(method, path, opts, AbortSignal.timeout(this.options.timeoutMs ?? 60_000));
+    const requestId = response.headers.get("x-fc-request-id") ?? "";
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const isJson = (response.headers.get("content-type") ?? "").startsWith("application/json");
+    if (response.status < 200 || response.status >= 300) throw apiError(response, bytes);
+    const data = opts.raw || !isJson ? bytes : bytes.length ? JSON.parse(bytes.toString("utf8")) : undefined;
+    return { status: response.status, headers: response.headers, data: data as T, requestId };
+  }
+
+  /**
+   * A function's new output lines as they are printed (the logs API's Server-Sent Events), until
+   * `signal` aborts. Each line is what the logs API returns.
+   */
+  async *followLogs(serviceName: string, functionName: string, query: RequestOptions["query"] = {}, signal?: AbortSignal): AsyncGenerator<FunctionLogLine> {
+    const response = await this.send("GET", `/services/${serviceName}/functions/${functionName}/logs`, { query: { ...query, follow: "true" } }, signal);
+    if (response.status !== 200 || !response.body) throw apiError(response, Buffer.from(await response.arrayBuffer()));
+    const decoder = new TextDecoder();
+    let pending = "";
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        pending += decoder.decode(chunk, { stream: true });
+        for (let end = pending.indexOf("\n\n"); end !== -1; end = pending.indexOf("\n\n")) {
+          const event = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          const data = event.split("\n").find((l) => l.startsWith("data: "));
+          if (data) yield JSON.parse(data.slice(6)) as FunctionLogLine;
+        }
+      }
+    } catch (err) {
+      if (!signal?.aborted) throw err;
+    }
+  }
+
+  private async send(method: string, path: string, opts: RequestOptions, signal: AbortSignal | undefined): Promise<Response> {
     const fullPath = `/${API_VERSION}${path}`;
     const search = new URLSearchParams();
     const signedQueries: Record<string, string | string[]> = {};
@@ -146,21 +220,17 @@ export class NimbusClient {
       queries: path.startsWith("/proxy/") ? signedQueries : null,
     });
     const qs = search.toString();
-    const response = await fetch(`${this.endpoint}${fullPath}${qs ? `?${qs}` : ""}`, {
-      method,
-      headers,
-      body: body ? body.bytes : null,
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000),
-    });
-    const requestId = response.headers.get("x-fc-request-id") ?? "";
-    const bytes = Buffer.from(await response.arrayBuffer());
-    const isJson = (response.headers.get("content-type") ?? "").startsWith("application/json");
-    if (response.status < 200 || response.status >= 300) {
-      const parsed = isJson ? (JSON.parse(bytes.toString("utf8")) as { ErrorCode?: string; ErrorMessage?: string }) : {};
-      throw new FcApiError(response.status, parsed.ErrorCode ?? "Unknown", parsed.ErrorMessage ?? bytes.toString("utf8"), requestId);
-    }
-    const data = opts.raw || !isJson ? bytes : bytes.length ? JSON.parse(bytes.toString("utf8")) : undefined;
-    return { status: response.status, headers: response.headers, data: data as T, requestId };
+    return fetch(`${this.endpoint}${fullPath}${qs ? `?${qs}` : ""}`, { method, headers, body: body ? body.bytes : null, ...(signal ? { signal } : {}) });
+  }
+
+  getFunctionLogs(serviceName: string, functionName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ logs: FunctionLogLine[]; nextToken?: string }>("GET", `/services/${serviceName}/functions/${functionName}/logs`, { query });
+  }
+  listInvocationLogs(serviceName: string, functionName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ invocations: Record<string, unknown>[]; nextToken?: string }>("GET", `/services/${serviceName}/functions/${functionName}/invocations-log`, { query });
+  }
+  getFunctionMetrics(serviceName: string, functionName: string, query: RequestOptions["query"] = {}) {
+    return this.request<{ step: number; points: FunctionMetricsPoint[] }>("GET", `/services/${serviceName}/functions/${functionName}/metrics`, { query });
   }
 
   createService(serviceName: string, spec: Record<string, unknown> = {}) {
