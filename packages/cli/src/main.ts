@@ -2,6 +2,7 @@ import { asyncCommand } from "./async.js";
 import { deploy } from "./deploy.js";
 import { invoke } from "./invoke.js";
 import { invoker } from "./invoker.js";
+import { logs, metrics } from "./logs.js";
 import { aliasCommand, layerCommand, versionCommand } from "./release.js";
 import { publish } from "./publish.js";
 import { triggerCommand } from "./trigger.js";
@@ -14,6 +15,8 @@ commands:
   deploy [dir]           create or update a function from a directory (nimbus.yaml or flags)
   invoke <svc>/<fn>      call a function and print its response (--async: queue it, print its id)
   async get|list|stop    what happened to asynchronous invocations; stop one
+  logs <svc>/<fn>        a function's output lines (--request-id, --since 10m, --keyword, -f to follow)
+  metrics <svc>/<fn>     its invocations, errors, cold starts and durations per minute
   version publish|list|delete   snapshot a service as its next version
   alias set|list|delete  point an alias at a version, with an optional canary weight
   layer publish|list     publish a directory as a layer version (prints its ARN)
@@ -38,6 +41,10 @@ export async function main(argv: string[]): Promise<void> {
         return await invoke(rest);
       case "invoker":
         return await invoker();
+      case "logs":
+        return await logs(rest);
+      case "metrics":
+        return await metrics(rest);
       case "async":
         return await asyncCommand(rest);
       case "version":

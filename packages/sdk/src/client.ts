@@ -147,6 +147,7 @@ export interface FunctionMetricsPoint {
   durationP50Ms: number | null;
   durationP90Ms: number | null;
   durationP99Ms: number | null;
+  durationMaxMs: number | null;
 }
 
 /** A signed HTTP client for the Nimbus (FC 2.0) API. */

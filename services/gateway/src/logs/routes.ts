@@ -222,14 +222,21 @@ export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: 
     for (let i = 0; i < minutes.length; i += perStep) {
       const sum = { invocations: 0, errors: 0, throttles: 0, timeouts: 0, coldStarts: 0, durationSumMs: 0 };
       const buckets = new Array<number>(DURATION_BUCKETS_MS.length + 1).fill(0);
+      let min = Number.POSITIVE_INFINITY;
+      let max = Number.NEGATIVE_INFINITY;
       for (let j = i; j < Math.min(i + perStep, minutes.length); j++) {
         const hash = ((results[j] ?? [])[1] ?? {}) as Record<string, string>;
         for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += Number(hash[key] ?? 0);
         for (let b = 0; b < buckets.length; b++) buckets[b] = (buckets[b] as number) + Number(hash[`b${b}`] ?? 0);
+        if (hash["durationMinMs"] !== undefined) min = Math.min(min, Number(hash["durationMinMs"]));
+        if (hash["durationMaxMs"] !== undefined) max = Math.max(max, Number(hash["durationMaxMs"]));
       }
+      // Percentiles are interpolated within histogram buckets, then kept within what was seen.
       const p = (x: number) => {
         const v = bucketPercentile(buckets, x);
-        return v === undefined ? null : Math.round(v * 100) / 100;
+        if (v === undefined) return null;
+        const seen = Number.isFinite(max) ? Math.min(max, Math.max(min, v)) : v;
+        return Math.round(seen * 100) / 100;
       };
       points.push({
         timestamp: new Date((minutes[i] as number) * 60_000).toISOString(),
@@ -242,6 +249,7 @@ export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: 
         durationP50Ms: p(0.5),
         durationP90Ms: p(0.9),
         durationP99Ms: p(0.99),
+        durationMaxMs: Number.isFinite(max) ? max : null,
       });
     }
     return { service: t.service, function: t.fn, step: q.step, points };

@@ -27,6 +27,10 @@ for i = 0, n - 1 do
     redis.call('HINCRBY', key, 'invocations', 1)
     redis.call('HINCRBY', key, bucket, 1)
     redis.call('HINCRBY', key, 'durationSumMs', duration)
+    local max = redis.call('HGET', key, 'durationMaxMs')
+    if not max or duration > tonumber(max) then redis.call('HSET', key, 'durationMaxMs', duration) end
+    local min = redis.call('HGET', key, 'durationMinMs')
+    if not min or duration < tonumber(min) then redis.call('HSET', key, 'durationMinMs', duration) end
     if string.find(flags, 'e', 1, true) then redis.call('HINCRBY', key, 'errors', 1) end
     if string.find(flags, 'c', 1, true) then redis.call('HINCRBY', key, 'coldStarts', 1) end
     if string.find(flags, 'o', 1, true) then redis.call('HINCRBY', key, 'timeouts', 1) end
