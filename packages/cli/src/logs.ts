@@ -72,12 +72,10 @@ export async function logs(argv: string[]): Promise<void> {
   };
   const print = (line: FunctionLogLine) => process.stdout.write(values.json ? `${JSON.stringify(line)}\n` : text(line));
 
-  // Following starts listening first, so no line falls between the history and the live stream;
-  // lines seen in both are printed once.
+  // Following subscribes first, so no line falls between the history and the live stream; lines
+  // seen in both are printed once.
   const abort = new AbortController();
-  const live = values.follow ? client.followLogs(service, fn, filter, abort.signal) : undefined;
-  const pending = live?.next();
-  pending?.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+  const live = values.follow ? await client.followLogs(service, fn, filter, abort.signal) : undefined;
   const seen = new Set<string>();
   const key = (l: FunctionLogLine) => `${l.timestamp}\u0000${l.requestId}\u0000${l.instanceId}\u0000${l.part ?? ""}\u0000${l.message}`;
 
@@ -100,14 +98,13 @@ export async function logs(argv: string[]): Promise<void> {
     printed += res.data.logs.length;
     nextToken = res.data.nextToken;
   } while (nextToken && printed < limit);
-  if (!live || !pending) return;
+  if (!live) return;
 
   const stop = () => abort.abort();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   try {
-    for (let step = await pending; !step.done; step = await live.next()) {
-      const line = step.value;
+    for await (const line of live) {
       if (seen.size > 0 && seen.delete(key(line))) continue;
       print(line);
     }

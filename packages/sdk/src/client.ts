@@ -170,27 +170,31 @@ export class NimbusClient {
   }
 
   /**
-   * A function's new output lines as they are printed (the logs API's Server-Sent Events), until
-   * `signal` aborts. Each line is what the logs API returns.
+   * Follows a function's output (the logs API's Server-Sent Events). Resolves once the gateway is
+   * subscribed — every line printed from then on arrives — with the lines as an async iterable that
+   * ends when `signal` aborts or the gateway goes away.
    */
-  async *followLogs(serviceName: string, functionName: string, query: RequestOptions["query"] = {}, signal?: AbortSignal): AsyncGenerator<FunctionLogLine> {
+  async followLogs(serviceName: string, functionName: string, query: RequestOptions["query"] = {}, signal?: AbortSignal): Promise<AsyncIterable<FunctionLogLine>> {
     const response = await this.send("GET", `/services/${serviceName}/functions/${functionName}/logs`, { query: { ...query, follow: "true" } }, signal);
     if (response.status !== 200 || !response.body) throw apiError(response, Buffer.from(await response.arrayBuffer()));
-    const decoder = new TextDecoder();
-    let pending = "";
-    try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        pending += decoder.decode(chunk, { stream: true });
-        for (let end = pending.indexOf("\n\n"); end !== -1; end = pending.indexOf("\n\n")) {
-          const event = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          const data = event.split("\n").find((l) => l.startsWith("data: "));
-          if (data) yield JSON.parse(data.slice(6)) as FunctionLogLine;
+    const body = response.body as unknown as AsyncIterable<Uint8Array>;
+    return (async function* lines(): AsyncGenerator<FunctionLogLine> {
+      const decoder = new TextDecoder();
+      let pending = "";
+      try {
+        for await (const chunk of body) {
+          pending += decoder.decode(chunk, { stream: true });
+          for (let end = pending.indexOf("\n\n"); end !== -1; end = pending.indexOf("\n\n")) {
+            const event = pending.slice(0, end);
+            pending = pending.slice(end + 2);
+            const data = event.split("\n").find((l) => l.startsWith("data: "));
+            if (data) yield JSON.parse(data.slice(6)) as FunctionLogLine;
+          }
         }
+      } catch (err) {
+        if (!signal?.aborted) throw err;
       }
-    } catch (err) {
-      if (!signal?.aborted) throw err;
-    }
+    })();
   }
 
   private async send(method: string, path: string, opts: RequestOptions, signal: AbortSignal | undefined): Promise<Response> {

@@ -38,6 +38,7 @@ export interface InvocationLogRecord {
   durationMs: number;
   maxMemoryMb: number;
   coldStart: boolean;
+  /** Cold starts only: starting the instance, loading the code and running the initializer. */
   initDurationMs?: number;
   status: "Succeeded" | "Failed" | "Throttled";
   errorType?: string;

@@ -256,22 +256,14 @@ export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: 
   });
 
   /** New lines as Server-Sent Events (`event: log`), until the client leaves. */
-  function follow(req: FastifyRequest, reply: FastifyReply, subject: string, keep: (line: LogLine) => boolean): FastifyReply {
+  async function follow(req: FastifyRequest, reply: FastifyReply, subject: string, keep: (line: LogLine) => boolean): Promise<FastifyReply> {
     if (followers >= MAX_FOLLOWERS) throw new NimbusError("ResourceExhausted", `this gateway already streams ${MAX_FOLLOWERS} followers; retry later`);
     followers++;
-    reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-      "x-fc-request-id": req.id,
-    });
-    res.write(": following\n\n");
+    let open = true;
     const sub = nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (err) return;
+        if (err || !open) return;
         let batch: LogBatch;
         try {
           batch = msg.json<LogBatch>();
@@ -282,13 +274,34 @@ export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: 
         if (out.length) res.write(out.join(""));
       },
     });
-    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+    let heartbeat: NodeJS.Timeout | undefined;
     const end = () => {
+      if (!open) return;
+      open = false;
       clearInterval(heartbeat);
       sub.unsubscribe();
       followers--;
     };
+    try {
+      // Once NATS has the subscription, every line published from here on reaches this client:
+      // only then does the client hear it is following.
+      await nc.flush();
+    } catch (err) {
+      end();
+      throw errors.unavailable("the message bus (NATS) is unreachable; retry", err);
+    }
+    reply.hijack();
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      "x-fc-request-id": req.id,
+    });
+    res.write(": following\n\n");
+    heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
     res.once("close", end);
+    if (res.destroyed) end();
     return reply;
   }
 }

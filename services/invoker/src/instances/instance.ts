@@ -80,6 +80,8 @@ export class Instance {
   private readonly pending = new Map<number, Pending>();
   private initialized: Promise<FunctionError | undefined> | undefined;
   private initDurationMs: number | undefined;
+  /** How long the sandbox took to start and load the function. */
+  private startupMs: number | undefined;
   private served = 0;
   private waiters = new Map<string, (message: FromInstance) => void>();
   private deathHandlers: (() => void)[] = [];
@@ -140,6 +142,7 @@ export class Instance {
       await this.stop("load failed");
       throw Object.assign(new Error(loaded.error.errorMessage), { functionError: loaded.error });
     }
+    this.startupMs = Date.now() - this.startedAt;
     if (this.state === "starting") this.state = "ready";
   }
 
@@ -184,7 +187,8 @@ export class Instance {
           return;
         }
         if (this.state !== "ready") return; // died meanwhile: died() answered it
-        entry.initDurationMs = this.initDurationMs;
+        // A cold start's init duration: starting the sandbox, loading the code and the initializer.
+        if (entry.coldStart) entry.initDurationMs = (this.startupMs ?? 0) + (this.initDurationMs ?? 0);
         this.log(entry, `FC Invoke Start RequestId: ${input.requestId}\n`);
         const ctx = this.context(input, started + this.options.timeoutMs);
         const message: ToInstance =
@@ -278,7 +282,7 @@ export class Instance {
   private log(entry: Pending, line: string): void {
     const data = Buffer.from(line);
     entry.tail?.push(data);
-    this.options.logSink.write(this.source, requestOf(entry), "stdout", data);
+    this.options.logSink.write(this.source, requestOf(entry), "stdout", data, true);
   }
 
   /** A cold start's log begins with what the instance printed while starting (module loading). */

@@ -32,8 +32,11 @@ export interface LogSource {
 
 /** Where an instance's output goes: every line, attributed to its request when known. */
 export interface LogSink {
-  /** A chunk of function output; `request` is undefined for output outside any invocation. */
-  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array): void;
+  /**
+   * A chunk of function output; `request` is undefined for output outside any invocation.
+   * `platform` marks the platform's own lines (FC's start and end markers): never capped.
+   */
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform?: boolean): void;
   /** An invocation ended: what is still buffered for it goes out, and its output budget is forgotten. */
   end(source: LogSource, requestId: string): void;
 }

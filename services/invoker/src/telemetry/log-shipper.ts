@@ -16,11 +16,21 @@ interface Buffered {
   request: { requestId: string; qualifier: string } | undefined;
   /** A line not ended yet, per stream. */
   partial: { 1: Buffer[]; 2: Buffer[] };
+  /** Parts of that line already sent, per stream (0: none, it may still go out whole). */
+  parts: { 1: number; 2: number };
   bytes: number;
   capped: boolean;
 }
 
 const MAX_BATCH_BYTES = 256 * 1024;
+
+/** `end`, moved back (at most 3 bytes) so a cut never falls inside a UTF-8 character. */
+function utf8Boundary(buf: Buffer, end: number): number {
+  if (end >= buf.length) return buf.length;
+  let at = end;
+  while (at > end - 3 && ((buf[at] as number) & 0xc0) === 0x80) at--;
+  return at;
+}
 const encoder = new TextEncoder();
 
 /**
@@ -46,12 +56,18 @@ export class LogShipper implements LogSink {
     private readonly options: LogShipperOptions,
   ) {}
 
-  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array): void {
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform = false): void {
     const requestId = request?.requestId ?? "";
     const key = `${source.instanceId}\u0000${requestId}`;
     let buffered = this.open.get(key);
-    if (!buffered) this.open.set(key, (buffered = { request, partial: { 1: [], 2: [] }, bytes: 0, capped: false }));
+    if (!buffered) this.open.set(key, (buffered = { request, partial: { 1: [], 2: [] }, parts: { 1: 0, 2: 0 }, bytes: 0, capped: false }));
     const s = stream === "stderr" ? 2 : 1;
+    if (platform) {
+      // FC's markers always go out, whole, after whatever the function left unfinished.
+      this.flushPartial(source, request, s, buffered);
+      this.lines(source, request, s, buffered, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      return;
+    }
     if (buffered.capped) {
       this.truncated++;
       return;
@@ -98,26 +114,35 @@ export class LogShipper implements LogSink {
     }
     if (start < data.length) {
       buffered.partial[s].push(data.subarray(start));
-      // A line that never ends still goes out in marked parts once it is long enough.
+      // A line that never ends still goes out, in marked parts, as soon as a part is full.
       const pending = buffered.partial[s].reduce((n, b) => n + b.length, 0);
-      if (pending >= this.options.maxLineBytes) this.flushPartial(source, request, s, buffered);
+      if (pending >= this.options.maxLineBytes) this.flushPartial(source, request, s, buffered, false);
     }
   }
 
-  /** Emits what is buffered for a stream as a line (or marked parts of one). */
-  private flushPartial(source: LogSource, request: { requestId: string; qualifier: string } | undefined, s: 1 | 2, buffered: Buffered, complete = false): void {
-    const parts = buffered.partial[s];
-    if (parts.length === 0) return;
+  /**
+   * Emits the line buffered for a stream: whole when it ended and fits, else in parts numbered
+   * from 1 across every flush of that line. Mid-line only full parts go out; the rest waits.
+   */
+  private flushPartial(source: LogSource, request: { requestId: string; qualifier: string } | undefined, s: 1 | 2, buffered: Buffered, complete = true): void {
+    const chunks = buffered.partial[s];
+    if (chunks.length === 0) return;
+    let line = Buffer.concat(chunks);
     buffered.partial[s] = [];
-    let line = Buffer.concat(parts);
-    if (!complete && line.length === 0) return;
-    if (line.length > 0 && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1); // CRLF
-    if (line.length <= this.options.maxLineBytes) {
+    if (complete && line.length > 0 && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1); // CRLF
+    const max = this.options.maxLineBytes;
+    if (complete && buffered.parts[s] === 0 && line.length <= max) {
       this.emit(source, request, s, line.toString("utf8"));
       return;
     }
-    let part = 1;
-    for (let at = 0; at < line.length; at += this.options.maxLineBytes) this.emit(source, request, s, line.subarray(at, at + this.options.maxLineBytes).toString("utf8"), part++);
+    let at = 0;
+    while (line.length - at > max || (complete && at < line.length)) {
+      const end = utf8Boundary(line, Math.min(at + max, line.length));
+      this.emit(source, request, s, line.subarray(at, end).toString("utf8"), ++buffered.parts[s]);
+      at = end;
+    }
+    if (complete) buffered.parts[s] = 0;
+    else if (at < line.length) buffered.partial[s] = [line.subarray(at)];
   }
 
   private emit(source: LogSource, request: { requestId: string; qualifier: string } | undefined, s: 1 | 2, message: string, part?: number): void {
