@@ -38,7 +38,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if body == b"fail":
                 return self.reply(404, json.dumps({"errorMessage": "python says no", "errorType": "ValueError"}).encode(), {"x-fc-status": "404"})
             print("invoked with", body.decode(), flush=True)
-            out = {"event": body.decode(), "headers": self.fc_headers(), "initialized": state["initialized"], "uid": os.getuid()}
+            out = {"event": body.decode(), "headers": self.fc_headers(), "traceparent": self.headers.get("traceparent"), "initialized": state["initialized"], "uid": os.getuid()}
             return self.reply(200, json.dumps(out).encode())
         return self.web(body)
 
@@ -72,9 +72,11 @@ describe.skipIf(!python)("custom runtimes (a bootstrap in shell starting a Pytho
       { bootstrap: { content: "#!/bin/sh\nexec python3 /code/server.py\n", mode: 0o100755 }, "server.py": SERVER },
       { initializer: "index.init", caPort: 9001, environmentVariables: { GREETING: "hi" } },
     );
-    const res = await ctx.cluster.client().invokeFunction("custom", "py", "world", { logTail: true });
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const res = await ctx.cluster.client().invokeFunction("custom", "py", "world", { logTail: true, headers: { traceparent } });
     const out = JSON.parse(res.data.toString());
     expect(out.event).toBe("world");
+    expect(out.traceparent).toBe(traceparent); // no tracing configured: the caller's, unchanged
     expect(out.initialized).toBe(1);
     expect(out.uid).not.toBe(0);
     expect(out.headers).toMatchObject({

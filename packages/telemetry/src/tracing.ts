@@ -64,9 +64,3 @@ export async function inSpan<T>(
     }
   });
 }
-
-/** FC's `openTracingSpanContext` (Jaeger's `trace:span:parent:flags`) for a W3C `traceparent`. */
-export function jaegerSpanContext(traceparent: string | undefined): string {
-  const m = traceparent ? /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent) : null;
-  return m ? `${m[1]}:${m[2]}:0:${m[3]}` : "";
-}
