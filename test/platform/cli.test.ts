@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { chmod, mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,11 +9,11 @@ import { useCluster } from "../helpers/cluster.js";
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
-const ctx = useCluster({ services: ["gateway", "invoker", "async-queue", "trigger-router"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_ASYNC_RETRY_BASE_MS: "100" } });
+const ctx = useCluster({ services: ["gateway", "invoker", "async-queue", "trigger-router", "log-collector"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_ASYNC_RETRY_BASE_MS: "100" } });
 let dir: string;
 
-function nimbus(args: string[], input?: string) {
-  const env = {
+function cliEnv() {
+  return {
     PATH: process.env["PATH"],
     NIMBUS_HOME: join(dir, ".nimbus-none"),
     NIMBUS_ENDPOINT: ctx.cluster.endpoint(),
@@ -22,6 +22,10 @@ function nimbus(args: string[], input?: string) {
     NIMBUS_ACCOUNT_ID: ctx.cluster.credentials.accountId,
     NIMBUS_NATS_URL: ctx.cluster.nats.url,
   };
+}
+
+function nimbus(args: string[], input?: string) {
+  const env = cliEnv();
   const child = run(process.execPath, [BIN, ...args], { env, encoding: "utf8" });
   if (input !== undefined) {
     child.child.stdin?.end(input);
@@ -164,5 +168,52 @@ describe("the nimbus CLI", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("StatefulAsyncInvocationNotExists");
     expect((await nimbus(["async", "frobnicate", "cli/greeter"])).code).toBe(2);
+  });
+
+  it("prints a function's logs by request, by keyword, as JSON and live, and its metrics", async () => {
+    const client = ctx.cluster.client();
+    const { requestId } = await client.invokeFunction("cli", "greeter", "logs-1");
+    let lines: string[] = [];
+    for (let i = 0; i < 100 && !lines.some((l) => l.includes("FC Invoke End")); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 100));
+      lines = (await nimbus(["logs", "cli/greeter", "--request-id", requestId])).stdout.trim().split("\n");
+    }
+    const ts = "\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z";
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(new RegExp(`^${ts} FC Invoke Start RequestId: ${requestId}$`));
+    expect(lines[1]).toMatch(new RegExp(`^${ts} ${requestId} \\[verbose\\] greeting logs-1$`));
+    expect(lines[2]).toMatch(new RegExp(`^${ts} FC Invoke End RequestId: ${requestId}$`));
+
+    const json = (await nimbus(["logs", "cli/greeter", "--keyword", "greeting logs-1", "--json"])).stdout.trim().split("\n");
+    expect(json.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ requestId, stream: "stdout", qualifier: "LATEST", message: expect.stringMatching(/greeting logs-1$/) })]);
+    const bad = await nimbus(["logs", "cli/greeter", "--since", "last tuesday"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--since");
+
+    // -f: what is there already, then new lines as they come, each once, until Ctrl-C.
+    await client.invokeFunction("cli", "greeter", "live-0");
+    const follower = spawn(process.execPath, [BIN, "logs", "cli/greeter", "-f", "--keyword", "greeting live-"], { env: cliEnv() });
+    let out = "";
+    follower.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => follower.on("exit", (code) => resolve(code)));
+    for (let i = 1; i <= 50 && !out.includes("greeting live-1\n"); i++) {
+      await client.invokeFunction("cli", "greeter", `live-${i}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    follower.kill("SIGINT");
+    expect(await exited).toBe(0);
+    const followed = out.trim().split("\n").map((l) => l.split(" ").at(-1));
+    expect(followed[0]).toBe("live-0");
+    expect(followed).toContain("live-1");
+    expect(new Set(followed).size).toBe(followed.length);
+    // Whatever the follower printed is in call order, without a gap after the first live line.
+    const numbers = followed.map((t) => Number(t?.slice(5)));
+    expect(numbers).toEqual(numbers.map((_, i) => i));
+
+    const metrics = JSON.parse((await nimbus(["metrics", "cli/greeter", "--json"])).stdout) as { points: { invocations: number }[] };
+    expect(metrics.points.reduce((n, p) => n + p.invocations, 0)).toBeGreaterThanOrEqual(3);
+    const table = (await nimbus(["metrics", "cli/greeter", "--since", "10m"])).stdout.trim().split("\n");
+    expect(table[0]).toMatch(/^time\s+invocations\s+errors\s+throttles\s+timeouts\s+cold\s+avg ms\s+p50\s+p90\s+p99\s+max$/);
+    expect(table.at(-1)).toMatch(/^total\s+\d+\s+0\s+0\s+0\s+\d+$/);
   });
 });

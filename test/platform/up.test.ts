@@ -89,7 +89,17 @@ describe("npm start (nimbus up), tried as a new user would", () => {
     const creds = JSON.parse(await readFile(join(home, "credentials.json"), "utf8"));
     expect(creds.accessKeyId).toBe(first.printed.accessKeyId);
     expect((await stat(join(home, "credentials.json"))).mode & 0o777).toBe(0o600);
-    expect((await fetch(`${first.printed.endpoint}/readyz`)).status).toBe(200);
+    const readyz = await fetch(`${first.printed.endpoint}/readyz`);
+    expect(readyz.status, await readyz.clone().text()).toBe(200);
+    // Every service's /metrics, where the banner says (free ports here: NIMBUS_METRICS_PORT_BASE=0).
+    const metricsLine = /\n\s+metrics\s+(.*)\n/.exec(first.output())?.[1] ?? "";
+    expect(metricsLine).toContain(`${first.printed.endpoint}/metrics (gateway)`);
+    const metricsPorts = [...metricsLine.matchAll(/([a-z-]+) :(\d+)/g)].map((m) => [m[1], Number(m[2])] as const);
+    expect(metricsPorts.map(([name]) => name)).toEqual(["invoker", "async-queue", "trigger-router", "log-collector"]);
+    for (const [name, port] of [["gateway", ports.api] as const, ...metricsPorts]) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text, name).toMatch(/^nimbus_connection_up\{dependency="nats",component="[a-z-]+",node="[^"]+"\} 1$/m);
+    }
 
     const fc = sdk(first);
     await fc.createService("hello", { description: "from the walkthrough" });

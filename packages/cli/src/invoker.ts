@@ -41,6 +41,8 @@ export async function invoker(): Promise<void> {
       NIMBUS_ACCOUNT_ID: config.accountId,
       NIMBUS_REGION: endpoints?.region ?? process.env["NIMBUS_REGION"] ?? "local",
       NIMBUS_INVOKER_DIR: process.env["NIMBUS_INVOKER_DIR"] ?? invokerDir(home, node),
+      // Its own /metrics, on a free port unless told which (reported below).
+      NIMBUS_METRICS_PORT: process.env["NIMBUS_METRICS_PORT"] ?? "0",
     },
     logFile: join(home, "logs", `invoker-${node}.log`),
     onLine: (line) => {
@@ -57,7 +59,9 @@ export async function invoker(): Promise<void> {
   process.once("SIGINT", () => void stop());
   process.once("SIGTERM", () => void stop());
   await proc.start();
-  print(`nimbus: invoker ${node} joined (${natsUrl.replace(/\/\/[^@/]*@/, "//***@")}); Ctrl-C stops it`);
+  const metricsPort = proc.ready?.metricsPort;
+  const metrics = metricsPort ? `, /metrics on ${process.env["NIMBUS_METRICS_HOST"] ?? "127.0.0.1"}:${metricsPort}` : "";
+  print(`nimbus: invoker ${node} joined (${natsUrl.replace(/\/\/[^@/]*@/, "//***@")}${metrics}); Ctrl-C stops it`);
   const exit = await proc.process.exited();
   print(`nimbus: invoker ${node} exited (${exit.code ?? exit.signal})`);
   process.exit(exit.code ?? 1);

@@ -35,9 +35,18 @@ export function when(value: string, flag: string, now = Date.now()): number {
   return t;
 }
 
-function text(line: FunctionLogLine): string {
+/** FC's console format: `<time> <requestId> [level] message`. */
+const FC_LINE = /^\d{4}-\d\d-\d\dT[\d:.]+Z /;
+
+/**
+ * A line as text: as printed when it is in FC's console format already (it names its time and
+ * request), else after its time, its request id (unless it names it) and `[stderr]` for stderr.
+ */
+export function text(line: FunctionLogLine): string {
+  if (FC_LINE.test(line.message)) return `${line.message}\n`;
+  const request = line.requestId && !line.message.includes(line.requestId) ? ` ${line.requestId}` : "";
   const where = line.stream === "stderr" ? " [stderr]" : "";
-  return `${line.timestamp} ${line.requestId}${where} ${line.message}\n`;
+  return `${line.timestamp}${request}${where} ${line.message}\n`;
 }
 
 /** `nimbus logs`: a function's lines, paged through, then (with --follow) streamed live. */
@@ -165,5 +174,5 @@ export async function metrics(argv: string[]): Promise<void> {
   }
   rows.push(["total", String(total.invocations), String(total.errors), String(total.throttles), String(total.timeouts), String(total.coldStarts), "", "", "", "", ""]);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length)));
-  for (const r of rows) process.stdout.write(`${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ")}\n`);
+  for (const r of rows) process.stdout.write(`${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd()}\n`);
 }

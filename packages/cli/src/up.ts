@@ -110,10 +110,11 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
       NIMBUS_REQUIRED_SERVICES: names.join(","),
     };
     const metricsPorts: string[] = [];
-    for (const [index, name] of names.entries()) {
+    let nextMetricsPort = 0;
+    for (const name of names) {
       const node = nodeId(name, true);
-      const metricsPort = name === "gateway" ? undefined : env.NIMBUS_METRICS_PORT_BASE === 0 ? 0 : env.NIMBUS_METRICS_PORT_BASE + index;
-      if (metricsPort) metricsPorts.push(`${name} :${metricsPort}`);
+      // The gateway serves /metrics on the API port; the others on base, base + 1, … (0: free ports).
+      const metricsPort = name === "gateway" ? undefined : env.NIMBUS_METRICS_PORT_BASE === 0 ? 0 : env.NIMBUS_METRICS_PORT_BASE + nextMetricsPort++;
       const svcEnv = {
         ...serviceEnv,
         NIMBUS_NODE_ID: node,
@@ -122,11 +123,14 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
       };
       const svc = supervise(name, svcEnv, join(home, "logs", `${name}.log`), verbose, print, () => stopping);
       services.push(svc);
-      await svc.start();
+      const ready = await svc.start();
+      if (ready.metricsPort) metricsPorts.push(`${name} :${ready.metricsPort}`);
     }
     const endpoint = `http://${env.NIMBUS_HOST === "0.0.0.0" ? "127.0.0.1" : env.NIMBUS_HOST}:${env.NIMBUS_PORT}`;
     const endpoints: Endpoints = { endpoint, natsUrl, redisUrl, region: env.NIMBUS_REGION };
     await writeFile(join(home, "endpoints.json"), JSON.stringify(endpoints, null, 2) + "\n", { mode: 0o600 });
+    // Every service said it is ready; "up" also means the gateway has seen them all (/readyz 200).
+    if (!(await readyWithin(endpoint, 15_000))) print(`nimbus: warning: ${endpoint}/readyz is not 200 yet; see ${join(home, "logs")}`);
     print(
       [
         "",
@@ -153,6 +157,20 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
   await new Promise(() => {
     // runs until a signal stops it
   });
+}
+
+/** Polls the gateway's /readyz until it answers 200 (true) or the time is up (false). */
+async function readyWithin(endpoint: string, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ok = await fetch(`${endpoint}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+      (res) => res.status === 200,
+      () => false,
+    );
+    if (ok) return true;
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** A service process that is restarted (with backoff) when it dies on its own. */
