@@ -78,7 +78,7 @@ beforeAll(async () => {
   ports = { api: await freePort(), nats: await freePort(), redis: await freePort() };
 });
 afterAll(async () => {
-  await rm(home, { recursive: true, force: true });
+  if (!process.env["NIMBUS_TEST_KEEP"]) await rm(home, { recursive: true, force: true });
 });
 
 describe("npm start (nimbus up), tried as a new user would", () => {

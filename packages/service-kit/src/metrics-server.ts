@@ -28,7 +28,12 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // A scraper's idle keep-alive connection must not hold a shutdown up.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
