@@ -37,12 +37,39 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
   };
 }
 
-/** Gauges of a service's connections (1 up, 0 down), for its registry. */
-export function connectionGauges(registry: Registry): { nats(up: boolean): void; redis(up: boolean): void } {
-  const gauge = new Gauge({ name: "nimbus_connection_up", help: "1 while the connection to a dependency is up.", labelNames: ["dependency"], registers: [registry] });
-  gauge.set({ dependency: "nats" }, 0);
-  return {
-    nats: (up) => gauge.set({ dependency: "nats" }, up ? 1 : 0),
-    redis: (up) => gauge.set({ dependency: "redis" }, up ? 1 : 0),
+/**
+ * The state of a service's NATS and Redis connections: what readiness and presence read, exported
+ * as `nimbus_connection_up{dependency}` on its registry. Pass `onNats`/`onRedis` to the connect
+ * helpers.
+ */
+export class Connections {
+  nats = false;
+  redis = false;
+  private readonly gauge: Gauge;
+
+  constructor(registry: Registry) {
+    this.gauge = new Gauge({ name: "nimbus_connection_up", help: "1 while the connection to a dependency is up.", labelNames: ["dependency"], registers: [registry] });
+    this.gauge.set({ dependency: "nats" }, 0);
+    this.gauge.set({ dependency: "redis" }, 0);
+  }
+
+  readonly onNats = (up: boolean): void => {
+    this.nats = up;
+    this.gauge.set({ dependency: "nats" }, up ? 1 : 0);
   };
+
+  readonly onRedis = (up: boolean): void => {
+    this.redis = up;
+    this.gauge.set({ dependency: "redis" }, up ? 1 : 0);
+  };
+
+  get up(): boolean {
+    return this.nats && this.redis;
+  }
+
+  /** Waits until Redis is ready, at most `ms` (a service reports ready only once it can serve). */
+  async redisReady(ms = 5_000): Promise<boolean> {
+    for (let waited = 0; !this.redis && waited < ms; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    return this.redis;
+  }
 }

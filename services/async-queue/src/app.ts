@@ -1,7 +1,7 @@
 import { AsyncQueues, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
-import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
+import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import { Counter, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import type { AsyncQueueEnv } from "./env.js";
@@ -18,28 +18,15 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   const naming = createNaming(env.NIMBUS_PREFIX);
   const node = env.NIMBUS_NODE_ID;
   const metrics = createMetricsRegistry({ service: "async-queue", node });
-  const connections = connectionGauges(metrics);
-  let natsConnected = false;
-  let redisReady = false;
-  const nc = await connectNats({
-    url: env.NIMBUS_NATS_URL,
-    name: `async-queue/${node}`,
-    logger: logger.child({ module: "nats" }),
-    onConnectedChange: (c) => {
-      natsConnected = c;
-      connections.nats(c);
-    },
-  });
+  const connections = new Connections(metrics);
+  const nc = await connectNats({ url: env.NIMBUS_NATS_URL, name: `async-queue/${node}`, logger: logger.child({ module: "nats" }), onConnectedChange: connections.onNats });
   // BullMQ workers block on Redis: their connection must never give up on a command.
   const redis = connectRedis({
     url: env.NIMBUS_REDIS_URL,
     name: `async-queue/${node}`,
     logger: logger.child({ module: "redis" }),
     maxRetriesPerRequest: null,
-    onReadyChange: (r) => {
-      redisReady = r;
-      connections.redis(r);
-    },
+    onReadyChange: connections.onRedis,
   });
   // Invocation records: many concurrent jobs share it, so one turn's commands go out as one write.
   const recordsRedis = connectRedis({
@@ -112,12 +99,12 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
       );
     },
   });
-  const presence = new PresencePublisher(nc, naming, { service: "async-queue", node }, () => natsConnected && redisReady);
+  const presence = new PresencePublisher(nc, naming, { service: "async-queue", node }, () => connections.up);
 
   let stopped: Promise<void> | undefined;
   return {
     async start() {
-      for (let waited = 0; !redisReady && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      await connections.redisReady();
       presenceTracker.start();
       dispatcher.start();
       await workers.start();

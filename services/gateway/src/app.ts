@@ -1,5 +1,6 @@
 import { createNaming } from "@nimbus/protocol";
 import {
+  Connections,
   connectNats,
   connectRedis,
   drainNats,
@@ -8,7 +9,7 @@ import {
   type App,
 } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
-import { createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
+import { createMetricsRegistry, type Logger } from "@nimbus/telemetry";
 import { CodeCollector } from "./code/gc.js";
 import { codeRoutes } from "./code/routes.js";
 import type { GatewayContext } from "./context.js";
@@ -55,21 +56,16 @@ function codeBodyLimit(maxZipBytes: number): number {
 /** Builds the gateway: connects, loads the control plane, wires the routes. */
 export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const naming = createNaming(env.NIMBUS_PREFIX);
-  let natsConnected = false;
-  const nc = await connectNats({
-    url: env.NIMBUS_NATS_URL,
-    name: `gateway/${env.NIMBUS_NODE_ID}`,
-    logger: logger.child({ module: "nats" }),
-    onConnectedChange: (connected) => (natsConnected = connected),
-  });
-  let redisReady = false;
+  const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
+  const connections = new Connections(registry);
+  const nc = await connectNats({ url: env.NIMBUS_NATS_URL, name: `gateway/${env.NIMBUS_NODE_ID}`, logger: logger.child({ module: "nats" }), onConnectedChange: connections.onNats });
   // Shared by every request: what they send in one turn goes out as one write.
   const redis = connectRedis({
     url: env.NIMBUS_REDIS_URL,
     name: `gateway/${env.NIMBUS_NODE_ID}`,
     logger: logger.child({ module: "redis" }),
     autoPipelining: true,
-    onReadyChange: (ready) => (redisReady = ready),
+    onReadyChange: connections.onRedis,
   });
   // BullMQ's own, without auto-pipelining (its scripts expect plain request/response ordering).
   const queueRedis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `gateway/${env.NIMBUS_NODE_ID}/queues`, logger: logger.child({ module: "redis" }) });
@@ -91,20 +87,9 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, codeLimits, layerCatalog);
   const domainCatalog = new CustomDomainCatalog(ctx, functionCatalog);
 
-  const registry = createMetricsRegistry({ service: "gateway", node: env.NIMBUS_NODE_ID });
-  new Gauge({
-    name: "nimbus_connection_up",
-    help: "1 while the connection to a dependency is up.",
-    labelNames: ["dependency"],
-    registers: [registry],
-    collect() {
-      this.set({ dependency: "nats" }, natsConnected ? 1 : 0);
-      this.set({ dependency: "redis" }, redisReady ? 1 : 0);
-    },
-  });
   const presence = new PresenceTracker(nc, naming);
   const mirrorsReady = () => mirrors.ready();
-  const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => natsConnected && redisReady && mirrorsReady());
+  const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => connections.up && mirrorsReady());
   const dispatcher = new Dispatcher(nc, naming, presence, store.payloads, logger.child({ module: "dispatch" }), {
     ackTimeoutMs: env.NIMBUS_INVOKE_ACK_TIMEOUT_MS,
     livenessCheckMs: 500,
@@ -124,7 +109,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   instrumentHttp(http, registry);
   healthRoutes(
     http,
-    { natsConnected: () => natsConnected, redisReady: () => redisReady, mirrorsReady, presence, requiredServices: env.NIMBUS_REQUIRED_SERVICES },
+    { natsConnected: () => connections.nats, redisReady: () => connections.redis, mirrorsReady, presence, requiredServices: env.NIMBUS_REQUIRED_SERVICES },
     registry,
   );
   serviceRoutes(http, serviceCatalog);
@@ -160,7 +145,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   return {
     async start() {
       // Report ready only once Redis is reachable too (or say so in /readyz if it is not, after a while).
-      for (let waited = 0; !redisReady && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      await connections.redisReady();
       publisher.start();
       presence.start();
       collector.start();

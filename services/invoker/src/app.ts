@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { RUNTIME_DIR } from "@nimbus/runtime-node";
 import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass, parseLayerVersionArn } from "@nimbus/protocol";
 import { Sandboxer } from "@nimbus/sandbox";
-import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
+import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
 import { ensureLogStream, openControlPlane, openMirrors } from "@nimbus/store";
 import { createFaasMetrics, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import { LogShipper } from "./telemetry/log-shipper.js";
@@ -53,18 +53,9 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   for (const warning of sandboxer.warnings) logger.warn(warning);
 
   const metrics = createMetricsRegistry({ service: "invoker", node });
-  const connections = connectionGauges(metrics);
-  let natsConnected = false;
-  const nc = await connectNats({
-    url: env.NIMBUS_NATS_URL,
-    name: `invoker/${node}`,
-    logger: logger.child({ module: "nats" }),
-    onConnectedChange: (connected) => {
-      natsConnected = connected;
-      connections.nats(connected);
-    },
-  });
-  const redis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `invoker/${node}`, logger: logger.child({ module: "redis" }), onReadyChange: connections.redis });
+  const connections = new Connections(metrics);
+  const nc = await connectNats({ url: env.NIMBUS_NATS_URL, name: `invoker/${node}`, logger: logger.child({ module: "nats" }), onConnectedChange: connections.onNats });
+  const redis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `invoker/${node}`, logger: logger.child({ module: "redis" }), onReadyChange: connections.onRedis });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "onDemandConfigs", "layers", "provisionConfigs", "aliases"], onInvalid);
@@ -178,7 +169,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     logger.child({ module: "transport" }),
     (requestId) => pool.cancel(requestId),
   );
-  const presence = new PresencePublisher(nc, naming, { service: "invoker", node }, () => natsConnected && redis.status === "ready", PRESENCE_INTERVAL_MS);
+  const presence = new PresencePublisher(nc, naming, { service: "invoker", node }, () => connections.up, PRESENCE_INTERVAL_MS);
 
   let stopped: Promise<void> | undefined;
   return {

@@ -1,5 +1,5 @@
 import { createNaming } from "@nimbus/protocol";
-import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
+import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
 import { ensureLogStream } from "@nimbus/store";
 import { Counter, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import { Collector } from "./collector.js";
@@ -15,28 +15,15 @@ export async function buildCollector({ env, logger }: CollectorDeps): Promise<Ap
   const naming = createNaming(env.NIMBUS_PREFIX);
   const node = env.NIMBUS_NODE_ID;
   const metrics = createMetricsRegistry({ service: "log-collector", node });
-  const connections = connectionGauges(metrics);
-  let natsConnected = false;
-  let redisReady = false;
-  const nc = await connectNats({
-    url: env.NIMBUS_NATS_URL,
-    name: `log-collector/${node}`,
-    logger: logger.child({ module: "nats" }),
-    onConnectedChange: (c) => {
-      natsConnected = c;
-      connections.nats(c);
-    },
-  });
+  const connections = new Connections(metrics);
+  const nc = await connectNats({ url: env.NIMBUS_NATS_URL, name: `log-collector/${node}`, logger: logger.child({ module: "nats" }), onConnectedChange: connections.onNats });
   const redis = connectRedis({
     url: env.NIMBUS_REDIS_URL,
     name: `log-collector/${node}`,
     logger: logger.child({ module: "redis" }),
     maxRetriesPerRequest: null,
     autoPipelining: true,
-    onReadyChange: (r) => {
-      redisReady = r;
-      connections.redis(r);
-    },
+    onReadyChange: connections.onRedis,
   });
   await ensureLogStream(nc, naming, { maxAgeMs: env.NIMBUS_LOG_RETENTION, maxBytes: env.NIMBUS_LOG_MAX_BYTES, replicas: env.NIMBUS_NATS_REPLICAS });
   const collector = new Collector(
@@ -59,7 +46,7 @@ export async function buildCollector({ env, logger }: CollectorDeps): Promise<Ap
       this.set(await collector.pending().catch(() => -1));
     },
   });
-  const presence = new PresencePublisher(nc, naming, { service: "log-collector", node }, () => natsConnected && redisReady);
+  const presence = new PresencePublisher(nc, naming, { service: "log-collector", node }, () => connections.up);
 
   let stopped: Promise<void> | undefined;
   return {

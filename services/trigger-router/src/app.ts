@@ -1,7 +1,7 @@
 import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
 import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
-import { connectionGauges, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
+import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import { Counter, createMetricsRegistry, type Logger } from "@nimbus/telemetry";
 import type { TriggerRouterEnv } from "./env.js";
@@ -25,28 +25,15 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   const naming = createNaming(env.NIMBUS_PREFIX);
   const node = env.NIMBUS_NODE_ID;
   const metrics = createMetricsRegistry({ service: "trigger-router", node });
-  const connections = connectionGauges(metrics);
-  let natsConnected = false;
-  let redisReady = false;
-  const nc = await connectNats({
-    url: env.NIMBUS_NATS_URL,
-    name: `trigger-router/${node}`,
-    logger: logger.child({ module: "nats" }),
-    onConnectedChange: (c) => {
-      natsConnected = c;
-      connections.nats(c);
-    },
-  });
+  const connections = new Connections(metrics);
+  const nc = await connectNats({ url: env.NIMBUS_NATS_URL, name: `trigger-router/${node}`, logger: logger.child({ module: "nats" }), onConnectedChange: connections.onNats });
   // BullMQ's (its worker blocks): never give up on a command.
   const redis = connectRedis({
     url: env.NIMBUS_REDIS_URL,
     name: `trigger-router/${node}`,
     logger: logger.child({ module: "redis" }),
     maxRetriesPerRequest: null,
-    onReadyChange: (r) => {
-      redisReady = r;
-      connections.redis(r);
-    },
+    onReadyChange: connections.onRedis,
   });
   const recordsRedis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `trigger-router/${node}/records`, logger: logger.child({ module: "redis" }), maxRetriesPerRequest: null, autoPipelining: true });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
@@ -71,12 +58,12 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
     logger.child({ module: "nats-triggers" }),
   );
   const objects = new ObjectEvents(nc, env.NIMBUS_OBJECT_EVENTS_SUBJECT, mirrors.triggers, invoker, env.NIMBUS_REGION, logger.child({ module: "object-events" }));
-  const presence = new PresencePublisher(nc, naming, { service: "trigger-router", node }, () => natsConnected && redisReady && mirrors.ready());
+  const presence = new PresencePublisher(nc, naming, { service: "trigger-router", node }, () => connections.up && mirrors.ready());
 
   let stopped: Promise<void> | undefined;
   return {
     async start() {
-      for (let waited = 0; !redisReady && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      await connections.redisReady();
       presenceTracker.start();
       dispatcher.start();
       await timers.start();
