@@ -35,29 +35,32 @@ const cluster = await TestCluster.start({ services: ["gateway", "invoker"], env:
 try {
   const client = cluster.client();
   await client.createService("cold");
+  await client.createService("coldoffline", { internetAccess: false });
   const sharedZip = (await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" })).toString("base64");
   await client.createFunction("cold", { functionName: "seed", runtime: "nodejs20", handler: "index.handler", code: { zipFile: sharedZip } });
   await client.invokeFunction("cold", "seed", "");
   let n = 0;
-  const firstCall = (fresh) =>
+  // "cold" has internetAccess (FC's default: a slirp4netns network per instance); "coldoffline" not.
+  const firstCall = (fresh, service = "cold") =>
     (async () => {
       const name = `f${n++}`;
       const zipFile = fresh ? (await makeZip({ "index.js": `// ${randomBytes(8).toString("hex")}\nexports.handler = (e, c, cb) => cb(null, 'ok');` })).toString("base64") : sharedZip;
-      await client.createFunction("cold", { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
+      await client.createFunction(service, { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
       const started = performance.now();
-      const res = await client.invokeFunction("cold", name, "");
+      const res = await client.invokeFunction(service, name, "");
       const ms = performance.now() - started;
       if (res.data.toString() !== "ok") throw new Error("cold call failed");
       return ms;
     })();
 
-  const samples = { "node -e 0 (clean env)": [], "node -e 0 (this env)": [], "fork → first IPC reply": [], "nimbus first call, code cached": [], "nimbus first call, new code": [] };
+  const samples = { "node -e 0 (clean env)": [], "node -e 0 (this env)": [], "fork → first IPC reply": [], "nimbus first call, code cached": [], "nimbus first call, new code": [], "nimbus first call, code cached, internetAccess false": [] };
   for (let i = 0; i < Math.max(ROUNDS, SAMPLES); i++) {
     samples["node -e 0 (clean env)"].push(await nodeE0());
     samples["node -e 0 (this env)"].push(await nodeE0Inherited());
     samples["fork → first IPC reply"].push(await forkReply());
     samples["nimbus first call, code cached"].push(await firstCall(false));
     samples["nimbus first call, new code"].push(await firstCall(true));
+    samples["nimbus first call, code cached, internetAccess false"].push(await firstCall(false, "coldoffline"));
   }
   const base = median(samples["node -e 0 (clean env)"]);
   const rows = Object.entries(samples).map(([variant, list]) => ({
@@ -68,7 +71,7 @@ try {
   }));
   const targets = [{ figure: "P3 cold start × node -e 0", measured: round2(median(samples["nimbus first call, code cached"]) / base), target: "≤ 1.2 (≤ 0.3 with a pre-started pool: not built)" }];
   console.table(targets);
-  await report("coldstart", rows, { targets, samples: SAMPLES, note: "first call = client-side latency of the first invocation of a just-created function: placement, cold start in a bubblewrap sandbox (cgroup limits), runtime load, handler module load, the call itself" });
+  await report("coldstart", rows, { targets, samples: SAMPLES, note: "first call = client-side latency of the first invocation of a just-created function: placement, cold start in a bubblewrap sandbox (cgroup limits; a slirp4netns network unless internetAccess is false), runtime load, handler module load, the call itself" });
 } finally {
   await cluster.stop();
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
 // runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
-// nats-server, redis-server, bubblewrap and zip when it is allowed to), builds, then hands over.
+// nats-server, redis-server, bubblewrap, slirp4netns and zip when it is allowed to), builds, then hands over.
 import { spawnSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
@@ -103,11 +103,12 @@ function servers() {
 
 const SANDBOX = { binary: "bwrap", pkg: "bubblewrap", why: "function instances run unsandboxed without it" };
 const ZIP = { binary: "zip", pkg: "zip", why: "packaging code from the CLI" };
+const NETWORK = { binary: "slirp4netns", pkg: "slirp4netns", why: "instances of services with internetAccess get loopback only without it" };
 
 checkNode();
 switch (command) {
   case "start": {
-    ensurePackages([...servers(), { ...SANDBOX, required: false }, { ...ZIP, required: false }]);
+    ensurePackages([...servers(), { ...SANDBOX, required: false }, { ...NETWORK, required: false }, { ...ZIP, required: false }]);
     ensureNodeModules();
     build();
     const { main } = await import(pathToFileURL(join(ROOT, "packages", "cli", "dist", "main.js")).href);
@@ -115,7 +116,7 @@ switch (command) {
     break;
   }
   case "invoker": {
-    ensurePackages([{ ...SANDBOX, required: false }]);
+    ensurePackages([{ ...SANDBOX, required: false }, { ...NETWORK, required: false }]);
     ensureNodeModules();
     build();
     const { main } = await import(pathToFileURL(join(ROOT, "packages", "cli", "dist", "main.js")).href);
@@ -123,7 +124,7 @@ switch (command) {
     break;
   }
   case "test": {
-    ensurePackages([...servers(), { ...SANDBOX, required: true }, { ...ZIP, required: true }]);
+    ensurePackages([...servers(), { ...SANDBOX, required: true }, { ...NETWORK, required: true }, { ...ZIP, required: true }]);
     ensureNodeModules();
     build();
     const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
@@ -133,7 +134,7 @@ switch (command) {
     break;
   }
   case "bench": {
-    ensurePackages([...servers(), { ...SANDBOX, required: true }, { binary: "wrk", pkg: "wrk", required: true, why: "the load generator" }]);
+    ensurePackages([...servers(), { ...SANDBOX, required: true }, { ...NETWORK, required: false }, { binary: "wrk", pkg: "wrk", required: true, why: "the load generator" }]);
     ensureNodeModules();
     build();
     const child = spawn(process.execPath, [join(ROOT, "bench", "run.mjs"), ...rest], { stdio: "inherit", cwd: ROOT });

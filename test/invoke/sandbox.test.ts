@@ -1,3 +1,5 @@
+import { createServer } from "node:net";
+import { networkInterfaces } from "node:os";
 import { describe, expect, it } from "vitest";
 import { useCluster } from "../helpers/cluster.js";
 import { deploy, eventually, processesMatching } from "../helpers/functions.js";
@@ -9,13 +11,19 @@ const PROBE = `
 const fs = require("fs");
 const net = require("net");
 const attempt = (fn) => { try { return fn(); } catch (e) { return "DENIED:" + (e.code || e.message); } };
-const connect = (port) => new Promise((resolve) => {
-  const s = net.connect(port, "127.0.0.1");
-  s.once("connect", () => { s.destroy(); resolve("CONNECTED"); });
-  s.once("error", (e) => resolve("DENIED:" + e.code));
+// Reached means the server answered (NATS greets, Redis answers PING): a bare handshake is not enough.
+const connect = (port, host = "127.0.0.1") => new Promise((resolve) => {
+  if (!port) return resolve("SKIPPED");
+  const s = net.connect(port, host);
+  const done = (result) => { s.destroy(); resolve(result); };
+  s.setTimeout(3000, () => done("DENIED:TIMEOUT"));
+  s.once("connect", () => s.write("PING\\r\\n"));
+  s.once("data", () => done("CONNECTED"));
+  s.once("end", () => done("DENIED:CLOSED"));
+  s.once("error", (e) => done("DENIED:" + e.code));
 });
 exports.handler = async (event) => {
-  const { natsPort, redisPort, otherCode } = JSON.parse(event);
+  const { natsPort, redisPort, otherCode, outside } = JSON.parse(event);
   return {
     shadow: attempt(() => fs.readFileSync("/etc/shadow", "utf8")),
     initEnviron: attempt(() => fs.readFileSync("/proc/1/environ", "utf8")),
@@ -25,6 +33,11 @@ exports.handler = async (event) => {
     writeTmp: attempt(() => { fs.writeFileSync("/tmp/x", "x"); return "OK"; }),
     nats: await connect(natsPort),
     redis: await connect(redisPort),
+    // slirp4netns's gateway stands for the host's loopback, which it must not forward to.
+    hostLoopbackNats: await connect(natsPort, "10.0.2.2"),
+    hostLoopbackRedis: await connect(redisPort, "10.0.2.2"),
+    outside: outside ? await connect(outside.port, outside.host) : "SKIPPED",
+    resolvConf: attempt(() => fs.readFileSync("/etc/resolv.conf", "utf8")),
     uid: process.getuid(),
     env: Object.keys(process.env).filter((k) => k.startsWith("NIMBUS")),
   };
@@ -51,6 +64,47 @@ describe("a hostile function", () => {
     expect(r.env).toEqual([]);
     expect(String(r.initEnviron)).not.toContain(ctx.cluster.credentials.accessKeySecret);
     expect(String(r.initEnviron)).not.toContain("NIMBUS_");
+    expect(r.hostLoopbackNats).toMatch(/^DENIED/);
+    expect(r.hostLoopbackRedis).toMatch(/^DENIED/);
+  });
+
+  // slirp4netns needs root here (the invoker joins the sandbox's network namespace); npm test installs it.
+  it.skipIf(process.getuid?.() !== 0)("reaches the network beyond the host's loopback with internetAccess (FC's default), and nothing without it", async () => {
+    // A server on this machine's own address stands for "the internet" (the tests need none).
+    const address = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+    const server = createServer((socket) => socket.end("hello from outside\n"));
+    await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+    try {
+      const outside = address ? { host: address, port: (server.address() as { port: number }).port } : undefined;
+      const natsPort = Number(new URL(ctx.cluster.nats.url).port);
+      const redisPort = ctx.cluster.redis?.port ?? 6379;
+      const event = JSON.stringify({ natsPort, redisPort, otherCode: "/nonexistent", outside });
+
+      await ctx.fc.createService("sbx_online", {});
+      await deploy(ctx.cluster, "sbx_online", "probe", { "index.js": PROBE });
+      const online = JSON.parse((await ctx.fc.invokeFunction("sbx_online", "probe", event)).data);
+      if (outside) expect(online.outside).toBe("CONNECTED");
+      expect(online.resolvConf).toBe("nameserver 10.0.2.3\n");
+      for (const key of ["nats", "redis", "hostLoopbackNats", "hostLoopbackRedis"]) expect(online[key], key).toMatch(/^DENIED/);
+
+      await ctx.fc.createService("sbx_offline", { internetAccess: false });
+      await deploy(ctx.cluster, "sbx_offline", "probe", { "index.js": PROBE });
+      const offline = JSON.parse((await ctx.fc.invokeFunction("sbx_offline", "probe", event)).data);
+      if (outside) expect(offline.outside).toMatch(/^DENIED/);
+      for (const key of ["nats", "redis", "hostLoopbackNats", "hostLoopbackRedis"]) expect(offline[key], key).toMatch(/^DENIED/);
+
+      // Turning it off applies to the next instance: the warm ones are retired.
+      await ctx.fc.updateService("sbx_online", { internetAccess: false });
+      await eventually(async () => {
+        const again = JSON.parse((await ctx.fc.invokeFunction("sbx_online", "probe", event)).data);
+        if (outside) expect(again.outside).toMatch(/^DENIED/);
+        else expect(again.resolvConf).toMatch(/^DENIED|^(?!nameserver 10\.0\.2\.3)/);
+      }, "instances without a network after the change");
+    } finally {
+      server.close();
+    }
   });
 
   it("cannot fork-bomb its way out", async () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { accessSync, constants, existsSync, lstatSync, realpathSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
@@ -40,6 +41,11 @@ export interface SandboxSpec {
   pidsMax: number;
   /** Node's own heap limit, used when there are no cgroups (MB). */
   heapLimitMb?: number;
+  /**
+   * Outbound network (FC's `internetAccess`): a user-mode stack (slirp4netns) that reaches what the
+   * host reaches, except the host's own loopback. Without it, loopback only.
+   */
+  network?: boolean;
 }
 
 export interface SandboxExit {
@@ -55,6 +61,15 @@ export class SandboxedProcess {
   private watchdogTripped = false;
   private stopWatchdog: (() => void) | undefined;
 
+  /** The instance's network stack (slirp4netns), when it has one: it goes when the instance does. */
+  private network: ChildProcess | undefined;
+  /**
+   * Resolves once the instance's network is up (at once without one). It is set up while the
+   * instance boots; wait for it before running the function's code. Rejects (and kills the
+   * instance) when it cannot be set up.
+   */
+  networkReady: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly child: ChildProcess,
     private readonly cgroup: CgroupHandle | undefined,
@@ -64,6 +79,7 @@ export class SandboxedProcess {
     this.exited = new Promise<SandboxExit>((resolve) => {
       child.once("exit", (code, signal) => {
         this.stopWatchdog?.();
+        this.network?.kill("SIGKILL");
         void (async () => {
           const oom = this.watchdogTripped || ((await this.cgroup?.oomKilled()) ?? false);
           await this.cgroup?.killAll();
@@ -83,6 +99,21 @@ export class SandboxedProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Gives the instance the network stack `attach` sets up (concurrently with its boot). */
+  attachNetwork(attach: Promise<ChildProcess>): void {
+    this.networkReady = attach.then(
+      (slirp) => {
+        this.network = slirp;
+        if (this.child.exitCode !== null || this.child.signalCode !== null) slirp.kill("SIGKILL");
+      },
+      async (err: unknown) => {
+        await this.kill();
+        throw err;
+      },
+    );
+    this.networkReady.catch(() => undefined); // awaited by whoever starts the instance
   }
 
   /** The framed control channel (fd 3 inside the instance). */
@@ -168,6 +199,8 @@ export class Sandboxer {
     readonly bwrap: string | undefined,
     readonly cgroups: CgroupDriver | undefined,
     private readonly setpriv: string | undefined,
+    /** Gives instances with internet access their network (needs bwrap and root). */
+    readonly slirp: string | undefined,
   ) {}
 
   static async create(options: SandboxerOptions): Promise<Sandboxer> {
@@ -177,7 +210,8 @@ export class Sandboxer {
     const root = process.getuid?.() === 0;
     const setpriv = root ? findBinary("setpriv") : undefined;
     if (setpriv) assertReachableByOthers(process.execPath, "Node.js", true);
-    const sandboxer = new Sandboxer(options, bwrap, "version" in detected ? detected : undefined, setpriv);
+    const slirp = bwrap && root ? findBinary("slirp4netns") : undefined;
+    const sandboxer = new Sandboxer(options, bwrap, "version" in detected ? detected : undefined, setpriv, slirp);
     if (!bwrap) {
       sandboxer.warnings.push(
         "bubblewrap (bwrap) is not installed: function instances run as PLAIN CHILD PROCESSES with a cleared environment, " +
@@ -188,10 +222,19 @@ export class Sandboxer {
       sandboxer.warnings.push(`no writable cgroups (${detected.unavailable}): memory is limited by Node's heap limit and an RSS watchdog, processes by RLIMIT_NPROC`);
     }
     if (!root) sandboxer.warnings.push("not running as root: instances run as this user (no separate unprivileged uid)");
+    if (bwrap && !slirp) {
+      sandboxer.warnings.push(
+        root
+          ? "slirp4netns is not installed: instances get loopback only, even with internetAccess. Install it: sudo apt-get install -y slirp4netns"
+          : "not running as root: instances get loopback only, even with internetAccess (slirp4netns needs root here)",
+      );
+    }
     await mkdir(options.workDir, { recursive: true, mode: 0o755 });
     await writeFile(join(options.workDir, "passwd"), `root:x:0:0:root:/root:/bin/sh\nfc:x:${options.uid}:${options.gid}:fc:/tmp:/bin/sh\n`, { mode: 0o644 });
     await writeFile(join(options.workDir, "group"), `root:x:0:\nfc:x:${options.gid}:\n`, { mode: 0o644 });
     await writeFile(join(options.workDir, "hosts"), "127.0.0.1 localhost\n::1 localhost\n", { mode: 0o644 });
+    // slirp4netns forwards DNS at 10.0.2.3 to the host's resolver.
+    await writeFile(join(options.workDir, "resolv.conf"), "nameserver 10.0.2.3\n", { mode: 0o644 });
     // Instances run as another uid: the files they are given must be reachable by it.
     if (setpriv) assertReachableByOthers(join(options.workDir, "passwd"), "the invoker's work directory");
     return sandboxer;
@@ -202,7 +245,8 @@ export class Sandboxer {
     const isolation = this.bwrap ? "bubblewrap (mount, pid, ipc, uts, net, user namespaces)" : "plain processes (NO isolation)";
     const limits = this.cgroups ? `cgroup ${this.cgroups.version} at ${this.cgroups.root}` : "V8 heap limit + RSS watchdog";
     const uid = this.setpriv ? `uid ${this.options.uid}` : `uid ${process.getuid?.() ?? "?"}`;
-    return `${isolation}; limits: ${limits}; ${uid}`;
+    const network = !this.bwrap ? "the host's" : this.slirp ? "slirp4netns with internetAccess (no host loopback), else loopback only" : "loopback only";
+    return `${isolation}; limits: ${limits}; ${uid}; network: ${network}`;
   }
 
   get paths(): SandboxPaths {
@@ -219,9 +263,10 @@ export class Sandboxer {
       command = [command[0], `--max-old-space-size=${spec.heapLimitMb}`, ...command.slice(1)];
     }
 
+    const network = Boolean(this.bwrap && this.slirp && spec.network);
     let argv: string[];
     if (this.bwrap) {
-      argv = [this.bwrap, ...this.bwrapArgs(spec, env), "--", ...command];
+      argv = [this.bwrap, ...this.bwrapArgs(spec, env, network), "--", ...command];
     } else {
       // RLIMIT_NPROC counts every process of the uid, so it is a shared ceiling, not a per-instance one.
       argv = [...(cgroup ? [] : this.prlimit(spec.pidsMax * 8)), ...command];
@@ -238,10 +283,53 @@ export class Sandboxer {
     const child = spawn(file, args, {
       env: this.bwrap ? { PATH: "/usr/bin:/bin" } : env,
       cwd: this.bwrap ? "/" : spec.codeDir,
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      // fd 3: the control channel; fd 4: bwrap's info (the sandbox's pid), when it gets a network.
+      stdio: ["ignore", "pipe", "pipe", "pipe", ...(network ? (["pipe"] as const) : [])],
       detached: !this.bwrap,
     });
-    return new SandboxedProcess(child, cgroup, this.bwrap ? "bwrap" : "process", spec.memoryBytes);
+    const sandboxed = new SandboxedProcess(child, cgroup, this.bwrap ? "bwrap" : "process", spec.memoryBytes);
+    if (network) sandboxed.attachNetwork(this.startNetwork(child));
+    return sandboxed;
+  }
+
+  /**
+   * Gives a sandbox its network: slirp4netns on the sandbox's network namespace, with the host's
+   * loopback out of reach (NATS, Redis and anything else listening there), in its own sandbox and
+   * seccomp filter. Resolves once the interface is up; it exits when the invoker does (exit fd).
+   */
+  private async startNetwork(child: ChildProcess): Promise<ChildProcess> {
+    // bwrap writes its info in several pieces, then closes the fd: read to the end (closing our end
+    // early would kill bwrap with SIGPIPE on its next write).
+    const info = child.stdio[4] as Readable;
+    let json = "";
+    const pid = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the sandbox did not report its pid within 10 s")), 10_000);
+      info.setEncoding("utf8");
+      info.on("data", (chunk: string) => (json += chunk));
+      info.once("end", () => {
+        clearTimeout(timer);
+        const m = /"child-pid"\s*:\s*(\d+)/.exec(json);
+        if (m) resolve(Number(m[1]));
+        else reject(new Error(`the sandbox did not report its pid: ${json.slice(0, 200)}`));
+      });
+    });
+    const slirp = spawn(
+      this.slirp as string,
+      ["--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4", "--netns-type=path", `/proc/${pid}/ns/net`, "tap0"],
+      { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    slirp.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2_000)));
+    const ready = slirp.stdio[3] as Readable;
+    const timer = setTimeout(() => slirp.kill("SIGKILL"), 10_000);
+    try {
+      const outcome = await Promise.race([once(ready, "data").then(() => "ready" as const), once(slirp, "exit").then(() => "exited" as const)]);
+      if (outcome !== "ready") throw new Error(`slirp4netns could not set up the instance's network: ${stderr.trim().split("\n").at(-1) ?? "no output"}`);
+    } finally {
+      clearTimeout(timer);
+      ready.destroy();
+    }
+    return slirp;
   }
 
   private prlimit(nproc: number): string[] {
@@ -249,7 +337,7 @@ export class Sandboxer {
     return prlimit ? [prlimit, `--nproc=${nproc}`, "--core=0", "--"] : [];
   }
 
-  private bwrapArgs(spec: SandboxSpec, env: Record<string, string>): string[] {
+  private bwrapArgs(spec: SandboxSpec, env: Record<string, string>, network: boolean): string[] {
     const args = [
       "--unshare-all",
       "--unshare-user",
@@ -271,6 +359,7 @@ export class Sandboxer {
       "--ro-bind",
       join(this.options.workDir, "hosts"),
       "/etc/hosts",
+      ...(network ? ["--ro-bind", join(this.options.workDir, "resolv.conf"), "/etc/resolv.conf", "--info-fd", "4"] : []),
       "--proc",
       "/proc",
       "--dev",

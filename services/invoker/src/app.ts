@@ -59,7 +59,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "onDemandConfigs", "layers", "provisionConfigs", "aliases"], onInvalid);
-  const { functions, versions, onDemandConfigs: onDemand } = mirrors;
+  const { services, functions, versions, onDemandConfigs: onDemand } = mirrors;
 
   const codeCache = new CodeCache(
     store.code,
@@ -130,6 +130,16 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   versions.onChange((key, current) => {
     const dot = key.indexOf(".");
     if (!current) pool.retireVersion(key.slice(0, dot), key.slice(dot + 1));
+  });
+  // A service's internetAccess is part of what its LATEST instances are: a change retires them.
+  const internetAccess = new Map<string, boolean>();
+  for (const { value } of services.values()) internetAccess.set(value.serviceName, value.internetAccess !== false);
+  services.onChange((key, current) => {
+    const now = current ? current.value.internetAccess !== false : undefined;
+    const before = internetAccess.get(key);
+    if (now === undefined) internetAccess.delete(key);
+    else internetAccess.set(key, now);
+    if (before !== undefined && now !== undefined && before !== now) pool.retireService(key);
   });
 
   // This node's instances and memory, read when scraped.

@@ -137,7 +137,13 @@ export class Instance {
     this.pipeRaw(process.stderr, "stderr");
     void process.exited.then((exit) => this.died(exit.oomKilled, exit.code, exit.signal));
 
-    const loaded = await this.expect("loaded", this.options.startTimeoutMs, () => this.send({ t: "load", fn: this.options.fn }), "hello");
+    // The network is set up while the runtime boots; the function's code may use it as it loads.
+    const load = () =>
+      void process.networkReady.then(
+        () => this.send({ t: "load", fn: this.options.fn }),
+        (err: unknown) => void (this.exitReason ??= (err as Error).message), // the instance is killed: say why
+      );
+    const loaded = await this.expect("loaded", this.options.startTimeoutMs, load, "hello");
     if (loaded.t === "loaded" && loaded.error) {
       await this.stop("load failed");
       throw Object.assign(new Error(loaded.error.errorMessage), { functionError: loaded.error });

@@ -147,10 +147,19 @@ export class Pool implements Scaler {
 
   /** Retires every LATEST class of a function except `keep` (the function changed or was deleted). */
   retireFunction(service: string, fn: string, keep?: string): void {
+    this.retireLatest((key, cls) => key.service === service && key.fn === fn && cls !== keep, "retiring instances of a changed function");
+  }
+
+  /** Retires every LATEST class of a service's functions (a service setting they run with changed). */
+  retireService(service: string): void {
+    this.retireLatest((key) => key.service === service, "retiring instances of a changed service");
+  }
+
+  private retireLatest(match: (key: ClassKey, cls: string) => boolean, why: string): void {
     for (const [cls, entry] of this.classes) {
       const key = entry.pool.key;
-      if (key.service !== service || key.fn !== fn || key.versionId !== LATEST || cls === keep || entry.pool.retired) continue;
-      this.deps.logger.info({ service, function: fn, cls }, "retiring instances of a changed function");
+      if (key.versionId !== LATEST || entry.pool.retired || !match(key, cls)) continue;
+      this.deps.logger.info({ service: key.service, function: key.fn, cls }, why);
       entry.pool.retire();
       this.dropIfEmpty(cls);
     }
@@ -364,6 +373,7 @@ export class Pool implements Scaler {
       },
       memoryBytes: memory * 1024 * 1024,
       pidsMax: this.options.pidsMax,
+      network: service.internetAccess !== false,
       heapLimitMb: Math.max(64, Math.floor(memory * 0.85)),
     });
     const instance = new Instance({
