@@ -75,7 +75,7 @@ describe("the nimbus CLI", () => {
     const deployed = await nimbus(["deploy", join(dir, "broken"), "--service", "cli", "--function", "broken"]);
     expect(deployed.code).toBe(0);
     const failed = await nimbus(["invoke", "cli/broken"]);
-    expect(failed.code).toBe(1);
+    expect(failed.code, failed.stderr).toBe(1);
     expect(failed.stdout).toContain("broken on purpose");
     expect(failed.stderr).toContain("HandledInvocationError");
     const missing = await nimbus(["invoke", "cli/nope"]);
