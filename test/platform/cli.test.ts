@@ -107,7 +107,11 @@ describe("the nimbus CLI", () => {
     expect((await nimbus(["alias", "list", "rel"])).stdout).toBe("prod\t1\t2=0.5\n");
     expect((await nimbus(["version", "list", "rel"])).stdout).toMatch(/^2\t.*\n1\t.*\tfirst\n$/);
     const seen = new Set<string>();
-    for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await nimbus(["invoke", "rel.prod/loud", "--event", "hi"])).stdout);
+    for (let i = 0; i < 40 && seen.size < 2; i++) {
+      const call = await nimbus(["invoke", "rel.prod/loud", "--event", "hi"]);
+      expect(call.code, call.stderr).toBe(0);
+      seen.add(call.stdout);
+    }
     expect([...seen].sort()).toEqual(["HI! one", "HI! two"]);
     expect((await nimbus(["alias", "set", "rel", "prod", "1", "--weight", "2=7"])).code).toBe(2);
   });
