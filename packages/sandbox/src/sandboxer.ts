@@ -63,12 +63,9 @@ export class SandboxedProcess {
 
   /** The instance's network stack (slirp4netns), when it has one: it goes when the instance does. */
   private network: ChildProcess | undefined;
-  /**
-   * Resolves once the instance's network is up (at once without one). It is set up while the
-   * instance boots; wait for it before running the function's code. Rejects (and kills the
-   * instance) when it cannot be set up.
-   */
-  networkReady: Promise<void> = Promise.resolve();
+  /** Sets the instance's network up (slirp4netns), for an instance that gets one. */
+  private networkSetup: (() => Promise<ChildProcess>) | undefined;
+  private networkReady: Promise<void> | undefined;
 
   constructor(
     private readonly child: ChildProcess,
@@ -101,9 +98,21 @@ export class SandboxedProcess {
     return this.child.pid;
   }
 
-  /** Gives the instance the network stack `attach` sets up (concurrently with its boot). */
-  attachNetwork(attach: Promise<ChildProcess>): void {
-    this.networkReady = attach.then(
+  /** Marks the instance as getting a network, which `setup` brings up when asked (startNetwork). */
+  withNetwork(setup: () => Promise<ChildProcess>): void {
+    this.networkSetup = setup;
+  }
+
+  /**
+   * Brings the instance's network up; resolves at once for an instance without one. Call it once
+   * the instance runs its command (it has said hello): bwrap sets the namespace's loopback up
+   * before that, and a second netlink user in the namespace meanwhile makes bwrap fail. Rejects,
+   * and kills the instance, when the network cannot be set up.
+   */
+  startNetwork(): Promise<void> {
+    const setup = this.networkSetup;
+    if (!setup) return Promise.resolve();
+    this.networkReady ??= setup().then(
       (slirp) => {
         this.network = slirp;
         if (this.child.exitCode !== null || this.child.signalCode !== null) slirp.kill("SIGKILL");
@@ -113,7 +122,7 @@ export class SandboxedProcess {
         throw err;
       },
     );
-    this.networkReady.catch(() => undefined); // awaited by whoever starts the instance
+    return this.networkReady;
   }
 
   /** The framed control channel (fd 3 inside the instance). */
@@ -288,7 +297,7 @@ export class Sandboxer {
       detached: !this.bwrap,
     });
     const sandboxed = new SandboxedProcess(child, cgroup, this.bwrap ? "bwrap" : "process", spec.memoryBytes);
-    if (network) sandboxed.attachNetwork(this.startNetwork(child));
+    if (network) sandboxed.withNetwork(() => this.startNetwork(child));
     return sandboxed;
   }
 

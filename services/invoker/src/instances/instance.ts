@@ -137,9 +137,10 @@ export class Instance {
     this.pipeRaw(process.stderr, "stderr");
     void process.exited.then((exit) => this.died(exit.oomKilled, exit.code, exit.signal));
 
-    // The network is set up while the runtime boots; the function's code may use it as it loads.
+    // The network comes up once the runtime runs (bwrap is done with the namespace), before the
+    // function's code loads: it may use the network at once.
     const load = () =>
-      void process.networkReady.then(
+      void process.startNetwork().then(
         () => this.send({ t: "load", fn: this.options.fn }),
         (err: unknown) => void (this.exitReason ??= (err as Error).message), // the instance is killed: say why
       );
