@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { accessSync, constants, existsSync, lstatSync, realpathSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
@@ -7,6 +6,7 @@ import { delimiter, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { detectCgroups, type CgroupDriver, type CgroupHandle } from "./cgroup.js";
 import { SANDBOX_PATHS, type SandboxPaths } from "./layout.js";
+import { startNetwork } from "./network.js";
 import { watchMemory } from "./watchdog.js";
 
 export interface SandboxerOptions {
@@ -297,48 +297,8 @@ export class Sandboxer {
       detached: !this.bwrap,
     });
     const sandboxed = new SandboxedProcess(child, cgroup, this.bwrap ? "bwrap" : "process", spec.memoryBytes);
-    if (network) sandboxed.withNetwork(() => this.startNetwork(child));
+    if (network) sandboxed.withNetwork(() => startNetwork(this.slirp as string, child.stdio[4] as Readable));
     return sandboxed;
-  }
-
-  /**
-   * Gives a sandbox its network: slirp4netns on the sandbox's network namespace, with the host's
-   * loopback out of reach (NATS, Redis and anything else listening there), in its own sandbox and
-   * seccomp filter. Resolves once the interface is up; it exits when the invoker does (exit fd).
-   */
-  private async startNetwork(child: ChildProcess): Promise<ChildProcess> {
-    // bwrap writes its info in several pieces, then closes the fd: read to the end (closing our end
-    // early would kill bwrap with SIGPIPE on its next write).
-    const info = child.stdio[4] as Readable;
-    let json = "";
-    const pid = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("the sandbox did not report its pid within 10 s")), 10_000);
-      info.setEncoding("utf8");
-      info.on("data", (chunk: string) => (json += chunk));
-      info.once("end", () => {
-        clearTimeout(timer);
-        const m = /"child-pid"\s*:\s*(\d+)/.exec(json);
-        if (m) resolve(Number(m[1]));
-        else reject(new Error(`the sandbox did not report its pid: ${json.slice(0, 200)}`));
-      });
-    });
-    const slirp = spawn(
-      this.slirp as string,
-      ["--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--enable-seccomp", "--ready-fd=3", "--exit-fd=4", "--netns-type=path", `/proc/${pid}/ns/net`, "tap0"],
-      { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] },
-    );
-    let stderr = "";
-    slirp.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2_000)));
-    const ready = slirp.stdio[3] as Readable;
-    const timer = setTimeout(() => slirp.kill("SIGKILL"), 10_000);
-    try {
-      const outcome = await Promise.race([once(ready, "data").then(() => "ready" as const), once(slirp, "exit").then(() => "exited" as const)]);
-      if (outcome !== "ready") throw new Error(`slirp4netns could not set up the instance's network: ${stderr.trim().split("\n").at(-1) ?? "no output"}`);
-    } finally {
-      clearTimeout(timer);
-      ready.destroy();
-    }
-    return slirp;
   }
 
   private prlimit(nproc: number): string[] {

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
 import { authorization, type HeaderBag } from "./signer.js";
+import { serverSentData } from "./sse.js";
+import type { Alias, AsyncConfig, FunctionLogLine, FunctionMetricsPoint, LayerVersion, ServiceVersion, StatefulAsyncInvocation } from "./types.js";
 
 export const API_VERSION = "2016-08-15";
 
@@ -27,66 +29,6 @@ export interface ApiResponse<T> {
   headers: Headers;
   data: T;
   requestId: string;
-}
-
-export interface AsyncConfig {
-  service: string;
-  function: string;
-  qualifier: string;
-  maxAsyncRetryAttempts: number;
-  maxAsyncEventAgeInSeconds: number;
-  destinationConfig: { onSuccess?: { destination: string }; onFailure?: { destination: string } };
-  statefulInvocation: boolean;
-  maxAsyncConcurrency?: number;
-  createdTime: string;
-  lastModifiedTime: string;
-}
-
-export interface ServiceVersion {
-  versionId: string;
-  description: string;
-  createdTime: string;
-  lastModifiedTime: string;
-}
-
-export interface Alias {
-  aliasName: string;
-  versionId: string;
-  description: string;
-  additionalVersionWeight: Record<string, number>;
-  createdTime: string;
-  lastModifiedTime: string;
-}
-
-export interface LayerVersion {
-  layerName: string;
-  version: number;
-  description: string;
-  codeSize: number;
-  codeChecksum: string;
-  compatibleRuntime: string[];
-  layerVersionArn: string;
-  createTime: string;
-}
-
-/** One asynchronous invocation, as FC's stateful-async-invocation API returns it. */
-export interface StatefulAsyncInvocation {
-  invocationId: string;
-  requestId: string;
-  status: "Enqueued" | "Running" | "Succeeded" | "Failed" | "Retrying" | "Stopping" | "Stopped" | "Expired" | "Invalid";
-  serviceName: string;
-  functionName: string;
-  qualifier: string;
-  startedTime: number;
-  endTime?: number;
-  alreadyRetriedTimes: number;
-  destinationStatus: string;
-  invocationErrorMessage: string;
-  invocationPayload?: string;
-  instanceId?: string;
-  durationMs?: number;
-  returnPayload?: string;
-  events: { eventId: number; status: StatefulAsyncInvocation["status"]; timestamp: number; eventDetail: string }[];
 }
 
 /** An error answer from the API, carrying FC's error code. */
@@ -123,33 +65,6 @@ function apiError(response: Response, bytes: Buffer): FcApiError {
   return new FcApiError(response.status, parsed.ErrorCode ?? "Unknown", parsed.ErrorMessage ?? bytes.toString("utf8"), requestId);
 }
 
-/** One line of function output, as the logs API returns it. */
-export interface FunctionLogLine {
-  timestamp: string;
-  requestId: string;
-  instanceId: string;
-  qualifier: string;
-  versionId: string;
-  stream: "stdout" | "stderr";
-  message: string;
-  part?: number;
-}
-
-/** One step of a function's figures. */
-export interface FunctionMetricsPoint {
-  timestamp: string;
-  invocations: number;
-  errors: number;
-  throttles: number;
-  timeouts: number;
-  coldStarts: number;
-  durationAvgMs: number | null;
-  durationP50Ms: number | null;
-  durationP90Ms: number | null;
-  durationP99Ms: number | null;
-  durationMaxMs: number | null;
-}
-
 /** A signed HTTP client for the Nimbus (FC 2.0) API. */
 export class NimbusClient {
   readonly endpoint: string;
@@ -177,24 +92,7 @@ export class NimbusClient {
   async followLogs(serviceName: string, functionName: string, query: RequestOptions["query"] = {}, signal?: AbortSignal): Promise<AsyncIterable<FunctionLogLine>> {
     const response = await this.send("GET", `/services/${serviceName}/functions/${functionName}/logs`, { query: { ...query, follow: "true" } }, signal);
     if (response.status !== 200 || !response.body) throw apiError(response, Buffer.from(await response.arrayBuffer()));
-    const body = response.body as unknown as AsyncIterable<Uint8Array>;
-    return (async function* lines(): AsyncGenerator<FunctionLogLine> {
-      const decoder = new TextDecoder();
-      let pending = "";
-      try {
-        for await (const chunk of body) {
-          pending += decoder.decode(chunk, { stream: true });
-          for (let end = pending.indexOf("\n\n"); end !== -1; end = pending.indexOf("\n\n")) {
-            const event = pending.slice(0, end);
-            pending = pending.slice(end + 2);
-            const data = event.split("\n").find((l) => l.startsWith("data: "));
-            if (data) yield JSON.parse(data.slice(6)) as FunctionLogLine;
-          }
-        }
-      } catch (err) {
-        if (!signal?.aborted) throw err;
-      }
-    })();
+    return serverSentData<FunctionLogLine>(response.body as unknown as AsyncIterable<Uint8Array>, signal);
   }
 
   private async send(method: string, path: string, opts: RequestOptions, signal: AbortSignal | undefined): Promise<Response> {

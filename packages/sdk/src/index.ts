@@ -1,2 +1,3 @@
 export * from "./signer.js";
 export * from "./client.js";
+export * from "./types.js";
