@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { errors, isCustomRuntime, LATEST, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
-import type { FunctionError, FunctionInfo } from "@nimbus/protocol/wire";
-import { RUNTIME_ENTRY, PREINSTALLED_MODULES } from "@nimbus/runtime-node";
-import type { Sandboxer, SandboxPaths } from "@nimbus/sandbox";
+import type { FunctionError } from "@nimbus/protocol/wire";
+import { RUNTIME_ENTRY } from "@nimbus/runtime-node";
+import type { Sandboxer } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
 import type { CodeCache } from "../code/cache.js";
@@ -11,6 +11,7 @@ import { Instance, type InvocationInput, type InvocationResult } from "../instan
 import { failures } from "../instances/messages.js";
 import type { LogSink } from "../instances/log.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
+import { functionInfo, instanceEnv } from "./instance-spec.js";
 
 const CANCEL_MEMORY_MS = 60_000;
 const MAX_REMEMBERED_CANCELS = 10_000;
@@ -338,26 +339,7 @@ export class Pool implements Scaler {
   private async startInstance(id: string, key: ClassKey, record: FunctionRecord, service: ServiceRecord, codeDir: string, optDir: string | undefined): Promise<Instance> {
     const custom = isCustomRuntime(record.runtime);
     const memory = record.memorySize ?? 128;
-    const fn: FunctionInfo = {
-      name: record.functionName,
-      handler: record.handler,
-      memory,
-      timeout: record.timeout ?? 3,
-      initializer: record.initializer ?? "",
-      initializationTimeout: record.initializationTimeout ?? 3,
-      service: {
-        name: service.serviceName,
-        logProject: service.logConfig?.project ?? "",
-        logStore: service.logConfig?.logstore ?? "",
-        qualifier: key.versionId,
-        versionId: key.versionId === "LATEST" ? "" : key.versionId,
-      },
-      region: this.options.region,
-      accountId: this.options.accountId,
-      kind: custom ? "custom" : "node",
-      caPort: record.caPort ?? 9000,
-      command: [],
-    };
+    const fn = functionInfo(record, service, key.versionId, this.options);
     const process = await this.deps.sandboxer.spawn({
       id,
       codeDir,
@@ -391,27 +373,4 @@ export class Pool implements Scaler {
     await instance.start(process);
     return instance;
   }
-}
-
-/** The environment inside an instance: the function's own variables plus FC's, nothing of the platform's. */
-function instanceEnv(record: FunctionRecord, service: ServiceRecord, fn: FunctionInfo, paths: SandboxPaths, instanceId: string): Record<string, string> {
-  const code = paths.code;
-  return {
-    ...record.environmentVariables,
-    PATH: `${code}:${code}/bin:${paths.opt}/bin:/usr/local/bin:/usr/bin:/bin`,
-    HOME: paths.tmp,
-    LANG: "C.UTF-8",
-    NODE_PATH: [`${code}/node_modules`, `${paths.opt}/nodejs/node_modules`, join(paths.runtime, PREINSTALLED_MODULES)].join(":"),
-    LD_LIBRARY_PATH: [code, `${code}/lib`, `${paths.opt}/lib`, "/usr/local/lib"].join(":"),
-    FC_FUNC_CODE_PATH: `${code}/`,
-    FC_FUNCTION_NAME: record.functionName,
-    FC_FUNCTION_HANDLER: record.handler,
-    FC_FUNCTION_MEMORY_SIZE: String(fn.memory),
-    FC_SERVICE_NAME: service.serviceName,
-    FC_REGION: fn.region,
-    FC_ACCOUNT_ID: fn.accountId,
-    FC_INSTANCE_ID: instanceId,
-    FC_CUSTOM_LISTEN_PORT: String(fn.caPort),
-    FC_FUNCTION_VERSION: fn.service.versionId || "LATEST",
-  };
 }
