@@ -1,48 +1,11 @@
-import { FrameReader, frame, type FromInstance, type FunctionError, type FunctionInfo, type HttpRequestInfo, type HttpResponseInfo, type InvocationContextInfo, type ToInstance } from "@nimbus/protocol/wire";
+import type { FromInstance, FunctionError, HttpResponseInfo, ToInstance } from "@nimbus/protocol/wire";
 import type { SandboxedProcess } from "@nimbus/sandbox";
-import type { Logger } from "@nimbus/telemetry";
+import { ControlChannel } from "./control.js";
 import { failures } from "./messages.js";
-import { TailBuffer, type LogSink, type LogSource } from "./log.js";
+import { TailBuffer, type LogSource } from "./log.js";
+import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
 
-/** What one invocation needs. */
-export interface InvocationInput {
-  requestId: string;
-  kind: "event" | "http";
-  body: Buffer;
-  http?: HttpRequestInfo;
-  qualifier: string;
-  versionId: string;
-  traceparent?: string;
-  logTail: boolean;
-}
-
-/** What the caller gets back: the function's result or its error, and the facts about the run. */
-export interface InvocationResult {
-  body: Buffer;
-  errorType?: FunctionError["errorType"];
-  http?: HttpResponseInfo;
-  durationMs: number;
-  maxMemoryMb: number;
-  coldStart: boolean;
-  initDurationMs?: number;
-  logTail?: Buffer;
-  /** Stopped at its timeout. */
-  timedOut?: boolean;
-}
-
-export interface InstanceOptions {
-  id: string;
-  fn: FunctionInfo;
-  capacity: number;
-  timeoutMs: number;
-  initializationTimeoutMs: number;
-  /** Whether an initializer must run before the first invocation. */
-  hasInitializer: boolean;
-  memoryLimitMb: number;
-  startTimeoutMs: number;
-  logSink: LogSink;
-  logger: Logger;
-}
+export type { InstanceOptions, InvocationInput, InvocationResult } from "./types.js";
 
 interface Pending {
   id: number;
@@ -58,7 +21,6 @@ interface Pending {
 }
 
 const TAIL_BYTES = 4 * 1024;
-const MAX_FRAME_BYTES = 40 * 1024 * 1024;
 const PING_GRACE_MS = 500;
 
 export type InstanceState = "starting" | "ready" | "stopping" | "dead";
@@ -83,7 +45,7 @@ export class Instance {
   /** How long the sandbox took to start and load the function. */
   private startupMs: number | undefined;
   private served = 0;
-  private waiters = new Map<string, (message: FromInstance) => void>();
+  private control: ControlChannel | undefined;
   private deathHandlers: (() => void)[] = [];
   private slotHandlers: (() => void)[] = [];
   private exitReason: string | undefined;
@@ -123,16 +85,18 @@ export class Instance {
    */
   async start(process: SandboxedProcess): Promise<void> {
     this.process = process;
-    const reader = new FrameReader<FromInstance>((m) => this.receive(m), MAX_FRAME_BYTES);
-    process.control.on("data", (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (err) {
+    this.control = new ControlChannel(
+      process.control,
+      (m) => this.receive(m),
+      (err) => {
         this.options.logger.warn({ err, instanceId: this.id }, "instance sent an invalid frame; stopping it");
         void this.stop("protocol error");
-      }
-    });
-    process.control.on("error", () => undefined);
+      },
+      () => {
+        const output = this.instanceOutput.read().toString("utf8").trim();
+        return `${this.exitReason ?? "the instance exited"}${output ? `: ${output}` : ""}`;
+      },
+    );
     this.pipeRaw(process.stdout, "stdout");
     this.pipeRaw(process.stderr, "stderr");
     void process.exited.then((exit) => this.died(exit.oomKilled, exit.code, exit.signal));
@@ -197,7 +161,7 @@ export class Instance {
         // A cold start's init duration: starting the sandbox, loading the code and the initializer.
         if (entry.coldStart) entry.initDurationMs = (this.startupMs ?? 0) + (this.initDurationMs ?? 0);
         this.log(entry, `FC Invoke Start RequestId: ${input.requestId}\n`);
-        const ctx = this.context(input, started + this.options.timeoutMs);
+        const ctx = contextFor(input, started + this.options.timeoutMs);
         const message: ToInstance =
           input.kind === "http" && input.http
             ? { t: "invoke", id, kind: "http", ctx, body: input.body, http: input.http }
@@ -248,17 +212,6 @@ export class Instance {
     if (this.active === 0) void this.stop("retired");
   }
 
-  private context(input: InvocationInput, deadline: number): InvocationContextInfo {
-    return {
-      requestId: input.requestId,
-      qualifier: input.qualifier,
-      versionId: input.versionId,
-      credentials: { accessKeyId: "", accessKeySecret: "", securityToken: "" },
-      ...(input.traceparent ? { traceparent: input.traceparent } : {}),
-      deadline,
-    };
-  }
-
   /** Runs the initializer once, with the first invocation's request id, under its own timeout. */
   private initializeFor(entry: Pending): Promise<FunctionError | undefined> {
     if (!this.options.hasInitializer) return Promise.resolve(undefined);
@@ -271,7 +224,7 @@ export class Instance {
       }, this.options.initializationTimeoutMs);
       try {
         const reply = await this.expect(`initialized:${id}`, this.options.initializationTimeoutMs + 1_000, () =>
-          this.send({ t: "initialize", id, ctx: this.context(entry.input, started + this.options.initializationTimeoutMs) }),
+          this.send({ t: "initialize", id, ctx: contextFor(entry.input, started + this.options.initializationTimeoutMs) }),
         );
         this.initDurationMs = Date.now() - started;
         return reply.t === "initialized" ? reply.error : undefined;
@@ -317,13 +270,13 @@ export class Instance {
     switch (message.t) {
       case "hello":
       case "loaded":
-        this.resolveWaiter(message.t, message);
+        this.control?.deliver(message.t, message);
         return;
       case "initialized":
-        this.resolveWaiter(`initialized:${message.id}`, message);
+        this.control?.deliver(`initialized:${message.id}`, message);
         return;
       case "pong":
-        this.resolveWaiter(`pong:${message.id}`, message);
+        this.control?.deliver(`pong:${message.id}`, message);
         return;
       case "fatal":
         // Going down: take no more work; the exit that follows fails whatever is still in flight.
@@ -412,66 +365,20 @@ export class Instance {
     this.pending.clear();
     this.options.logSink.end(this.source, "");
     this.active = 0;
-    for (const waiter of this.waiters.values()) waiter({ t: "hello", pid: -1 });
-    this.waiters.clear();
+    this.control?.gone();
     if (!wasStopping || wasStopping === "crashed" || oomKilled) {
       this.options.logger.info({ instanceId: this.id, code, signal, oomKilled, served: this.served }, "instance exited");
     }
     for (const handler of this.deathHandlers) handler();
   }
 
-  /** Waits for a message; `after` is sent once a precondition message (if any) arrived. */
-  private expect(key: string, timeoutMs: number, after: () => void, first?: string): Promise<FromInstance> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key);
-        if (first) this.waiters.delete(first);
-        reject(new Error(`no '${key}' from the instance within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = (message: FromInstance) => {
-        clearTimeout(timer);
-        if (message.t === "hello" && message.pid === -1) {
-          const output = this.instanceOutput.read().toString("utf8").trim();
-          reject(new Error(`${this.exitReason ?? "the instance exited"}${output ? `: ${output}` : ""}`));
-        }
-        else resolve(message);
-      };
-      if (first) {
-        this.waiters.set(first, (m) => {
-          if (m.t === "hello" && m.pid === -1) return done(m);
-          this.waiters.set(key, done);
-          after();
-        });
-      } else {
-        this.waiters.set(key, done);
-        after();
-      }
-    });
-  }
-
-  private resolveWaiter(key: string, message: FromInstance): void {
-    const waiter = this.waiters.get(key);
-    if (waiter) {
-      this.waiters.delete(key);
-      waiter(message);
-    }
-  }
-
-  private corked = false;
-
-  /** Frames written during one event-loop turn leave in one write. */
   private send(message: ToInstance): void {
-    if (this.state === "dead" || !this.process) return;
-    const control = this.process.control;
-    if (!this.corked) {
-      this.corked = true;
-      control.cork();
-      setImmediate(() => {
-        this.corked = false;
-        control.uncork();
-      });
-    }
-    control.write(frame(message));
+    if (this.state !== "dead") this.control?.send(message);
+  }
+
+  private expect(key: string, timeoutMs: number, after: () => void, first?: string): Promise<FromInstance> {
+    if (!this.control) return Promise.reject(new Error("the instance has not started"));
+    return this.control.expect(key, timeoutMs, after, first);
   }
 
   /** Output written straight to fd 1/2 (child processes, native code): the request it belongs to when unambiguous. */

@@ -1,0 +1,91 @@
+import type { Socket } from "node:net";
+import { FrameReader, frame, type FromInstance, type ToInstance } from "@nimbus/protocol/wire";
+
+const MAX_FRAME_BYTES = 40 * 1024 * 1024;
+
+/** What every waiter hears when the instance is gone. */
+const GONE: FromInstance = { t: "hello", pid: -1 };
+
+/**
+ * The framed control channel to one instance (fd 3 inside): messages out, corked per event-loop
+ * turn; messages in, handed to `onMessage` or to whoever waits for them by key.
+ */
+export class ControlChannel {
+  private readonly waiters = new Map<string, (message: FromInstance) => void>();
+  private corked = false;
+
+  constructor(
+    private readonly socket: Socket,
+    onMessage: (message: FromInstance) => void,
+    onInvalid: (err: unknown) => void,
+    /** Why the instance is gone, for a waiter that learns it is. */
+    private readonly whyGone: () => string,
+  ) {
+    const reader = new FrameReader<FromInstance>(onMessage, MAX_FRAME_BYTES);
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        onInvalid(err);
+      }
+    });
+    socket.on("error", () => undefined);
+  }
+
+  /** Frames written during one event-loop turn leave in one write. */
+  send(message: ToInstance): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame(message));
+  }
+
+  /**
+   * Waits for the message `key`; `after` runs once the message `first` (if any) arrived. Rejects on
+   * timeout, or when the instance is gone.
+   */
+  expect(key: string, timeoutMs: number, after: () => void, first?: string): Promise<FromInstance> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        if (first) this.waiters.delete(first);
+        reject(new Error(`no '${key}' from the instance within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (message: FromInstance) => {
+        clearTimeout(timer);
+        if (message === GONE) reject(new Error(this.whyGone()));
+        else resolve(message);
+      };
+      if (first) {
+        this.waiters.set(first, (m) => {
+          if (m === GONE) return done(m);
+          this.waiters.set(key, done);
+          after();
+        });
+      } else {
+        this.waiters.set(key, done);
+        after();
+      }
+    });
+  }
+
+  /** Hands a message to whoever waits for `key` (dropped when nobody does). */
+  deliver(key: string, message: FromInstance): void {
+    const waiter = this.waiters.get(key);
+    if (waiter) {
+      this.waiters.delete(key);
+      waiter(message);
+    }
+  }
+
+  /** The instance is gone: every waiter learns it. */
+  gone(): void {
+    for (const waiter of this.waiters.values()) waiter(GONE);
+    this.waiters.clear();
+  }
+}
