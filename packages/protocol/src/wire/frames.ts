@@ -1,3 +1,4 @@
+import type { Writable } from "node:stream";
 import { decode, encode } from "./codec.js";
 
 /**
@@ -83,6 +84,9 @@ export type FromInstance =
 /** The file descriptor the control channel is on inside an instance. */
 export const CONTROL_FD = 3;
 
+/** The largest frame either side accepts (a 32 MB payload plus headroom). */
+export const MAX_FRAME_BYTES = 40 * 1024 * 1024;
+
 /** One frame ready to write. */
 export function frame(message: ToInstance | FromInstance): Buffer {
   const body = encode(message);
@@ -90,6 +94,34 @@ export function frame(message: ToInstance | FromInstance): Buffer {
   out.writeUInt32BE(body.length, 0);
   body.copy(out, 4);
   return out;
+}
+
+/** Writes frames to a stream: the frames sent during one event-loop turn leave in one write. */
+export class FrameWriter {
+  private corked = false;
+
+  constructor(private readonly stream: Writable) {}
+
+  send(message: ToInstance | FromInstance): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
+    this.stream.write(frame(message));
+  }
+
+  /** Resolves once everything written so far has been handed to the OS. */
+  flush(): Promise<void> {
+    if (this.corked) {
+      this.corked = false;
+      this.stream.uncork();
+    }
+    return new Promise((resolve) => this.stream.write(Buffer.alloc(0), () => resolve()));
+  }
 }
 
 /**

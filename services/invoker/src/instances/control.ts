@@ -1,7 +1,5 @@
 import type { Socket } from "node:net";
-import { FrameReader, frame, type FromInstance, type ToInstance } from "@nimbus/protocol/wire";
-
-const MAX_FRAME_BYTES = 40 * 1024 * 1024;
+import { FrameReader, FrameWriter, MAX_FRAME_BYTES, type FromInstance, type ToInstance } from "@nimbus/protocol/wire";
 
 /** What every waiter hears when the instance is gone. */
 const GONE: FromInstance = { t: "hello", pid: -1 };
@@ -12,15 +10,16 @@ const GONE: FromInstance = { t: "hello", pid: -1 };
  */
 export class ControlChannel {
   private readonly waiters = new Map<string, (message: FromInstance) => void>();
-  private corked = false;
+  private readonly writer: FrameWriter;
 
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     onMessage: (message: FromInstance) => void,
     onInvalid: (err: unknown) => void,
     /** Why the instance is gone, for a waiter that learns it is. */
     private readonly whyGone: () => string,
   ) {
+    this.writer = new FrameWriter(socket);
     const reader = new FrameReader<FromInstance>(onMessage, MAX_FRAME_BYTES);
     socket.on("data", (chunk: Buffer) => {
       try {
@@ -34,15 +33,7 @@ export class ControlChannel {
 
   /** Frames written during one event-loop turn leave in one write. */
   send(message: ToInstance): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(frame(message));
+    this.writer.send(message);
   }
 
   /**
