@@ -56,15 +56,21 @@ export class AliasCatalog {
     return record;
   }
 
+  /** The stored alias, checked against `guard` (AliasNotFound, or ServiceNotFound when the service is gone). */
+  private async stored(service: string, alias: string, key: string, guard: WriteGuard<AliasRecord>) {
+    const current = await this.ctx.store.aliases.get(key);
+    if (!current) {
+      this.services.get(service);
+      throw errors.aliasNotFound(service, alias);
+    }
+    guard.check?.(current.value);
+    return current;
+  }
+
   async update(service: string, alias: string, body: UpdateAliasBody, guard: WriteGuard<AliasRecord> = {}): Promise<AliasRecord> {
     const key = this.ctx.naming.kvKeys.alias(service, alias);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const current = await this.ctx.store.aliases.get(key);
-      if (!current) {
-        this.services.get(service);
-        throw errors.aliasNotFound(service, alias);
-      }
-      guard.check?.(current.value);
+      const current = await this.stored(service, alias, key, guard);
       const next: AliasRecord = {
         ...current.value,
         ...(body.versionId === undefined ? {} : { versionId: body.versionId }),
@@ -89,12 +95,7 @@ export class AliasCatalog {
   async delete(service: string, alias: string, guard: WriteGuard<AliasRecord> = {}): Promise<void> {
     const key = this.ctx.naming.kvKeys.alias(service, alias);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const current = await this.ctx.store.aliases.get(key);
-      if (!current) {
-        this.services.get(service);
-        throw errors.aliasNotFound(service, alias);
-      }
-      guard.check?.(current.value);
+      const current = await this.stored(service, alias, key, guard);
       const provisioned = [...this.ctx.mirrors.provisionConfigs.values()].find(
         (p) => p.value.serviceName === service && p.value.qualifier === alias && p.value.target > 0,
       );
