@@ -1,10 +1,22 @@
 import { connect, type NatsConnection, type Msg } from "@nats-io/transport-node";
-import type { TestCluster } from "@nimbus/testkit";
+import { TestCluster } from "@nimbus/testkit";
 
 /** A NATS connection to a test cluster's server (as a client of the platform would open one). */
 export async function connectNats(cluster: TestCluster): Promise<NatsConnection> {
   const url = new URL(cluster.nats.url);
   return connect({ servers: `${url.hostname}:${url.port}`, ...(url.username ? { token: url.username } : {}), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+}
+
+/** A cluster for one test, with a NATS connection to it; both go when `body` ends. */
+export async function withCluster(options: Parameters<typeof TestCluster.start>[0], body: (cluster: TestCluster, nc: NatsConnection) => Promise<void>): Promise<void> {
+  const cluster = await TestCluster.start(options);
+  const nc = await connectNats(cluster);
+  try {
+    await body(cluster, nc);
+  } finally {
+    await nc.close().catch(() => undefined);
+    await cluster.stop();
+  }
 }
 
 /** Collects what is published on a subject; `next(n)` waits for the n-th message (bounded). */

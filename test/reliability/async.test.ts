@@ -7,7 +7,7 @@ import type { NimbusClient, StatefulAsyncInvocation } from "@nimbus/sdk";
 import { FINAL, invokeAsync, listAll, statuses, waitForInvocation } from "../helpers/async.js";
 import { deploy, eventually } from "../helpers/functions.js";
 import { send } from "../helpers/http.js";
-import { Collector, connectNats } from "../helpers/nats.js";
+import { Collector, connectNats, withCluster } from "../helpers/nats.js";
 
 const run = promisify(execFile);
 
@@ -42,16 +42,6 @@ async function pool<T>(count: number, parallel: number, task: (i: number) => Pro
 /** How many times an invocation started running. */
 const runs = (i: StatefulAsyncInvocation) => statuses(i).filter((s) => s === "Running").length;
 
-async function withCluster(services: Parameters<typeof TestCluster.start>[0], body: (cluster: TestCluster, nc: NatsConnection) => Promise<void>): Promise<void> {
-  const cluster = await TestCluster.start(services);
-  const nc = await connectNats(cluster);
-  try {
-    await body(cluster, nc);
-  } finally {
-    await nc.close().catch(() => undefined);
-    await cluster.stop();
-  }
-}
 
 describe("async invocations under faults (RELIABILITY 9-15)", () => {
   it("#9: 2,000 invocations through a SIGKILLed async-queue replica and a SIGKILLed invoker: every one final, none lost", async () => {

@@ -1,23 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { TestCluster } from "@nimbus/testkit";
 import { fcClient } from "../helpers/fc.js";
 import { deploy, eventually } from "../helpers/functions.js";
 import { send } from "../helpers/http.js";
-import { Collector, connectNats } from "../helpers/nats.js";
+import { Collector, withCluster } from "../helpers/nats.js";
 
 const ENV = { NIMBUS_LOG_LEVEL: "warn", NIMBUS_TRIGGER_ACK_WAIT_MS: "2000", NIMBUS_NODE_TTL_MS: "2000" };
 
-async function withCluster(services: Parameters<typeof TestCluster.start>[0], body: (cluster: TestCluster, nc: NatsConnection) => Promise<void>): Promise<void> {
-  const cluster = await TestCluster.start(services);
-  const nc = await connectNats(cluster);
-  try {
-    await body(cluster, nc);
-  } finally {
-    await nc.close().catch(() => undefined);
-    await cluster.stop();
-  }
-}
 
 /** An echo function whose successes are published to `subject`. */
 async function echo(cluster: TestCluster, svc: string, fn: string, subject: string) {
