@@ -2,6 +2,9 @@ import { READY_MESSAGE_TYPE, type ReadyMessage, type ServiceName } from "@nimbus
 import { createLogger, startTracing, type Logger, type Registry } from "@nimbus/telemetry";
 import { serveMetrics } from "./metrics-server.js";
 
+/** How long a service whose supervisor died may take to stop. */
+const SUPERVISOR_GONE_TIMEOUT_MS = 2_000;
+
 /** What a service's `app.ts` builds: something that starts and stops. */
 export interface App {
   /** Starts serving; resolves with the port it listens on, if any, and its metrics registry. */
@@ -33,13 +36,13 @@ export async function runService(def: ServiceDefinition): Promise<void> {
   let metricsServer: { port: number; close(): Promise<void> } | undefined;
   let stopTracing: () => Promise<void> = async () => undefined;
 
-  const shutdown = (reason: string, exitCode = 0): Promise<void> => {
+  const shutdown = (reason: string, exitCode = 0, timeoutMs = def.shutdownTimeoutMs): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason }, "service stopping");
       const deadline = setTimeout(() => {
-        logger.error({ timeoutMs: def.shutdownTimeoutMs }, "service stop deadline passed; exiting");
+        logger.error({ timeoutMs }, "service stop deadline passed; exiting");
         process.exit(1);
-      }, def.shutdownTimeoutMs);
+      }, timeoutMs);
       deadline.unref();
       try {
         await metricsServer?.close();
@@ -58,8 +61,9 @@ export async function runService(def: ServiceDefinition): Promise<void> {
 
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
-  // A supervisor that dies takes its children with it.
-  process.once("disconnect", () => void shutdown("supervisor gone"));
+  // A supervisor that dies takes its children with it, quickly: nobody waits for a drain, and the
+  // servers it ran (NATS, Redis) are usually gone too, so closing connections to them can only hang.
+  process.once("disconnect", () => void shutdown("supervisor gone", 0, Math.min(SUPERVISOR_GONE_TIMEOUT_MS, def.shutdownTimeoutMs)));
   process.on("uncaughtException", (err) => {
     logger.fatal({ err }, "uncaught exception");
     void shutdown("uncaught exception", 1);
