@@ -4,6 +4,7 @@ import type { Socket } from "node:net";
 import { errors, Headers, Limits, NimbusError, statusOf } from "@nimbus/protocol";
 import type { Logger } from "@nimbus/telemetry";
 import type { Authenticator } from "./auth.js";
+import { verifyContentMd5 } from "./content-md5.js";
 import { toNimbusError } from "./errors.js";
 
 declare module "fastify" {
@@ -38,7 +39,7 @@ export interface HttpServerOptions {
 
 /**
  * The gateway's Fastify instance: a UUID request id on every response, FC signature checks before
- * any body is read, lenient JSON (FC's SDKs send empty JSON bodies on GET/DELETE), raw bytes for
+ * any body is read, bodies bound to their signed Content-MD5, lenient JSON (FC's SDKs send empty JSON bodies on GET/DELETE), raw bytes for
  * everything else, and every failure answered as FC's `{ErrorCode, ErrorMessage}`.
  */
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
@@ -84,6 +85,7 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     if (req.routeOptions.config.public) return;
     req.accessKeyId = opts.authenticator.verify({ method: req.method, url: req.url, headers: req.headers });
   });
+  verifyContentMd5(app);
 
   app.setErrorHandler((err, req, reply) => {
     const fc = toNimbusError(err, req.routeOptions.bodyLimit ?? Limits.managementBodyBytes);
