@@ -29,5 +29,7 @@ export const Limits = {
   /** Management API bodies other than code uploads. */
   managementBodyBytes: 1024 * 1024,
   requestHeaderBytes: 8 * 1024,
+  /** Nesting of arrays and objects in a JSON request body (FC's own bodies nest a few levels). */
+  jsonDepth: 64,
   dateSkewSeconds: 15 * 60,
 } as const;

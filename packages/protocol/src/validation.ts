@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { errors, type NimbusError } from "./errors.js";
+import { Limits } from "./limits.js";
 
 /** Turns the first zod issue into FC's InvalidArgument, naming the offending field. */
 export function toInvalidArgument(error: z.ZodError): NimbusError {
@@ -59,30 +60,66 @@ export function stringMap(opts: { keyPattern: RegExp; keyHint: string; maxBytes?
   });
 }
 
+const OPEN_BRACKET = 0x5b;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Throws InvalidArgument if a JSON text nests arrays and objects deeper than `maxDepth`. One pass
+ * over the text, before parsing: every walk over a parsed value (prototype-key checks, null removal,
+ * schemas) recurses, and a body 100,000 levels deep would overflow the stack.
+ */
+export function assertJsonDepth(text: string, maxDepth: number = Limits.jsonDepth): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      if (++depth > maxDepth) throw errors.invalidArgument(`the JSON body nests deeper than ${maxDepth} levels`);
+    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+}
+
+function tooDeep(): NimbusError {
+  return errors.invalidArgument(`the JSON body nests deeper than ${Limits.jsonDepth} levels`);
+}
+
 /** Throws InvalidArgument if any object in a parsed JSON value has a `__proto__` or `constructor` key. */
-export function assertNoPrototypeKeys(value: unknown, path = ""): void {
+export function assertNoPrototypeKeys(value: unknown, path = "", depth = 0): void {
   if (value === null || typeof value !== "object") return;
+  if (depth >= Limits.jsonDepth) throw tooDeep();
   if (Array.isArray(value)) {
-    value.forEach((v, i) => assertNoPrototypeKeys(v, `${path}[${i}]`));
+    value.forEach((v, i) => assertNoPrototypeKeys(v, `${path}[${i}]`, depth + 1));
     return;
   }
   for (const [key, v] of Object.entries(value)) {
     const at = path ? `${path}.${key}` : key;
     if (key === "__proto__" || key === "constructor") throw errors.invalidArgument(`${at}: the key '${key}' is not allowed`);
-    assertNoPrototypeKeys(v, at);
+    assertNoPrototypeKeys(v, at, depth + 1);
   }
 }
 
 /**
  * FC's Go SDK sends `null` for every field it does not set; FC reads null as "absent". Returns a copy
- * of a parsed JSON body without null-valued object members, at any depth.
+ * of a parsed JSON value without null-valued object members, at any depth (up to Limits.jsonDepth).
  */
-export function dropNulls(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(dropNulls);
+export function dropNulls(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== "object") return value;
+  if (depth >= Limits.jsonDepth) throw tooDeep();
+  if (Array.isArray(value)) return value.map((v) => dropNulls(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    if (v !== null && !FORBIDDEN_KEYS.has(key)) out[key] = dropNulls(v);
+    if (v !== null && !FORBIDDEN_KEYS.has(key)) out[key] = dropNulls(v, depth + 1);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { assertNoPrototypeKeys, dropNulls, errors, parseOrThrow } from "@nimbus/protocol";
+import { assertJsonDepth, assertNoPrototypeKeys, dropNulls, errors, parseOrThrow } from "@nimbus/protocol";
 
 /**
  * The request's JSON body validated against `schema`. Bodies sent with another content type are
@@ -11,8 +11,10 @@ export function jsonBody<S extends z.ZodType>(req: FastifyRequest, schema: S): z
   if (Buffer.isBuffer(body)) {
     if (body.length === 0) body = undefined;
     else {
+      const text = body.toString("utf8");
+      assertJsonDepth(text);
       try {
-        body = JSON.parse(body.toString("utf8"));
+        body = JSON.parse(text);
       } catch (err) {
         throw errors.invalidArgument(`the request body is not valid JSON: ${(err as Error).message}`);
       }

@@ -1,5 +1,8 @@
 import { errors, isNimbusError, NimbusError } from "@nimbus/protocol";
 
+/** The router's bound on one path parameter (names are far shorter; this only stops abuse). */
+export const MAX_PATH_SEGMENT_CHARS = 1024;
+
 /** nats.js errors that mean "the control plane is unreachable right now": retryable, not a bug. */
 const UNAVAILABLE = new Set([
   "TimeoutError",
@@ -34,6 +37,10 @@ export function toNimbusError(err: unknown, bodyLimit: number): NimbusError {
       return errors.invalidArgument("the request body does not match its Content-Length");
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return errors.invalidArgument("the request body is empty");
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return errors.invalidArgument(`a segment of the request path is too long (longer than ${MAX_PATH_SEGMENT_CHARS} characters)`);
+    case "FST_ERR_BAD_URL":
+      return errors.invalidArgument("the request path is not a valid URL path (malformed percent-encoding)");
     default:
       break;
   }

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Socket } from "node:net";
-import { errors, Headers, Limits, NimbusError, statusOf } from "@nimbus/protocol";
+import { assertJsonDepth, errors, Headers, Limits, NimbusError, statusOf } from "@nimbus/protocol";
 import type { Logger } from "@nimbus/telemetry";
 import type { Authenticator } from "./auth.js";
 import { verifyContentMd5 } from "./content-md5.js";
-import { toNimbusError } from "./errors.js";
+import { MAX_PATH_SEGMENT_CHARS, toNimbusError } from "./errors.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -49,7 +49,7 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "requestId" }),
     genReqId: () => randomUUID(),
     bodyLimit: Limits.managementBodyBytes,
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT_CHARS },
     return503OnClosing: true,
     forceCloseConnections: "idle",
     // Slow clients: headers and the whole request must arrive in time (checked every second).
@@ -58,6 +58,12 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
       maxHeaderSize: opts.maxHeaderBytes,
       headersTimeout: opts.headersTimeoutMs,
       connectionsCheckingInterval: Math.min(1_000, opts.headersTimeoutMs),
+    },
+    // What the router refuses before any hook runs (a malformed or over-long path segment).
+    frameworkErrors: (err, req, reply) => {
+      const fc = toNimbusError(err, Limits.managementBodyBytes);
+      req.log.debug({ code: fc.code, message: fc.message }, "request rejected by the router");
+      void (reply as FastifyReply).header(Headers.requestId, req.id).status(statusOf(fc.code)).type("application/json").send(fc.toFcBody());
     },
     clientErrorHandler: (err, socket) => answerClientError(err as Error & { code?: string }, socket, opts.maxHeaderBytes),
     // A request for a custom domain's host goes to the custom-domain route, whatever its path.
@@ -76,6 +82,11 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
     const text = typeof body === "string" ? body : body.toString("utf8");
     if (text.length === 0) return done(null, undefined);
+    try {
+      assertJsonDepth(text);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
     jsonParser(req, text, done);
   });
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
