@@ -72,4 +72,17 @@ describe("code package validation", () => {
     corrupt[at] = "j".charCodeAt(0);
     expect((await rejection(corrupt)).message).toMatch(/corrupt|CRC/);
   });
+
+  it("refuses names a file system cannot hold: a component over 255 bytes, a path over 4,096", async () => {
+    const component = await makeZip({ "index.js": "x", [`${"n".repeat(256)}.js`]: "x" });
+    expect((await rejection(component)).message).toContain("longer than 255 bytes");
+    const multibyte = await makeZip({ [`dir/${"é".repeat(128)}`]: "x" }); // 128 characters, 256 bytes
+    expect((await rejection(multibyte)).message).toContain("longer than 255 bytes");
+    const directory = await makeZip({ [`${"d".repeat(256)}/`]: "", "index.js": "x" });
+    expect((await rejection(directory)).message).toContain("longer than 255 bytes");
+    const path = await makeZip({ [`${Array.from({ length: 17 }, () => "d".repeat(250)).join("/")}/f.js`]: "x" });
+    expect(await rejection(path)).toMatchObject({ code: "InvalidArgument", message: expect.stringContaining("longer than 4096 bytes") });
+    const atLimit = await makeZip({ [`${"n".repeat(255)}`]: "x", [`${Array.from({ length: 15 }, () => "d".repeat(255)).join("/")}/f`]: "x" });
+    expect((await walkZip(atLimit, limits)).files).toBe(2);
+  });
 });

@@ -2,7 +2,7 @@ import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import yauzl from "yauzl";
-import { errors, isNimbusError, NimbusError } from "@nimbus/protocol";
+import { errors, isNimbusError, Limits, NimbusError } from "@nimbus/protocol";
 
 /** What a code package may unpack to. */
 export interface ZipLimits {
@@ -59,9 +59,27 @@ function fileType(entry: yauzl.Entry): number | undefined {
   return type === 0 ? undefined : type;
 }
 
+/** An entry name short enough to quote in an error message. */
+function quoted(path: string): string {
+  return path.length > 80 ? `${path.slice(0, 80)}…` : path;
+}
+
+/** Names a file system can hold once unpacked: checked here so a package fails at upload, not at every start. */
+function checkNameLength(path: string): void {
+  if (Buffer.byteLength(path) > Limits.codeEntryPathBytes) {
+    throw errors.invalidArgument(`code package entry '${quoted(path)}' has a path longer than ${Limits.codeEntryPathBytes} bytes`);
+  }
+  for (const component of path.split("/")) {
+    if (Buffer.byteLength(component) > Limits.codeEntryNameBytes) {
+      throw errors.invalidArgument(`code package entry '${quoted(path)}' has a name longer than ${Limits.codeEntryNameBytes} bytes: '${quoted(component)}'`);
+    }
+  }
+}
+
 function checkEntry(entry: yauzl.Entry): ZipEntryInfo {
   const path = entry.fileName;
-  if (path.length === 0 || path.includes("\0")) throw invalid(`entry name '${path}' is not allowed`);
+  if (path.length === 0 || path.includes("\0")) throw invalid(`entry name '${quoted(path)}' is not allowed`);
+  checkNameLength(path);
   const directory = path.endsWith("/");
   const type = fileType(entry);
   if (type === S_IFLNK) throw errors.invalidArgument(`code package must not contain symbolic links: '${path}'`);
@@ -98,9 +116,10 @@ async function drain(_entry: ZipEntryInfo, content: Readable): Promise<void> {
 }
 
 /**
- * Reads a whole zip, enforcing Nimbus's rules for code packages: no absolute paths, no `..`, no
- * symbolic links or special files, no encryption, bounded entry count and unpacked size (declared and
- * actual), intact data (CRC). Rejections are InvalidArgument / EntityTooLarge errors with a reason.
+ * Reads a whole zip, enforcing Nimbus's rules for code packages: no absolute paths, no `..`, names
+ * a file system can hold (components ≤ 255 bytes, paths ≤ 4,096), no symbolic links or special
+ * files, no encryption, bounded entry count and unpacked size (declared and actual), intact data
+ * (CRC). Rejections are InvalidArgument / EntityTooLarge errors with a reason.
  */
 export async function walkZip(data: Buffer, limits: ZipLimits, visit: EntryVisitor = drain): Promise<ZipSummary> {
   const zip = await openZip(data);

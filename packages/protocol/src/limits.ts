@@ -26,6 +26,10 @@ export const Limits = {
   /** Sum of the uncompressed sizes of every entry of a code package. */
   codeUnzippedBytes: 500 * 1024 * 1024,
   codeEntries: 100_000,
+  /** One component of an entry's path in a code package, in UTF-8 bytes (Linux's NAME_MAX). */
+  codeEntryNameBytes: 255,
+  /** A whole entry path in a code package, in UTF-8 bytes (Linux's PATH_MAX, less the code root). */
+  codeEntryPathBytes: 4096,
   /** Management API bodies other than code uploads. */
   managementBodyBytes: 1024 * 1024,
   requestHeaderBytes: 8 * 1024,
