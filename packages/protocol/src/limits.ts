@@ -36,4 +36,6 @@ export const Limits = {
   /** Nesting of arrays and objects in a JSON request body (FC's own bodies nest a few levels). */
   jsonDepth: 64,
   dateSkewSeconds: 15 * 60,
+  /** How far ahead a signed URL may expire (the bound of S3's and OSS's V4 presigned URLs too). */
+  signedUrlMaxSeconds: 7 * 24 * 3600,
 } as const;

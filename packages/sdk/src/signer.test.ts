@@ -45,11 +45,35 @@ describe("FC request signing", () => {
     for (const bad of ["", "FC", "FC AK", "Bearer x", "FC :sig", "FC AK:"]) expect(parseAuthorization(bad)).toBeUndefined();
   });
 
-  it("signs URLs with the expiry in place of the date", () => {
-    const url = new URL(signUrl({ baseUrl: "http://h:1/", path: "/2016-08-15/code-packages/x", accessKeyId: "AK", accessKeySecret: "s", expiresAt: new Date(2_000_000_000_000) }));
+  it("signs URLs with the expiry in place of the date and every query but the signature", () => {
+    const expiresAt = new Date(Date.now() + 3600_000);
+    const url = new URL(signUrl({ baseUrl: "http://h:1/", path: "/2016-08-15/code-packages/x", accessKeyId: "AK", accessKeySecret: "s", expiresAt }));
     expect(url.pathname).toBe("/2016-08-15/code-packages/x");
-    expect(url.searchParams.get("x-fc-expires")).toBe("2000000000");
+    expect(url.searchParams.get("x-fc-expires")).toBe(String(Math.floor(expiresAt.getTime() / 1000)));
     expect(url.searchParams.get("x-fc-access-key-id")).toBe("AK");
     expect(url.searchParams.get("x-fc-signature")).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it("signs HTTP-trigger URLs exactly as FC's Go SDK does (its test vector)", () => {
+    // aliyun/fc-go-sdk sign_url_request_test.go: GET service/func, expiring at 1583339600, no STS token.
+    const url = signUrl({ baseUrl: "http://localhost", path: "/2016-08-15/proxy/service/func/", accessKeyId: "akid", accessKeySecret: "akSec", expiresAt: new Date(1583339600_000) });
+    expect(new URL(url).searchParams.get("x-fc-signature")).toBe("6Rc4KxEAv3+lHpbNQWceIUqWVWq3ewxhadlJBRzZ0XQ=");
+    expect(url.startsWith("http://localhost/2016-08-15/proxy/service/func/?")).toBe(true);
+  });
+
+  it("encodes the path and queries for the URL but signs them decoded", () => {
+    const url = new URL(signUrl({ baseUrl: "http://h", path: "/2016-08-15/proxy/s/f/a b/ü?#", queries: { q: "a&b=c", r: ["1", "2"] }, accessKeyId: "AK", accessKeySecret: "s", expiresAt: new Date(Date.now() + 60_000), method: "POST" }));
+    expect(url.pathname).toBe("/2016-08-15/proxy/s/f/a%20b/%C3%BC%3F%23");
+    expect(url.searchParams.get("q")).toBe("a&b=c");
+    expect(url.searchParams.getAll("r")).toEqual(["1", "2"]);
+    const pairs = [...url.searchParams].filter(([k]) => k !== "x-fc-signature");
+    const expected = composeStringToSign({ method: "POST", path: "/2016-08-15/proxy/s/f/a b/ü?#", headers: {}, queries: pairs, dateOverride: url.searchParams.get("x-fc-expires") ?? "" });
+    expect(expected).toContain("\nq=a&b=c\nr=1\nr=2\nx-fc-access-key-id=AK\nx-fc-expires=");
+  });
+
+  it("will not sign a URL that lives longer than 7 days", () => {
+    const sign = (ms: number) => signUrl({ baseUrl: "http://h", path: "/x", accessKeyId: "AK", accessKeySecret: "s", expiresAt: new Date(Date.now() + ms) });
+    expect(() => sign(7 * 24 * 3600_000 + 60_000)).toThrow(/604800 seconds/);
+    expect(() => sign(7 * 24 * 3600_000 - 60_000)).not.toThrow();
   });
 });

@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { Limits } from "@nimbus/protocol";
 
 /** Header values as Node and fetch present them. */
 export type HeaderBag = Record<string, string | string[] | number | undefined>;
@@ -96,26 +97,43 @@ export const SignedUrlParams = {
   signature: "x-fc-signature",
 } as const;
 
+/** A path as it goes in a URL: each segment percent-encoded, the `/` between them kept. */
+function encodePath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
 /**
- * A GET URL anyone can use until `expiresAt` (FC's signed-URL scheme: the expiry, in Unix seconds,
- * takes the place of the Date line).
+ * A URL anyone can use with `method` (GET by default) until `expiresAt`, at most
+ * `Limits.signedUrlMaxSeconds` (7 days) ahead. FC's signed-URL scheme, as its Go SDK builds it: the
+ * expiry (Unix seconds) takes the place of the Date line, and every query parameter but the
+ * signature is signed (the caller's, the access key id and the expiry), sorted, after the decoded
+ * path.
  */
 export function signUrl(opts: {
   baseUrl: string;
+  /** The path as the server sees it decoded, e.g. `/2016-08-15/proxy/svc/fn/a b`. */
   path: string;
   accessKeyId: string;
   accessKeySecret: string;
   expiresAt: Date;
+  method?: string;
+  queries?: QueryBag;
 }): string {
-  const expires = String(Math.floor(opts.expiresAt.getTime() / 1000));
+  const expiresAt = Math.floor(opts.expiresAt.getTime() / 1000);
+  if (expiresAt - Date.now() / 1000 > Limits.signedUrlMaxSeconds) {
+    throw new RangeError(`a signed URL may expire at most 7 days (${Limits.signedUrlMaxSeconds} seconds) ahead`);
+  }
+  const expires = String(expiresAt);
+  const pairs: [string, string][] = [];
+  for (const [key, value] of Object.entries(opts.queries ?? {})) {
+    if (value === undefined || key === SignedUrlParams.accessKeyId || key === SignedUrlParams.expires || key === SignedUrlParams.signature) continue;
+    for (const v of Array.isArray(value) ? value : [value]) pairs.push([key, v]);
+  }
+  pairs.push([SignedUrlParams.accessKeyId, opts.accessKeyId], [SignedUrlParams.expires, expires]);
   const signature = signString(
-    composeStringToSign({ method: "GET", path: opts.path, headers: {}, dateOverride: expires }),
+    composeStringToSign({ method: opts.method ?? "GET", path: opts.path, headers: {}, queries: pairs, dateOverride: expires }),
     opts.accessKeySecret,
   );
-  const query = new URLSearchParams({
-    [SignedUrlParams.accessKeyId]: opts.accessKeyId,
-    [SignedUrlParams.expires]: expires,
-    [SignedUrlParams.signature]: signature,
-  });
-  return `${opts.baseUrl.replace(/\/+$/, "")}${opts.path}?${query.toString()}`;
+  const query = new URLSearchParams([...pairs, [SignedUrlParams.signature, signature]]);
+  return `${opts.baseUrl.replace(/\/+$/, "")}${encodePath(opts.path)}?${query.toString()}`;
 }

@@ -23,7 +23,7 @@ const Schema = CommonEnv.extend({
   NIMBUS_ACCESS_KEY_SECRET: z.string({ error: "is required (the root access key secret)" }).min(8).max(256),
   /** Base of the URLs getFunctionCode returns; the request's Host when unset. */
   NIMBUS_PUBLIC_URL: z.url().optional(),
-  NIMBUS_CODE_URL_TTL_SECONDS: envInt(1800, 10, 7 * 24 * 3600),
+  NIMBUS_CODE_URL_TTL_SECONDS: envInt(1800, 10, Limits.signedUrlMaxSeconds),
   NIMBUS_MAX_CODE_ZIP_BYTES: envInt(Limits.codeZipBytes, 1024, 2 * 1024 * 1024 * 1024),
   NIMBUS_MAX_CODE_UNZIPPED_BYTES: envInt(Limits.codeUnzippedBytes, 1024, 16 * 1024 * 1024 * 1024),
   /** How often unreferenced code packages are looked for, and how long one must be unused before it goes. */

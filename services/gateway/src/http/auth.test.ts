@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { signUrl } from "@nimbus/sdk";
+import { composeStringToSign, signString, signUrl } from "@nimbus/sdk";
 import { createAuthenticator, parseQueryPairs } from "./auth.js";
 
 const require = createRequire(import.meta.url);
@@ -79,6 +79,35 @@ describe("FC signature verification", () => {
     const forged = make(NOW + 60_000, "guess");
     expect(code(() => auth.verify({ method: "GET", url: forged.pathname + forged.search, headers: {} }))).toBe("SignatureNotMatch");
     expect(code(() => auth.verify({ method: "GET", url: `/2016-08-15/code-packages/other${good.search}`, headers: {} }))).toBe("SignatureNotMatch");
+  });
+
+  it("verifies signed URLs of HTTP triggers, every query signed", () => {
+    const make = (path: string, queries?: Record<string, string | string[]>, method = "GET") => {
+      const url = new URL(signUrl({ baseUrl: "http://x", path, queries, method, accessKeyId: "AK1", accessKeySecret: "secret-1", expiresAt: new Date(NOW + 60_000) }));
+      return url.pathname + url.search;
+    };
+    const plain = make("/2016-08-15/proxy/svc.live/fn/");
+    expect(auth.verify({ method: "GET", url: plain, headers: {} })).toBe("AK1");
+    const rich = make("/2016-08-15/proxy/svc/fn/a b/ü", { x: "1", y: ["2", "3"] });
+    expect(auth.verify({ method: "GET", url: rich, headers: {} })).toBe("AK1");
+    expect(code(() => auth.verify({ method: "GET", url: rich.replace("x=1", "x=9"), headers: {} }))).toBe("SignatureNotMatch");
+    expect(code(() => auth.verify({ method: "GET", url: `${rich}&z=1`, headers: {} }))).toBe("SignatureNotMatch");
+    expect(code(() => auth.verify({ method: "POST", url: rich, headers: {} }))).toBe("SignatureNotMatch");
+    expect(auth.verify({ method: "PUT", url: make("/2016-08-15/proxy/svc/fn/p", {}, "PUT"), headers: {} })).toBe("AK1");
+  });
+
+  it("refuses signed URLs that expire more than 7 days ahead (and the Date skew)", () => {
+    const at = (expires: number) => {
+      const path = "/2016-08-15/proxy/svc/fn/";
+      const queries: [string, string][] = [["x-fc-access-key-id", "AK1"], ["x-fc-expires", String(expires)]];
+      const signature = signString(composeStringToSign({ method: "GET", path, headers: {}, queries, dateOverride: String(expires) }), "secret-1");
+      return `${path}?x-fc-access-key-id=AK1&x-fc-expires=${expires}&x-fc-signature=${encodeURIComponent(signature)}`;
+    };
+    const week = 7 * 24 * 3600;
+    const nowSeconds = NOW / 1000;
+    expect(auth.verify({ method: "GET", url: at(nowSeconds + week), headers: {} })).toBe("AK1");
+    expect(auth.verify({ method: "GET", url: at(nowSeconds + week + 14 * 60), headers: {} })).toBe("AK1");
+    expect(code(() => auth.verify({ method: "GET", url: at(nowSeconds + week + 16 * 60), headers: {} }))).toBe("AccessDenied");
   });
 
   it("keeps keys given without '=' distinct from empty values", () => {

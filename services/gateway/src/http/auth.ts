@@ -73,10 +73,12 @@ function single(value: HeaderBag[string]): string | undefined {
 export function createAuthenticator(keys: KeyRing, now: () => number = Date.now): Authenticator {
   const maxSkewMs = Limits.dateSkewSeconds * 1000;
 
-  function check(accessKeyId: string, signature: string, req: AuthRequest, rawPath: string, pairs: QueryPairs, dateOverride?: string): string {
+  // A client's clock may run ahead of ours by the Date skew we accept.
+  const maxUrlLifetimeMs = (Limits.signedUrlMaxSeconds + Limits.dateSkewSeconds) * 1000;
+
+  function check(accessKeyId: string, signature: string, req: AuthRequest, rawPath: string, queries: QueryPairs | null, dateOverride?: string): string {
     const secret = keys.get(accessKeyId);
     if (secret === undefined) throw errors.invalidAccessKeyId(accessKeyId);
-    const queries = rawPath.startsWith(PROXY_PREFIX) ? pairs : null;
     for (const path of candidatePaths(rawPath)) {
       const stringToSign = composeStringToSign({
         method: req.method,
@@ -103,9 +105,14 @@ export function createAuthenticator(keys: KeyRing, now: () => number = Date.now)
         if (!accessKeyId || !expires || !/^\d{1,12}$/.test(expires)) {
           throw errors.accessDenied(`a signed URL needs ${SignedUrlParams.accessKeyId}, ${SignedUrlParams.expires} and ${SignedUrlParams.signature}`);
         }
-        if (Number(expires) * 1000 < now()) throw errors.accessDenied("the signed URL has expired");
-        const rest = pairs.filter(([k]) => !Object.values(SignedUrlParams).includes(k as never));
-        return check(accessKeyId, signedUrlSignature, req, rawPath, rest, expires);
+        const expiresMs = Number(expires) * 1000;
+        if (expiresMs < now()) throw errors.accessDenied("the signed URL has expired");
+        if (expiresMs > now() + maxUrlLifetimeMs) {
+          throw errors.accessDenied(`the signed URL expires too far ahead: at most 7 days (${Limits.signedUrlMaxSeconds} seconds) from now`);
+        }
+        // FC signs every query parameter of a signed URL but the signature, whatever the path.
+        const signed = pairs.filter(([k]) => k !== SignedUrlParams.signature);
+        return check(accessKeyId, signedUrlSignature, req, rawPath, signed, expires);
       }
 
       const header = single(req.headers[Headers.authorization]);
@@ -117,7 +124,8 @@ export function createAuthenticator(keys: KeyRing, now: () => number = Date.now)
       const at = Date.parse(date);
       if (Number.isNaN(at)) throw errors.invalidArgument(`the Date header '${date}' is not an HTTP date`);
       if (Math.abs(now() - at) > maxSkewMs) throw errors.timeTooSkewed(Limits.dateSkewSeconds);
-      return check(parsed.accessKeyId, parsed.signature, req, rawPath, pairs);
+      // With a signed header, FC signs the queries of HTTP-trigger paths only.
+      return check(parsed.accessKeyId, parsed.signature, req, rawPath, rawPath.startsWith(PROXY_PREFIX) ? pairs : null);
     },
   };
 }
