@@ -94,6 +94,14 @@ describe("custom domains through @alicloud/fc2", () => {
     await ctx.fc.deleteCustomDomain(domain);
   });
 
+  it("refuses every numeric form of an IP address, IPv6 literals and local names, writing nothing", async () => {
+    const forms = ["0x7f000001", "2130706433", "127.1", "017700000001", "0x7f.0.0.1", "10.0.0.0x1", "192.168.0.1", "[::1]", "::ffff:127.0.0.1", "localhost"];
+    for (const domain of forms) await expectFcError(ctx.fc.createCustomDomain(domain, { protocol: "HTTP" }), "InvalidArgument", "address");
+    const listed = (await ctx.fc.listCustomDomains()).data.customDomains.map((d: { domainName: string }) => d.domainName);
+    expect(listed.filter((d: string) => forms.includes(d))).toEqual([]);
+    console.log(`custom domains: ${forms.length} address forms refused with 400 InvalidArgument`);
+  });
+
   it("routes requests for the domain's host by exact path, else the longest /* prefix, like an HTTP trigger", async () => {
     const domain = `${uniqueName("route").replace("_", "-")}.example.com`;
     await ctx.fc.createCustomDomain(domain, {

@@ -5,6 +5,22 @@ import { NAME_PATTERN, QUALIFIER_PATTERN } from "../names.js";
 /** A DNS host name, lowercase (what a Host header names), at most 255 characters. */
 export const DOMAIN_NAME_PATTERN = /^(?=.{1,255}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/;
 
+/**
+ * True for names that are not DNS names of their own: IPv6 literals, `localhost` and its subdomains,
+ * and every host a URL parser reads as an IPv4 address. WHATWG's URL standard makes a host IPv4 when
+ * its last label is a number, decimal or `0x` hex (`127.1`, `2130706433`, `0x7f000001`,
+ * `017700000001`, `10.0.0.0x1`), so those are refused whatever comes before.
+ */
+export function isAddressOrLocalName(domain: string): boolean {
+  const host = domain.toLowerCase();
+  if (host.includes(":") || host.startsWith("[")) return true;
+  if (host === "localhost" || host.endsWith(".localhost")) return true;
+  const labels = host.split(".");
+  if (labels.length > 1 && labels[labels.length - 1] === "") labels.pop();
+  const last = labels[labels.length - 1] ?? "";
+  return /^[0-9]+$/.test(last) || /^0x[0-9a-f]*$/.test(last);
+}
+
 const METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"] as const;
 
 /** A route path: `/`, `/a/b`, or a prefix ending in `/*`. */
@@ -39,6 +55,7 @@ export const CreateCustomDomainBody = DomainSpec.extend({
   domainName: z
     .string({ error: "is required" })
     .transform((d) => d.toLowerCase())
+    .refine((d) => !isAddressOrLocalName(d), { error: "is an IP address or a local name; a custom domain is a DNS name" })
     .refine((d) => DOMAIN_NAME_PATTERN.test(d), { error: "is not a valid domain name" }),
 });
 export type CreateCustomDomainBody = z.output<typeof CreateCustomDomainBody>;

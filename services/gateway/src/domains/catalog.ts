@@ -94,13 +94,8 @@ export class CustomDomainCatalog {
     await this.ctx.store.customDomains.delete(key);
   }
 
-  /** A domain must name a host of its own: not an address, not localhost, not the API's own host. */
+  /** A domain must not be the API's own host (addresses and local names are refused by the schema). */
   private checkName(domain: string): void {
-    const labels = domain.split(".");
-    const last = labels[labels.length - 1] ?? "";
-    if (domain === "localhost" || domain.endsWith(".localhost") || /^[0-9]+$/.test(last)) {
-      throw errors.invalidArgument(`domain name '${domain}' is an address or a local name; a custom domain is a DNS name`);
-    }
     const api = this.ctx.env.NIMBUS_PUBLIC_URL ? new URL(this.ctx.env.NIMBUS_PUBLIC_URL).hostname.toLowerCase() : undefined;
     if (api && api === domain) throw errors.invalidArgument(`domain name '${domain}' is the API's own host`);
   }
