@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { makeZip } from "@nimbus/testkit";
 import { useCluster } from "../helpers/cluster.js";
 import { expectFcError } from "../helpers/fc.js";
 import { deploy } from "../helpers/functions.js";
@@ -123,5 +125,69 @@ describe("HTTP triggers", () => {
     expect(res.json.ErrorCode).toBe("TriggerNotFound");
     const missing = await send(ctx.cluster, { method: "GET", path: "/2016-08-15/proxy/web/none/", sign: false });
     expect(missing.json.ErrorCode).toBe("FunctionNotFound");
+  });
+
+  it("throws to the function on a header Node would refuse or a status that is not HTTP, and the answer stays clean", async () => {
+    const source = `
+exports.handler = (req, resp) => {
+  const refused = [];
+  const headers = [["x-evil", "a\\r\\nSet-Cookie: pwned=1"], ["x-lf", "a\\nb"], ["bad name", "x"], ["x-list", ["ok", "b\\r\\nc"]]];
+  for (const [name, value] of headers) { try { resp.setHeader(name, value); } catch (e) { refused.push(name); } }
+  for (const code of [999, 600, 199, 100, 200.5, "201", NaN]) { try { resp.setStatusCode(code); } catch (e) { refused.push(String(code) + ": " + e.message); } }
+  resp.setHeader("x-ok", "fine");
+  resp.setStatusCode(207);
+  resp.send(JSON.stringify(refused));
+};`;
+    await withTrigger("strict", { "index.js": source }, { authType: "anonymous", methods: ["GET"] });
+    const res = await send(ctx.cluster, { method: "GET", path: "/2016-08-15/proxy/web/strict/", sign: false });
+    expect(res.status, res.text).toBe(207);
+    expect(res.headers["x-ok"]).toBe("fine");
+    for (const h of ["x-evil", "x-lf", "set-cookie", "x-list"]) expect(res.headers[h]).toBeUndefined();
+    const refused = res.json as unknown as string[];
+    expect(refused.slice(0, 4)).toEqual(["x-evil", "x-lf", "bad name", "x-list"]);
+    expect(refused.slice(4)).toHaveLength(7);
+    expect(refused[4]).toMatch(/^999: invalid status code 999: an HTTP function answers with an integer from 200 to 599/);
+    console.log(`http responses: ${refused.length} invalid headers and statuses refused to the function, answer 207 with only valid headers`);
+  });
+
+  it("answers 502 with FC's function error when an HTTP function leaves such an error unhandled", async () => {
+    const cases = {
+      status999: "exports.handler = (req, resp) => { resp.setStatusCode(999); resp.send('x'); };",
+      crlf: "exports.handler = (req, resp) => { resp.setHeader('x-evil', 'a\\r\\nSet-Cookie: pwned=1'); resp.send('x'); };",
+    };
+    for (const [name, source] of Object.entries(cases)) {
+      await withTrigger(name.toLowerCase(), { "index.js": source }, { authType: "anonymous", methods: ["GET"] });
+      const res = await send(ctx.cluster, { method: "GET", path: `/2016-08-15/proxy/web/${name.toLowerCase()}/`, sign: false });
+      expect(res.status, `${name}: ${res.text}`).toBe(502);
+      expect(res.headers["x-fc-error-type"]).toBe("UnhandledInvocationError");
+      expect(res.headers["x-fc-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers["set-cookie"]).toBeUndefined();
+      expect(res.json.errorMessage, name).toMatch(name === "status999" ? /invalid status code 999/ : /Invalid character in header content/);
+    }
+  });
+
+  it.skipIf(!existsSync("/usr/bin/python3"))("answers 502 when a custom runtime answers a status that is not HTTP (the gateway's own check)", async () => {
+    const server = `
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(999)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"no")
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("FC_CUSTOM_LISTEN_PORT", "9000"))), Handler).serve_forever()
+`;
+    const files = { bootstrap: { content: "#!/bin/sh\nexec python3 /code/server.py\n", mode: 0o100755 }, "server.py": server };
+    const client = ctx.cluster.client();
+    await client.createFunction("web", { functionName: "py999", runtime: "custom", handler: "index.handler", timeout: 10, code: { zipFile: (await makeZip(files)).toString("base64") } });
+    await ctx.fc.createTrigger("web", "py999", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["GET"] } });
+    const res = await send(ctx.cluster, { method: "GET", path: "/2016-08-15/proxy/web/py999/", sign: false });
+    expect(res.status, res.text).toBe(502);
+    expect(res.headers["x-fc-error-type"]).toBe("UnhandledInvocationError");
+    expect(res.json).toMatchObject({ errorType: "InvalidHttpResponse", errorMessage: expect.stringContaining("invalid HTTP status code 999") });
+    expect(await ctx.cluster.logs("gateway")).toContain("function answered an invalid HTTP response");
   });
 });

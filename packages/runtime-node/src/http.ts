@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from "node:http";
 import { Readable } from "node:stream";
 import type { FunctionError, HttpRequestInfo, HttpResponseInfo } from "@nimbus/protocol/wire";
 import { functionError } from "./errors.js";
@@ -18,6 +19,14 @@ function buildRequest(info: HttpRequestInfo, body: Buffer) {
   });
 }
 
+/**
+ * Final statuses a function may answer with (1xx are interim, nothing above 599 is HTTP); the
+ * gateway checks the same range (services/gateway/src/invoke/http-response.ts). Kept here as a
+ * literal: the runtime bundle imports nothing from the platform but the wire types.
+ */
+const STATUS_MIN = 200;
+const STATUS_MAX = 599;
+
 interface Sent {
   http: HttpResponseInfo;
   body: Buffer;
@@ -35,11 +44,18 @@ function buildResponse(done: (sent: Sent | { error: unknown }) => void) {
   };
   return {
     setStatusCode(code: number) {
-      if (!Number.isInteger(code) || code < 100 || code > 999) throw new TypeError(`invalid status code ${code}`);
+      if (!Number.isInteger(code) || code < STATUS_MIN || code > STATUS_MAX) {
+        throw new RangeError(`invalid status code ${String(code)}: an HTTP function answers with an integer from ${STATUS_MIN} to ${STATUS_MAX}`);
+      }
       status = code;
     },
+    // Node's own checks, as its http server would apply them: a name that is not a token or a value
+    // with CR/LF (header injection) throws here, to the function, instead of failing the answer later.
     setHeader(name: string, value: string | number | string[]) {
-      headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
+      validateHeaderName(name);
+      const values = Array.isArray(value) ? value.map(String) : String(value);
+      for (const v of Array.isArray(values) ? values : [values]) validateHeaderValue(name, v);
+      headers[name.toLowerCase()] = values;
     },
     getHeader(name: string) {
       return headers[name.toLowerCase()];

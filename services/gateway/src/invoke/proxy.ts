@@ -8,6 +8,7 @@ import type { InvocationLimits } from "./routes.js";
 import { traceparentOf } from "./headers.js";
 import { inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
 import { rawBodies } from "./raw-bodies.js";
+import { checkFunctionResponse } from "./http-response.js";
 import { resolveTarget } from "./target.js";
 
 interface Params {
@@ -18,8 +19,6 @@ interface Params {
 
 /** Request headers never passed to a function (FC's list). */
 const DROPPED_REQUEST_HEADERS = new Set(["connection", "keep-alive", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
-/** Response headers a function may not set (the platform owns them). */
-const DROPPED_RESPONSE_HEADERS = new Set(["connection", "content-length", "date", "keep-alive", "server", "transfer-encoding"]);
 
 function forwardedHeaders(req: FastifyRequest): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -38,18 +37,22 @@ function queriesOf(req: FastifyRequest): Record<string, string | string[]> {
   return out;
 }
 
+function functionFailed(reply: FastifyReply, errorType: string, body: Buffer | string): FastifyReply {
+  return reply.status(502).type("application/json").header("x-fc-error-type", errorType).send(body);
+}
+
 function answer(reply: FastifyReply, outcome: InvocationOutcome & { body: Uint8Array }): FastifyReply {
   const body = Buffer.from(outcome.body.buffer, outcome.body.byteOffset, outcome.body.byteLength);
-  if (outcome.errorType || !outcome.http) {
-    // The function failed before answering: FC's 502 with the error body.
-    return reply.status(502).type("application/json").header("x-fc-error-type", outcome.errorType ?? "UnhandledInvocationError").send(body);
+  // The function failed before answering: FC's 502 with the error body.
+  if (outcome.errorType || !outcome.http) return functionFailed(reply, outcome.errorType ?? "UnhandledInvocationError", body);
+  const checked = checkFunctionResponse(outcome.http);
+  if (!checked.ok) {
+    reply.log.warn({ reason: checked.errorMessage }, "function answered an invalid HTTP response");
+    return functionFailed(reply, "UnhandledInvocationError", JSON.stringify({ errorMessage: checked.errorMessage, errorType: "InvalidHttpResponse" }));
   }
-  for (const [name, value] of Object.entries(outcome.http.headers)) {
-    const lower = name.toLowerCase();
-    if (lower.startsWith("x-fc-") || DROPPED_RESPONSE_HEADERS.has(lower)) continue;
-    reply.header(lower, value);
-  }
-  return reply.status(outcome.http.status).send(body);
+  if (checked.dropped.length > 0) reply.log.warn({ headers: checked.dropped }, "dropped response headers that are not valid HTTP");
+  for (const [name, value] of checked.headers) reply.header(name, value);
+  return reply.status(checked.status).send(body);
 }
 
 export interface HttpDeps {
