@@ -128,7 +128,12 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const resolver = new TargetResolver(mirrors, naming);
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
-  invocationRoutes(http, resolver, dispatcher, new AsyncSubmitter(queues, records, env.NIMBUS_ASYNC_MAX_BACKLOG), limits);
+  const intake = {
+    submitter: new AsyncSubmitter(queues, records, env.NIMBUS_ASYNC_MAX_BACKLOG),
+    redisReady: () => connections.redis,
+    timeoutMs: env.NIMBUS_ASYNC_ENQUEUE_TIMEOUT_MS,
+  };
+  invocationRoutes(http, resolver, dispatcher, intake, limits);
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);

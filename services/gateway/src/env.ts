@@ -14,6 +14,8 @@ const Schema = CommonEnv.extend({
   NIMBUS_ASYNC_MAX_BACKLOG: envInt(100_000, 1, 100_000_000),
   /** How long asynchronous invocation records are kept. */
   NIMBUS_ASYNC_RETENTION_MS: envInt(7 * 24 * 3600_000, 60_000, 90 * 24 * 3600_000),
+  /** An async enqueue Redis has not confirmed within this long is answered 503 (Redis frozen or overloaded). */
+  NIMBUS_ASYNC_ENQUEUE_TIMEOUT_MS: envInt(5_000, 100, 600_000),
   /** An invoker that neither answers nor acknowledges a request within this long is presumed gone. */
   NIMBUS_INVOKE_ACK_TIMEOUT_MS: envInt(5_000, 100, 600_000),
   /** Time a call may spend starting an instance, on top of the function's timeout (and initializer's). */

@@ -1,19 +1,46 @@
 import type { FastifyRequest } from "fastify";
 import type { AsyncSubmitter } from "@nimbus/async";
 import type { Target } from "@nimbus/dispatch";
-import { assertName, errors } from "@nimbus/protocol";
+import { assertName, errors, isNimbusError } from "@nimbus/protocol";
 
 export const STATEFUL_ID_HEADER = "x-fc-stateful-async-invocation-id";
 
+/** What taking an asynchronous invocation needs: the queue, and how to tell Redis is there. */
+export interface AsyncIntake {
+  submitter: AsyncSubmitter;
+  /** False while the gateway's Redis connection is down: enqueueing then fails at once. */
+  redisReady: () => boolean;
+  /** The longest an enqueue may wait for Redis (a frozen server never closes its connections). */
+  timeoutMs: number;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(errors.unavailable(`the async queue (Redis) did not answer within ${ms} ms; retry`)), ms);
+  });
+  // A late answer after the deadline is dropped by the race (an invocation it enqueued runs: at-least-once).
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Queues an asynchronous invocation and returns its id, once Redis has it. A caller-chosen id that
- * exists already is FC's conflict error: a retried request never runs twice.
+ * exists already is FC's conflict error: a retried request never runs twice. Redis down, failing or
+ * silent past the deadline is FC's 503 ServiceUnavailable, never a hang or a 500.
  */
-export async function enqueueAsync(submitter: AsyncSubmitter, req: FastifyRequest, target: Target, body: Buffer, traceparent: string | undefined): Promise<string> {
+export async function enqueueAsync(intake: AsyncIntake, req: FastifyRequest, target: Target, body: Buffer, traceparent: string | undefined): Promise<string> {
   const header = req.headers[STATEFUL_ID_HEADER];
   const given = Array.isArray(header) ? header[0] : header;
   const invocationId = given === undefined || given === "" ? undefined : assertName("invocation", given);
-  const result = await submitter.submit({ service: target.service, fn: target.fn, qualifier: target.qualifier, requestId: req.id, invocationId, payload: body, traceparent });
+  if (!intake.redisReady()) throw errors.unavailable("the async queue (Redis) is unreachable right now; retry");
+  const submission = { service: target.service, fn: target.fn, qualifier: target.qualifier, requestId: req.id, invocationId, payload: body, traceparent };
+  let result: Awaited<ReturnType<AsyncSubmitter["submit"]>>;
+  try {
+    result = await withDeadline(intake.submitter.submit(submission), intake.timeoutMs);
+  } catch (err) {
+    if (isNimbusError(err)) throw err;
+    throw errors.unavailable("the async queue (Redis) did not take the invocation; retry", err);
+  }
   if (result.duplicate) throw errors.invocationExists(result.invocationId);
   return result.invocationId;
 }

@@ -3,8 +3,12 @@ import { errors, isNimbusError, NimbusError } from "@nimbus/protocol";
 /** The router's bound on one path parameter (names are far shorter; this only stops abuse). */
 export const MAX_PATH_SEGMENT_CHARS = 1024;
 
-/** nats.js errors that mean "the control plane is unreachable right now": retryable, not a bug. */
+/**
+ * nats.js and ioredis errors that mean "the control plane or Redis is unreachable right now":
+ * retryable, not a bug.
+ */
 const UNAVAILABLE = new Set([
+  "MaxRetriesPerRequestError",
   "TimeoutError",
   "ClosedConnectionError",
   "DrainingConnectionError",
@@ -27,7 +31,7 @@ interface FastifyLikeError {
 export function toNimbusError(err: unknown, bodyLimit: number): NimbusError {
   if (isNimbusError(err)) return err;
   const e = (err ?? {}) as FastifyLikeError & { name?: string };
-  if (e.name && UNAVAILABLE.has(e.name)) return errors.unavailable("the control plane is unreachable right now; retry", err);
+  if (e.name && UNAVAILABLE.has(e.name)) return errors.unavailable("the control plane (NATS or Redis) is unreachable right now; retry", err);
   switch (e.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return errors.entityTooLarge(bodyLimit);

@@ -1,9 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { errors } from "@nimbus/protocol";
 import { inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
-import type { AsyncSubmitter } from "@nimbus/async";
 import { dispatchMeta, invokeRequestFor, type Dispatcher, type TargetResolver } from "@nimbus/dispatch";
-import { enqueueAsync, STATEFUL_ID_HEADER } from "../async/enqueue.js";
+import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
 import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
 import { resolveTarget } from "./target.js";
@@ -26,7 +25,7 @@ export function invocationRoutes(
   app: FastifyInstance,
   resolver: TargetResolver,
   dispatcher: Dispatcher,
-  submitter: AsyncSubmitter,
+  intake: AsyncIntake,
   limits: InvocationLimits,
 ): void {
   void app.register(async (scope) => {
@@ -51,7 +50,7 @@ export function invocationRoutes(
           const traceparent = traceparentFor(span, traceparentOf(req));
           if (type === "Async") {
             if (body.length > limits.maxAsyncBodyBytes) throw errors.entityTooLarge(limits.maxAsyncBodyBytes);
-            const invocationId = await enqueueAsync(submitter, req, target, body, traceparent);
+            const invocationId = await enqueueAsync(intake, req, target, body, traceparent);
             return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
           }
           const outcome = await dispatcher.invoke(
