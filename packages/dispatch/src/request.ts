@@ -1,3 +1,4 @@
+import { effectiveFunction } from "@nimbus/protocol";
 import type { HttpRequestInfo, InvokeRequest, TriggerKind } from "@nimbus/protocol/wire";
 import type { DispatchMeta } from "./dispatcher.js";
 import type { Target } from "./resolver.js";
@@ -18,8 +19,8 @@ export interface CallSpec {
  * initializer's when it has one, and a cold start.
  */
 export function invokeRequestFor(target: Target, call: CallSpec): InvokeRequest {
-  const record = target.record;
-  const timeoutMs = ((record.timeout ?? 3) + (record.initializer ? (record.initializationTimeout ?? 3) : 0)) * 1000;
+  const fn = effectiveFunction(target.record);
+  const timeoutMs = fn.timeoutMs + (fn.hasInitializer ? fn.initializationTimeoutMs : 0);
   return {
     service: target.service,
     function: target.fn,

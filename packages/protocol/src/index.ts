@@ -22,3 +22,5 @@ export * from "./resources/provision.js";
 export * from "./resources/domain.js";
 export * from "./resources/trigger-types.js";
 export * from "./resources/logs.js";
+export * from "./effective-function.js";
+export * from "./frame-schemas.js";

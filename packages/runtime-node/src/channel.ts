@@ -15,9 +15,14 @@ export class Channel {
     socket.on("error", () => process.exit(0));
   }
 
-  /** Frames sent during one event-loop turn leave in one write. */
-  send(message: FromInstance): void {
-    this.writer.send(message);
+  /** Frames sent during one event-loop turn leave in one write; `now` sends at once (output). */
+  send(message: FromInstance, now = false): void {
+    this.writer.send(message, now);
+  }
+
+  /** Bytes written that the invoker has not taken yet. */
+  get pendingBytes(): number {
+    return this.writer.pendingBytes;
   }
 
   /** Resolves once everything written so far has been handed to the OS. */

@@ -12,7 +12,7 @@ import { functionError } from "./errors.js";
 import { callHandler, runEvent } from "./event.js";
 import { runHttp } from "./http.js";
 import { resolveFunction } from "./loader.js";
-import { captureOutput, patchConsole, scope } from "./output.js";
+import { captureOutput, patchConsole, scope, setOutputLimit } from "./output.js";
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -28,7 +28,6 @@ patchConsole();
 
 /** FC's largest synchronous response (32 MB); the invoker applies the configured, smaller, limit. */
 const MAX_RESULT_BYTES = 32 * 1024 * 1024;
-const rss = () => Math.round(process.memoryUsage().rss / 1024 / 1024);
 
 async function dispatch(message: ToInstance): Promise<void> {
   switch (message.t) {
@@ -73,8 +72,8 @@ async function dispatch(message: ToInstance): Promise<void> {
           outcome = { error: functionError("UnhandledInvocationError", new RangeError(`the response of ${outcome.body.length} bytes exceeds the limit of ${MAX_RESULT_BYTES} bytes`)) };
         }
         inFlight.delete(id);
-        if ("error" in outcome) channel.send({ t: "error", id, error: outcome.error, rss: rss() });
-        else channel.send({ t: "result", id, body: outcome.body, ...(outcome.http ? { http: outcome.http } : {}), rss: rss() });
+        if ("error" in outcome) channel.send({ t: "error", id, error: outcome.error });
+        else channel.send({ t: "result", id, body: outcome.body, ...(outcome.http ? { http: outcome.http } : {}) });
       });
       return;
     }
@@ -86,6 +85,7 @@ async function dispatch(message: ToInstance): Promise<void> {
 
 async function load(info: FunctionInfo): Promise<void> {
   fn = info;
+  setOutputLimit(info.maxOutputBytes);
   try {
     if (info.kind === "custom") {
       custom = new CustomRuntime(info);
@@ -107,7 +107,7 @@ async function load(info: FunctionInfo): Promise<void> {
 /** A crash fails every invocation in flight on this instance, then the instance exits (it is replaced). */
 async function crash(err: unknown): Promise<void> {
   channel.send({ t: "fatal", message: err instanceof Error ? err.message : String(err) });
-  for (const id of inFlight) channel.send({ t: "error", id, error: functionError("UnhandledInvocationError", err), rss: rss() });
+  for (const id of inFlight) channel.send({ t: "error", id, error: functionError("UnhandledInvocationError", err) });
   inFlight.clear();
   await channel.flush();
   process.exit(1);

@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Limits one instance's cgroup enforces. */
@@ -18,6 +18,11 @@ export interface CgroupHandle {
   oomKilled(): Promise<boolean>;
   /** Highest memory use seen, in bytes, when the kernel reports it. */
   peakBytes(): Promise<number | undefined>;
+  /**
+   * The same, read synchronously from an open file (cheap enough for every invocation): the
+   * platform's memory figures come from here, never from the instance.
+   */
+  peakBytesNow(): number | undefined;
   /** Removes the (empty) cgroup. */
   remove(): Promise<void>;
 }
@@ -28,6 +33,11 @@ export interface CgroupDriver {
   /** Where instance cgroups go, for the startup log. */
   readonly root: string;
   create(id: string, limits: CgroupLimits): Promise<CgroupHandle>;
+  /**
+   * Kills whatever is left in instance cgroups of an earlier run of this node (an invoker that was
+   * SIGKILLed never removed them) and removes them; returns how many there were.
+   */
+  sweep(): Promise<number>;
 }
 
 async function readNumber(file: string): Promise<number | undefined> {
@@ -37,6 +47,43 @@ async function readNumber(file: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** A number file (memory usage) read again and again through one open descriptor. */
+class NumberFile {
+  private fd: number | undefined;
+  private readonly buffer = Buffer.alloc(32);
+
+  constructor(private readonly path: string) {}
+
+  read(): number | undefined {
+    try {
+      this.fd ??= openSync(this.path, "r");
+      const n = readSync(this.fd, this.buffer, 0, this.buffer.length, 0);
+      const value = Number.parseInt(this.buffer.toString("latin1", 0, n), 10);
+      return Number.isFinite(value) ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Kills the processes of every child cgroup of `dirs` (same names under each) and removes them. */
+async function sweepChildren(dirs: string[]): Promise<number> {
+  const names = new Set<string>();
+  for (const dir of dirs) {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (entry.isDirectory()) names.add(entry.name);
+  }
+  for (const name of names) {
+    for (const dir of dirs) await killProcs(join(dir, name, "cgroup.procs"));
+    for (const dir of dirs) await removeDir(join(dir, name));
+  }
+  return names.size;
 }
 
 async function killProcs(procsFile: string): Promise<void> {
@@ -95,6 +142,7 @@ class CgroupV1 implements CgroupDriver {
       await writeFile(join(memory, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes)).catch(() => undefined);
     }
     await writeFile(join(pids, "pids.max"), String(limits.pidsMax));
+    const peak = new NumberFile(join(memory, "memory.max_usage_in_bytes"));
     return {
       procsFiles: [join(memory, "cgroup.procs"), join(pids, "cgroup.procs")],
       killAll: async () => {
@@ -106,10 +154,16 @@ class CgroupV1 implements CgroupDriver {
         return /oom_kill [1-9]/.test(text);
       },
       peakBytes: () => readNumber(join(memory, "memory.max_usage_in_bytes")),
+      peakBytesNow: () => peak.read(),
       remove: async () => {
+        peak.close();
         await Promise.all([removeDir(memory), removeDir(pids)]);
       },
     };
+  }
+
+  sweep(): Promise<number> {
+    return sweepChildren([this.memoryRoot, this.pidsRoot]);
   }
 }
 
@@ -124,6 +178,8 @@ class CgroupV2 implements CgroupDriver {
     await writeFile(join(dir, "memory.max"), String(limits.memoryBytes));
     if (existsSync(join(dir, "memory.swap.max"))) await writeFile(join(dir, "memory.swap.max"), "0").catch(() => undefined);
     await writeFile(join(dir, "pids.max"), String(limits.pidsMax));
+    // memory.peak arrived in Linux 5.19; older kernels only say what is in use now.
+    const peak = new NumberFile(join(dir, existsSync(join(dir, "memory.peak")) ? "memory.peak" : "memory.current"));
     return {
       procsFiles: [join(dir, "cgroup.procs")],
       killAll: async () => {
@@ -135,8 +191,20 @@ class CgroupV2 implements CgroupDriver {
         return /oom_kill [1-9]/.test(text);
       },
       peakBytes: () => readNumber(join(dir, "memory.peak")),
-      remove: () => removeDir(dir),
+      peakBytesNow: () => peak.read(),
+      remove: async () => {
+        peak.close();
+        await removeDir(dir);
+      },
     };
+  }
+
+  async sweep(): Promise<number> {
+    // cgroup.kill (5.14+) takes a whole subtree at once; killProcs covers older kernels.
+    for (const entry of await readdir(this.root, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isDirectory()) await writeFile(join(this.root, entry.name, "cgroup.kill"), "1").catch(() => undefined);
+    }
+    return sweepChildren([this.root]);
   }
 }
 

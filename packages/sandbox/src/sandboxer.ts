@@ -7,7 +7,7 @@ import type { Readable } from "node:stream";
 import { detectCgroups, type CgroupDriver, type CgroupHandle } from "./cgroup.js";
 import { SANDBOX_PATHS, type SandboxPaths } from "./layout.js";
 import { startNetwork } from "./network.js";
-import { watchMemory } from "./watchdog.js";
+import { watchMemory, type MemoryWatch } from "./watchdog.js";
 
 export interface SandboxerOptions {
   /** Host directory for generated files (passwd, group, hosts). */
@@ -59,7 +59,7 @@ export interface SandboxExit {
 export class SandboxedProcess {
   readonly exited: Promise<SandboxExit>;
   private watchdogTripped = false;
-  private stopWatchdog: (() => void) | undefined;
+  private watchdog: MemoryWatch | undefined;
 
   /** The instance's network stack (slirp4netns), when it has one: it goes when the instance does. */
   private network: ChildProcess | undefined;
@@ -75,7 +75,7 @@ export class SandboxedProcess {
   ) {
     this.exited = new Promise<SandboxExit>((resolve) => {
       child.once("exit", (code, signal) => {
-        this.stopWatchdog?.();
+        this.watchdog?.stop();
         this.network?.kill("SIGKILL");
         void (async () => {
           const oom = this.watchdogTripped || ((await this.cgroup?.oomKilled()) ?? false);
@@ -87,7 +87,7 @@ export class SandboxedProcess {
       child.once("error", () => resolve({ code: -1, signal: null, oomKilled: false }));
     });
     if (!cgroup && child.pid) {
-      this.stopWatchdog = watchMemory(child.pid, memoryBytes, () => {
+      this.watchdog = watchMemory(child.pid, memoryBytes, () => {
         this.watchdogTripped = true;
         void this.kill();
       });
@@ -157,6 +157,15 @@ export class SandboxedProcess {
   async peakMemoryBytes(): Promise<number | undefined> {
     return this.cgroup?.peakBytes();
   }
+
+  /**
+   * The instance's peak memory in MB as the host measures it (its cgroup, else the RSS watchdog's
+   * highest reading): never a figure the instance reports about itself.
+   */
+  peakMemoryMb(): number {
+    const bytes = this.cgroup ? this.cgroup.peakBytesNow() : this.watchdog?.peakBytes();
+    return bytes === undefined ? 0 : Math.round((bytes / 1024 / 1024) * 100) / 100;
+  }
 }
 
 /**
@@ -202,6 +211,8 @@ function findBinary(name: string): string | undefined {
  */
 export class Sandboxer {
   readonly warnings: string[] = [];
+  /** What start-up did that is worth a log line (not a problem). */
+  readonly notes: string[] = [];
 
   private constructor(
     private readonly options: SandboxerOptions,
@@ -216,6 +227,8 @@ export class Sandboxer {
     const bwrap = findBinary("bwrap");
     if (!bwrap && options.requireBwrap) throw new Error("bubblewrap (bwrap) is required but not installed: sudo apt-get install -y bubblewrap");
     const detected = options.disableCgroups ? { unavailable: "cgroups disabled by configuration" } : await detectCgroups(options.cgroupGroup);
+    // Instance cgroups an earlier run of this node left behind (it was killed) go before any new one.
+    const swept = "version" in detected ? await detected.sweep() : 0;
     const root = process.getuid?.() === 0;
     const setpriv = root ? findBinary("setpriv") : undefined;
     if (setpriv) assertReachableByOthers(process.execPath, "Node.js", true);
@@ -230,6 +243,7 @@ export class Sandboxer {
     if (!("version" in detected)) {
       sandboxer.warnings.push(`no writable cgroups (${detected.unavailable}): memory is limited by Node's heap limit and an RSS watchdog, processes by RLIMIT_NPROC`);
     }
+    if (swept > 0) sandboxer.notes.push(`removed ${swept} instance cgroups an earlier run of this node left behind`);
     if (!root) sandboxer.warnings.push("not running as root: instances run as this user (no separate unprivileged uid)");
     if (bwrap && !slirp) {
       sandboxer.warnings.push(

@@ -24,15 +24,25 @@ export async function treeRssBytes(root: number): Promise<number> {
   return total;
 }
 
+/** A running memory watch: its highest reading so far, and how to stop it. */
+export interface MemoryWatch {
+  /** The highest tree RSS seen, in bytes (0 before the first reading). */
+  peakBytes(): number;
+  stop(): void;
+}
+
 /**
  * Without cgroups, polls a process tree's RSS and calls `onExceeded` once when it passes the limit
  * (V8's heap limit catches most Node leaks first; this catches native memory and child processes).
  */
-export function watchMemory(root: number, limitBytes: number, onExceeded: () => void, intervalMs = 200): () => void {
+export function watchMemory(root: number, limitBytes: number, onExceeded: () => void, intervalMs = 200): MemoryWatch {
   let stopped = false;
+  let peak = 0;
   const timer = setInterval(() => {
     void treeRssBytes(root).then((rss) => {
-      if (!stopped && rss > limitBytes) {
+      if (stopped) return;
+      peak = Math.max(peak, rss);
+      if (rss > limitBytes) {
         stopped = true;
         clearInterval(timer);
         onExceeded();
@@ -40,8 +50,11 @@ export function watchMemory(root: number, limitBytes: number, onExceeded: () => 
     });
   }, intervalMs);
   timer.unref();
-  return () => {
-    stopped = true;
-    clearInterval(timer);
+  return {
+    peakBytes: () => peak,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
   };
 }

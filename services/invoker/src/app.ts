@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RUNTIME_DIR } from "@nimbus/runtime-node";
@@ -42,7 +43,9 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
 
   const sandboxer = await Sandboxer.create({
     workDir: join(env.invokerDir, "sandbox"),
-    cgroupGroup: `nimbus/${node}`,
+    // Named after the node and its directory: two invokers sharing a node id on one host (test
+    // clusters do) never sweep each other's instances.
+    cgroupGroup: `nimbus/${node}.${createHash("sha256").update(env.invokerDir).digest("hex").slice(0, 8)}`,
     uid: env.NIMBUS_SANDBOX_UID,
     gid: env.NIMBUS_SANDBOX_GID,
     requireBwrap: env.NIMBUS_REQUIRE_SANDBOX,
@@ -51,6 +54,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   });
   logger.info({ sandbox: sandboxer.describe() }, "sandbox");
   for (const warning of sandboxer.warnings) logger.warn(warning);
+  for (const note of sandboxer.notes) logger.info(note);
 
   const metrics = createMetricsRegistry({ service: "invoker", node });
   const connections = new Connections(metrics);
@@ -107,6 +111,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       startTimeoutMs: env.NIMBUS_INSTANCE_START_TIMEOUT_MS,
       queueWaitMs: env.NIMBUS_QUEUE_WAIT_MS,
       pidsMax: env.NIMBUS_INSTANCE_PIDS_MAX,
+      maxOutputBytesPerInvocation: env.NIMBUS_LOG_MAX_BYTES_PER_INVOCATION,
       runtimeDir,
     },
     {

@@ -22,6 +22,8 @@ export interface FunctionInfo {
   caPort: number;
   /** Custom runtime: the command that starts the server (default `/code/bootstrap`). */
   command: string[];
+  /** What one invocation may print (the invoker drops the rest); a single bigger write is not even shipped. */
+  maxOutputBytes: number;
 }
 
 export interface HttpRequestInfo {
@@ -69,13 +71,16 @@ export interface FunctionError {
   body: Uint8Array;
 }
 
-/** Instance → invoker. */
+/**
+ * Instance → invoker. The function's code can write these too: the invoker validates every frame
+ * (`parseFromInstance`) and takes none of its own figures (memory, duration) from them.
+ */
 export type FromInstance =
   | { t: "hello"; pid: number }
   | { t: "loaded"; error?: FunctionError }
   | { t: "initialized"; id: number; error?: FunctionError }
-  | { t: "result"; id: number; body: Uint8Array; http?: HttpResponseInfo; rss: number }
-  | { t: "error"; id: number; error: FunctionError; rss: number }
+  | { t: "result"; id: number; body: Uint8Array; http?: HttpResponseInfo }
+  | { t: "error"; id: number; error: FunctionError }
   | { t: "log"; id: number; stream: 1 | 2; data: Uint8Array }
   | { t: "pong"; id: number }
   /** The runtime is about to exit (an uncaught error): send it nothing more. */
@@ -96,31 +101,45 @@ export function frame(message: ToInstance | FromInstance): Buffer {
   return out;
 }
 
-/** Writes frames to a stream: the frames sent during one event-loop turn leave in one write. */
+/**
+ * Writes frames to a stream: the frames sent during one event-loop turn leave in one write, except
+ * those sent `now`, which leave at once with everything before them (function output: a function
+ * that prints and then blocks its event loop, or is killed, must not take its output with it).
+ */
 export class FrameWriter {
   private corked = false;
 
   constructor(private readonly stream: Writable) {}
 
-  send(message: ToInstance | FromInstance): void {
+  send(message: ToInstance | FromInstance, now = false): void {
+    if (now) {
+      this.uncork();
+      this.stream.write(frame(message));
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.stream.uncork();
-      });
+      setImmediate(() => this.uncork());
     }
     this.stream.write(frame(message));
   }
 
+  /** Bytes written but not yet handed to the OS (the pipe is full, or the writes are corked). */
+  get pendingBytes(): number {
+    return this.stream.writableLength;
+  }
+
   /** Resolves once everything written so far has been handed to the OS. */
   flush(): Promise<void> {
-    if (this.corked) {
-      this.corked = false;
-      this.stream.uncork();
-    }
+    this.uncork();
     return new Promise((resolve) => this.stream.write(Buffer.alloc(0), () => resolve()));
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.stream.uncork();
   }
 }
 

@@ -1,5 +1,11 @@
 import type { Socket } from "node:net";
+import { parseFromInstance } from "@nimbus/protocol";
 import { FrameReader, FrameWriter, MAX_FRAME_BYTES, type FromInstance, type ToInstance } from "@nimbus/protocol/wire";
+
+/** An awaited message did not come in time (the instance is alive but silent). */
+export class TimeoutError extends Error {
+  override readonly name = "TimeoutError";
+}
 
 /** What every waiter hears when the instance is gone. */
 const GONE: FromInstance = { t: "hello", pid: -1 };
@@ -20,11 +26,15 @@ export class ControlChannel {
     private readonly whyGone: () => string,
   ) {
     this.writer = new FrameWriter(socket);
-    const reader = new FrameReader<FromInstance>(onMessage, MAX_FRAME_BYTES);
+    // The function's code can write to this channel: every frame is checked before it is believed.
+    const reader = new FrameReader<unknown>((frame) => onMessage(parseFromInstance(frame)), MAX_FRAME_BYTES);
+    let broken = false;
     socket.on("data", (chunk: Buffer) => {
+      if (broken) return; // nothing after a bad frame is believed either
       try {
         reader.push(chunk);
       } catch (err) {
+        broken = true;
         onInvalid(err);
       }
     });
@@ -45,7 +55,7 @@ export class ControlChannel {
       const timer = setTimeout(() => {
         this.waiters.delete(key);
         if (first) this.waiters.delete(first);
-        reject(new Error(`no '${key}' from the instance within ${timeoutMs} ms`));
+        reject(new TimeoutError(`no '${key}' from the instance within ${timeoutMs} ms`));
       }, timeoutMs);
       const done = (message: FromInstance) => {
         clearTimeout(timer);

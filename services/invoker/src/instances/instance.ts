@@ -1,6 +1,6 @@
 import type { FromInstance, FunctionError, HttpResponseInfo, ToInstance } from "@nimbus/protocol/wire";
 import type { SandboxedProcess } from "@nimbus/sandbox";
-import { ControlChannel } from "./control.js";
+import { ControlChannel, TimeoutError } from "./control.js";
 import { failures } from "./messages.js";
 import { TailBuffer, type LogSource } from "./log.js";
 import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
@@ -25,6 +25,39 @@ const PING_GRACE_MS = 500;
 
 export type InstanceState = "starting" | "ready" | "stopping" | "dead";
 
+/** Why an instance was stopped: decides what its in-flight invocations are told. */
+export type StopReason =
+  | "start failed"
+  | "initializer failed"
+  | "initializer failed while provisioning"
+  | "initializer timed out"
+  | "timeout"
+  | "unresponsive after a timeout"
+  | "protocol error"
+  | "stopped on request"
+  | "retired"
+  | "idle"
+  | "evicted for another function"
+  | "node stopping"
+  | "crashed";
+
+/**
+ * An instance that could not start: the function's own error (its module threw, its server exited
+ * or never listened, it did not load in time) as its callers get it, and the output it printed.
+ * The instance is already stopped, its whole sandbox with it.
+ */
+export class InstanceStartError extends Error {
+  override readonly name = "InstanceStartError";
+
+  constructor(
+    readonly functionError: FunctionError,
+    /** What the instance printed while starting, and the reason (for `x-fc-log-type: Tail`). */
+    readonly output: Buffer,
+  ) {
+    super(functionError.errorMessage);
+  }
+}
+
 /**
  * One function instance: a sandboxed runtime process, its control channel, and the invocations in
  * flight on it (up to `capacity`). It fails every invocation it cannot finish with FC's error
@@ -48,7 +81,9 @@ export class Instance {
   private control: ControlChannel | undefined;
   private deathHandlers: (() => void)[] = [];
   private slotHandlers: (() => void)[] = [];
-  private exitReason: string | undefined;
+  private stopReason: StopReason | undefined;
+  /** Why the process went away, when the platform knows more than its exit status (network setup failed). */
+  private exitDetail: string | undefined;
   /** Output written outside any invocation (start-up, module load): shown when the instance fails to start. */
   private readonly instanceOutput = new TailBuffer(2048);
   /** The invocation an initializer runs for (its output belongs to that invocation's log). */
@@ -81,7 +116,9 @@ export class Instance {
 
   /**
    * Attaches the spawned sandbox and loads the function (handler module, or the custom runtime's
-   * server). Resolves when ready; rejects with the function's load error (or a start failure).
+   * server). Resolves when ready. When the start fails, however it fails (the sandbox does not come
+   * up, the module throws or takes too long, the server exits or never listens), the whole sandbox
+   * is stopped, the reason goes to the function's log, and it rejects with an InstanceStartError.
    */
   async start(process: SandboxedProcess): Promise<void> {
     this.process = process;
@@ -94,27 +131,46 @@ export class Instance {
       },
       () => {
         const output = this.instanceOutput.read().toString("utf8").trim();
-        return `${this.exitReason ?? "the instance exited"}${output ? `: ${output}` : ""}`;
+        return `${this.exitDetail ?? this.stopReason ?? "the instance exited"}${output ? `: ${output}` : ""}`;
       },
     );
     this.pipeRaw(process.stdout, "stdout");
     this.pipeRaw(process.stderr, "stderr");
     void process.exited.then((exit) => this.died(exit.oomKilled, exit.code, exit.signal));
 
-    // The network comes up once the runtime runs (bwrap is done with the namespace), before the
-    // function's code loads: it may use the network at once.
-    const load = () =>
-      void process.startNetwork().then(
-        () => this.send({ t: "load", fn: this.options.fn }),
-        (err: unknown) => void (this.exitReason ??= (err as Error).message), // the instance is killed: say why
-      );
-    const loaded = await this.expect("loaded", this.options.startTimeoutMs, load, "hello");
-    if (loaded.t === "loaded" && loaded.error) {
-      await this.stop("load failed");
-      throw Object.assign(new Error(loaded.error.errorMessage), { functionError: loaded.error });
+    let phase: "sandbox" | "load" = "sandbox";
+    try {
+      await this.expect("hello", this.options.startTimeoutMs, () => undefined);
+      // The network comes up once the runtime runs (bwrap is done with the namespace), before the
+      // function's code loads: it may use the network at once.
+      await process.startNetwork().catch((err: unknown) => {
+        this.exitDetail = `its network could not be set up: ${(err as Error).message}`;
+        throw err;
+      });
+      phase = "load";
+      const loaded = await this.expect("loaded", this.options.loadTimeoutMs, () => this.send({ t: "load", fn: this.options.fn }));
+      if (loaded.t === "loaded" && loaded.error) throw new InstanceStartError(loaded.error, Buffer.alloc(0));
+    } catch (err) {
+      throw await this.failStart(err, phase);
     }
     this.startupMs = Date.now() - this.startedAt;
     if (this.state === "starting") this.state = "ready";
+  }
+
+  /** Stops an instance whose start failed, says why in the function's log, and builds the error its callers get. */
+  private async failStart(err: unknown, phase: "sandbox" | "load"): Promise<InstanceStartError> {
+    const gone = this.state === "dead" || this.state === "stopping";
+    let error: FunctionError;
+    if (err instanceof InstanceStartError) error = err.functionError;
+    else if (gone || !(err instanceof TimeoutError)) error = failures.startFailed((err as Error).message);
+    else if (phase === "sandbox") error = failures.startFailed(`the sandbox did not start within ${this.options.startTimeoutMs} ms`);
+    else error = this.options.fn.kind === "custom" ? failures.serverNotStarted(this.options.fn.caPort, this.options.loadTimeoutMs) : failures.loadTimedOut(this.options.loadTimeoutMs);
+    await this.stop("start failed");
+    const line = Buffer.from(`[nimbus] the instance failed to start: ${error.errorMessage}\n`);
+    this.options.logSink.write(this.source, undefined, "stderr", line, true);
+    this.options.logSink.end(this.source, "");
+    this.options.logger.info({ instanceId: this.id, reason: error.errorMessage }, "instance failed to start");
+    return new InstanceStartError(error, Buffer.concat([this.instanceOutput.read(), line]));
   }
 
   /** Takes a slot (check `free` first); the next invoke() runs in it. */
@@ -153,7 +209,7 @@ export class Instance {
       void this.initializeFor(entry).then((error) => {
         if (entry.abandoned) return;
         if (error) {
-          this.finish(entry, { body: Buffer.from(error.body), errorType: error.errorType }, 0);
+          this.finish(entry, { body: Buffer.from(error.body), errorType: error.errorType });
           void this.stop("initializer failed");
           return;
         }
@@ -193,9 +249,9 @@ export class Instance {
   }
 
   /** Kills the sandbox (everything in it); in-flight invocations fail. */
-  async stop(reason: string): Promise<void> {
+  async stop(reason: StopReason): Promise<void> {
     if (this.state === "dead") return;
-    this.exitReason ??= reason;
+    this.stopReason ??= reason;
     if (this.state !== "stopping") this.state = "stopping";
     await this.process?.kill();
   }
@@ -254,9 +310,9 @@ export class Instance {
 
   private timedOut(entry: Pending): void {
     if (!this.pending.has(entry.id) || entry.abandoned) return;
-    const error = failures.timedOut(this.options.timeoutMs / 1000, this.options.fn.memory);
+    const error = failures.timedOut(this.options.timeoutMs / 1000, this.memoryMb());
     entry.abandoned = true;
-    entry.resolve({ ...this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, 0), timedOut: true });
+    entry.resolve({ ...this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }), timedOut: true });
     if (this.options.capacity === 1) {
       void this.stop("timeout");
       return;
@@ -281,7 +337,7 @@ export class Instance {
       case "fatal":
         // Going down: take no more work; the exit that follows fails whatever is still in flight.
         if (this.state === "ready" || this.state === "starting") this.state = "stopping";
-        this.exitReason ??= "crashed";
+        this.stopReason ??= "crashed";
         return;
       case "log": {
         const entry = this.pending.get(message.id) ?? this.initFor.get(message.id);
@@ -296,32 +352,36 @@ export class Instance {
         if (!entry) return;
         if (message.t === "result") {
           this.log(entry, `FC Invoke End RequestId: ${entry.input.requestId}\n`);
-          this.finish(entry, { body: Buffer.from(message.body), ...(message.http ? { http: message.http } : {}) }, message.rss);
+          this.finish(entry, { body: Buffer.from(message.body), ...(message.http ? { http: message.http } : {}) });
         } else {
           const kind = message.error.errorType === "HandledInvocationError" ? "Handled" : "Unhandled";
           this.log(entry, `FC Invoke End RequestId: ${entry.input.requestId}, Error: ${kind} function error\n`);
-          this.finish(entry, { body: Buffer.from(message.error.body), errorType: message.error.errorType }, message.rss);
+          this.finish(entry, { body: Buffer.from(message.error.body), errorType: message.error.errorType });
         }
         return;
       }
     }
   }
 
-  private finish(entry: Pending, outcome: { body: Buffer; errorType?: FunctionError["errorType"]; http?: HttpResponseInfo }, rssMb: number): void {
+  private finish(entry: Pending, outcome: Outcome): void {
     clearTimeout(entry.timer);
     if (!this.pending.delete(entry.id)) return;
     this.options.logSink.end(this.source, entry.input.requestId);
     this.lastUsed = Date.now();
     this.served++;
     this.active = Math.max(0, this.active - 1);
-    if (!entry.abandoned) entry.resolve(this.result(entry, outcome, rssMb));
+    if (!entry.abandoned) entry.resolve(this.result(entry, outcome));
     if (this.state === "stopping" && this.active === 0) void this.stop("retired");
     else if (this.state === "ready") for (const handler of this.slotHandlers) handler();
   }
 
-  private result(entry: Pending, outcome: { body: Buffer; errorType?: FunctionError["errorType"]; http?: HttpResponseInfo }, rssMb: number): InvocationResult {
+  /** The instance's peak memory as its cgroup (or the host's watchdog) measured it. */
+  private memoryMb(): number {
+    return this.process?.peakMemoryMb() ?? 0;
+  }
+
+  private result(entry: Pending, outcome: Outcome, maxMemoryMb = this.memoryMb()): InvocationResult {
     const durationMs = Date.now() - entry.started;
-    const maxMemoryMb = rssMb;
     let logTail: Buffer | undefined;
     if (entry.tail) {
       entry.tail.push(
@@ -343,33 +403,41 @@ export class Instance {
 
   private died(oomKilled: boolean, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.state === "dead") return;
-    const wasStopping = this.exitReason;
+    const reason = this.stopReason;
     this.state = "dead";
     const limit = this.options.fn.memory;
+    const memoryMb = oomKilled ? limit : this.memoryMb();
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer);
       this.options.logSink.end(this.source, entry.input.requestId);
       if (entry.abandoned) continue;
-      const duration = Date.now() - entry.started;
-      const error = oomKilled
-        ? failures.outOfMemory(duration, limit)
-        : wasStopping === "initializer timed out"
-          ? failures.initializationTimedOut(this.options.initializationTimeoutMs / 1000)
-          : wasStopping === "unresponsive after a timeout"
-            ? failures.stoppedWithConcurrent()
-            : wasStopping === "stopped on request"
-              ? failures.stopped()
-              : failures.crashed(duration, limit);
-      entry.resolve(this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, oomKilled ? limit : 0));
+      const error = oomKilled ? failures.outOfMemory(Date.now() - entry.started, limit) : this.failureFor(reason, Date.now() - entry.started, memoryMb);
+      entry.resolve(this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, memoryMb));
     }
     this.pending.clear();
     this.options.logSink.end(this.source, "");
     this.active = 0;
     this.control?.gone();
-    if (!wasStopping || wasStopping === "crashed" || oomKilled) {
+    if (!reason || reason === "crashed" || oomKilled) {
       this.options.logger.info({ instanceId: this.id, code, signal, oomKilled, served: this.served }, "instance exited");
     }
     for (const handler of this.deathHandlers) handler();
+  }
+
+  /** What an invocation still in flight is told when its instance is gone for `reason`. */
+  private failureFor(reason: StopReason | undefined, durationMs: number, memoryMb: number): FunctionError {
+    switch (reason) {
+      case "initializer timed out":
+        return failures.initializationTimedOut(this.options.initializationTimeoutMs / 1000);
+      case "unresponsive after a timeout":
+        return failures.stoppedWithConcurrent();
+      case "stopped on request":
+        return failures.stopped();
+      case "protocol error":
+        return failures.crashed(durationMs, memoryMb, "the instance broke its control protocol");
+      default:
+        return failures.crashed(durationMs, memoryMb);
+    }
   }
 
   private send(message: ToInstance): void {
@@ -391,6 +459,8 @@ export class Instance {
     });
   }
 }
+
+type Outcome = { body: Buffer; errorType?: FunctionError["errorType"]; http?: HttpResponseInfo };
 
 function requestOf(entry: Pending): { requestId: string; qualifier: string } {
   return { requestId: entry.input.requestId, qualifier: entry.input.qualifier };

@@ -26,5 +26,10 @@ export const failures = {
     unhandled(`Function initialization timed out after ${timeoutSeconds} seconds: the initializer did not finish in time`),
   stopped: () => unhandled("the invocation was stopped on request, and its instance with it"),
   startFailed: (detail: string) => unhandled(`Function instance failed to start: ${detail}`),
+  loadTimedOut: (timeoutMs: number) =>
+    unhandled(`Function instance failed to start: the function's code did not finish loading within ${timeoutMs / 1000} seconds`),
+  /** FC's message when a custom runtime's server never listens. */
+  serverNotStarted: (caPort: number, timeoutMs: number) =>
+    unhandled(`The CA's http server cannot be started: it did not listen on port ${caPort} within ${timeoutMs / 1000} seconds`),
   stoppedWithConcurrent: () => unhandled("Process exited unexpectedly before completing request: another request on the same instance timed out and the instance was stopped"),
 };

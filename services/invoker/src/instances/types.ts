@@ -37,7 +37,10 @@ export interface InstanceOptions {
   /** Whether an initializer must run before the first invocation. */
   hasInitializer: boolean;
   memoryLimitMb: number;
+  /** How long the sandbox may take until the runtime in it says hello (the platform's part of a start). */
   startTimeoutMs: number;
+  /** How long loading the function may then take (its module, or its server listening on caPort). */
+  loadTimeoutMs: number;
   logSink: LogSink;
   logger: Logger;
 }

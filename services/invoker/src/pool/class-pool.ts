@@ -111,6 +111,11 @@ export class ClassPool {
 
   /** Adds an instance (started by the scaler) and hands its slots to waiting requests. */
   adopt(instance: Instance, fromColdStart: boolean): void {
+    if (this.retired) {
+      // Its function changed or went while it started: it must not linger outside any pool.
+      instance.retire();
+      return;
+    }
     this.instances.add(instance);
     instance.onSlotFree(() => this.handOut(false));
     instance.onDeath(() => {

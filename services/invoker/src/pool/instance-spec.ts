@@ -1,18 +1,24 @@
 import { join } from "node:path";
-import { isCustomRuntime, type FunctionRecord, type ServiceRecord } from "@nimbus/protocol";
+import type { EffectiveFunction, FunctionRecord, ServiceRecord } from "@nimbus/protocol";
 import type { FunctionInfo } from "@nimbus/protocol/wire";
 import { PREINSTALLED_MODULES } from "@nimbus/runtime-node";
 import type { SandboxPaths } from "@nimbus/sandbox";
 
 /** What the runtime inside an instance is told about its function (FC's context, the kind of runtime). */
-export function functionInfo(record: FunctionRecord, service: ServiceRecord, versionId: string, where: { region: string; accountId: string }): FunctionInfo {
+export function functionInfo(
+  fn: EffectiveFunction,
+  service: ServiceRecord,
+  versionId: string,
+  where: { region: string; accountId: string; maxOutputBytesPerInvocation: number },
+): FunctionInfo {
+  const record = fn.record;
   return {
     name: record.functionName,
     handler: record.handler,
-    memory: record.memorySize ?? 128,
-    timeout: record.timeout ?? 3,
+    memory: fn.memoryMb,
+    timeout: fn.timeoutMs / 1000,
     initializer: record.initializer ?? "",
-    initializationTimeout: record.initializationTimeout ?? 3,
+    initializationTimeout: fn.initializationTimeoutMs / 1000,
     service: {
       name: service.serviceName,
       logProject: service.logConfig?.project ?? "",
@@ -22,9 +28,10 @@ export function functionInfo(record: FunctionRecord, service: ServiceRecord, ver
     },
     region: where.region,
     accountId: where.accountId,
-    kind: isCustomRuntime(record.runtime) ? "custom" : "node",
-    caPort: record.caPort ?? 9000,
+    kind: fn.custom ? "custom" : "node",
+    caPort: fn.caPort,
     command: [],
+    maxOutputBytes: where.maxOutputBytesPerInvocation,
   };
 }
 

@@ -1,13 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { errors, isCustomRuntime, LATEST, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
-import type { FunctionError } from "@nimbus/protocol/wire";
+import { effectiveFunction, errors, LATEST, type EffectiveFunction, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
 import { RUNTIME_ENTRY } from "@nimbus/runtime-node";
 import type { Sandboxer } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
 import type { CodeCache } from "../code/cache.js";
-import { Instance, type InvocationInput, type InvocationResult } from "../instances/instance.js";
+import { Instance, InstanceStartError, type InvocationInput, type InvocationResult } from "../instances/instance.js";
 import { failures } from "../instances/messages.js";
 import type { LogSink } from "../instances/log.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
@@ -31,10 +30,13 @@ export interface PoolOptions {
   memoryBudgetMb: number;
   maxInstances: number;
   idleMs: number;
+  /** How long a sandbox may take to come up (until the runtime in it says hello); the function's own load time comes on top. */
   startTimeoutMs: number;
   /** How long a request may wait for a slot when it cannot get one at once. */
   queueWaitMs: number;
   pidsMax: number;
+  /** What one invocation may print (the log shipper's cap, told to the runtime too). */
+  maxOutputBytesPerInvocation: number;
   /** The runtime (runtime-node's dist) as instances mount it. */
   runtimeDir: string;
 }
@@ -67,6 +69,8 @@ interface Entry {
  */
 export class Pool implements Scaler {
   private readonly classes = new Map<string, Entry>();
+  /** Instances being started: not in any class pool yet, but stopped with the node all the same. */
+  private readonly starting = new Set<Instance>();
   private memoryUsedMb = 0;
   private instanceCount = 0;
   private reaper: NodeJS.Timeout | undefined;
@@ -225,14 +229,17 @@ export class Pool implements Scaler {
     while (Date.now() < until && [...this.classes.values()].some((e) => [...e.pool.instances].some((i) => i.active > 0))) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    await Promise.all([...this.classes.values()].flatMap((e) => [...e.pool.instances].map((i) => i.stop("node stopping"))));
+    const all = [...this.starting, ...[...this.classes.values()].flatMap((e) => [...e.pool.instances])];
+    await Promise.all(all.map((i) => i.stop("node stopping")));
   }
 
   private entry(key: ClassKey, spec: LaunchSpec): Entry {
     const existing = this.classes.get(key.cls);
     if (existing && !existing.pool.retired) return existing;
-    const capacity = Math.max(1, spec.record.instanceConcurrency ?? 1);
-    const pool = new ClassPool(key, capacity, this, this.options.startTimeoutMs, this.options.queueWaitMs, () =>
+    const fn = effectiveFunction(spec.record);
+    // A request waits for a start as long as a start may take: the sandbox, then the function's load.
+    const startWaitMs = this.options.startTimeoutMs + fn.loadTimeoutMs;
+    const pool = new ClassPool(key, fn.instanceConcurrency, this, startWaitMs, this.options.queueWaitMs, () =>
       errors.throttled(key.service, key.fn, this.deps.maxInstancesFor(key.service, spec.qualifier, key.fn)),
     );
     const entry: Entry = { pool, spec, busy: 0 };
@@ -260,7 +267,8 @@ export class Pool implements Scaler {
     const entry = this.classes.get(pool.key.cls);
     if (!entry || this.draining) return "node-full";
     const { record, service, qualifier } = entry.spec;
-    const memory = record.memorySize ?? 128;
+    const fn = effectiveFunction(record);
+    const memory = fn.memoryMb;
     if (!this.room(memory) && !(await this.evictFor(memory, pool.key.cls))) return "node-full";
 
     const instanceId = `c-${this.nodeTag}-${randomBytes(6).toString("hex")}`;
@@ -290,7 +298,7 @@ export class Pool implements Scaler {
       const codeDir = await this.deps.codeCache.acquire(record.codeSha256);
       codeAcquired = true;
       if (record.layers?.length) optDir = await this.deps.layers.acquire(record.layers);
-      const instance = await this.startInstance(instanceId, pool.key, record, service, codeDir, optDir);
+      const instance = await this.startInstance(instanceId, pool.key, fn, service, codeDir, optDir);
       instance.onDeath(() => {
         release();
         this.deps.registry.setIdle(pool.key.cls, pool.hasFreeSlot());
@@ -299,9 +307,9 @@ export class Pool implements Scaler {
       return instance;
     } catch (err) {
       release();
-      const functionError = (err as { functionError?: FunctionError }).functionError;
-      if (functionError) {
-        return { loadError: { body: Buffer.from(functionError.body), errorType: functionError.errorType, durationMs: 0, maxMemoryMb: 0, coldStart: true } };
+      if (err instanceof InstanceStartError) {
+        const { body, errorType } = err.functionError;
+        return { loadError: { body: Buffer.from(body), errorType, durationMs: 0, maxMemoryMb: 0, coldStart: true, logTail: err.output } };
       }
       this.deps.logger.error({ err, cls: pool.key.cls }, "cannot start an instance");
       return { loadError: errors.internal("the function instance could not be started", err) };
@@ -336,10 +344,9 @@ export class Pool implements Scaler {
     }
   }
 
-  private async startInstance(id: string, key: ClassKey, record: FunctionRecord, service: ServiceRecord, codeDir: string, optDir: string | undefined): Promise<Instance> {
-    const custom = isCustomRuntime(record.runtime);
-    const memory = record.memorySize ?? 128;
-    const fn = functionInfo(record, service, key.versionId, this.options);
+  private async startInstance(id: string, key: ClassKey, fn: EffectiveFunction, service: ServiceRecord, codeDir: string, optDir: string | undefined): Promise<Instance> {
+    const record = fn.record;
+    const info = functionInfo(fn, service, key.versionId, this.options);
     const process = await this.deps.sandboxer.spawn({
       id,
       codeDir,
@@ -347,30 +354,41 @@ export class Pool implements Scaler {
       ...(optDir ? { optDirs: [optDir] } : {}),
       command: (paths) => [globalThis.process.execPath, join(paths.runtime, RUNTIME_ENTRY)],
       env: (paths) => {
-        if (custom) {
-          const command = record.customRuntimeConfig?.command?.length ? record.customRuntimeConfig.command : [join(paths.code, "bootstrap")];
-          fn.command = [...command, ...(record.customRuntimeConfig?.args ?? [])];
-        }
-        return instanceEnv(record, service, fn, paths, id);
+        if (fn.custom) info.command = customCommand(record, paths.code);
+        return instanceEnv(record, service, info, paths, id);
       },
-      memoryBytes: memory * 1024 * 1024,
+      memoryBytes: fn.memoryMb * 1024 * 1024,
       pidsMax: this.options.pidsMax,
       network: service.internetAccess !== false,
-      heapLimitMb: Math.max(64, Math.floor(memory * 0.85)),
+      heapLimitMb: Math.max(64, Math.floor(fn.memoryMb * 0.85)),
     });
     const instance = new Instance({
       id,
-      fn,
-      capacity: Math.max(1, record.instanceConcurrency ?? 1),
-      timeoutMs: (record.timeout ?? 3) * 1000,
-      initializationTimeoutMs: (record.initializationTimeout ?? 3) * 1000,
-      hasInitializer: Boolean(record.initializer),
-      memoryLimitMb: memory,
+      fn: info,
+      capacity: fn.instanceConcurrency,
+      timeoutMs: fn.timeoutMs,
+      initializationTimeoutMs: fn.initializationTimeoutMs,
+      hasInitializer: fn.hasInitializer,
+      memoryLimitMb: fn.memoryMb,
       startTimeoutMs: this.options.startTimeoutMs,
+      loadTimeoutMs: fn.loadTimeoutMs,
       logSink: this.deps.logSink,
       logger: this.deps.logger,
     });
-    await instance.start(process);
+    // Until it is adopted by its class, the node still knows it: a drain stops it too.
+    this.starting.add(instance);
+    try {
+      await instance.start(process);
+    } finally {
+      this.starting.delete(instance);
+    }
     return instance;
   }
+}
+
+/** The command a custom runtime's server starts with (FC: customRuntimeConfig, else `bootstrap`). */
+function customCommand(record: FunctionRecord, codePath: string): string[] {
+  const config = record.customRuntimeConfig;
+  const command = config?.command?.length ? config.command : [join(codePath, "bootstrap")];
+  return [...command, ...(config?.args ?? [])];
 }
