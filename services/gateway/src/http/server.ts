@@ -39,8 +39,9 @@ export interface HttpServerOptions {
 
 /**
  * The gateway's Fastify instance: a UUID request id on every response, FC signature checks before
- * any body is read, bodies bound to their signed Content-MD5, lenient JSON (FC's SDKs send empty JSON bodies on GET/DELETE), raw bytes for
- * everything else, and every failure answered as FC's `{ErrorCode, ErrorMessage}`.
+ * any body is read, bodies bound to their signed Content-MD5, lenient JSON (FC's SDKs send empty
+ * JSON bodies on GET/DELETE) nested at most Limits.jsonDepth deep, raw bytes for everything else,
+ * and every failure answered as FC's `{ErrorCode, ErrorMessage}`.
  */
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const app = Fastify({
