@@ -73,7 +73,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     records,
     asyncConfigs,
     processor,
-    { concurrency: env.NIMBUS_ASYNC_CONCURRENCY, lockMs: env.NIMBUS_ASYNC_LOCK_MS, idleMs: env.NIMBUS_ASYNC_IDLE_MS, scanMs: env.NIMBUS_ASYNC_SCAN_MS },
+    { concurrency: env.NIMBUS_ASYNC_CONCURRENCY, takeoverMs: env.NIMBUS_ASYNC_LOCK_MS, idleMs: env.NIMBUS_ASYNC_IDLE_MS, scanMs: env.NIMBUS_ASYNC_SCAN_MS },
     logger.child({ module: "workers" }),
   );
   // Queue depth and the age of the oldest waiting invocation, per function this replica serves, read when scraped.

@@ -5,7 +5,7 @@ const Schema = CommonEnv.extend({
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   /** Invocations of one function this replica runs at once. */
   NIMBUS_ASYNC_CONCURRENCY: envInt(32, 1, 10_000),
-  /** A worker that does not renew its lock for this long lost its job (another worker takes it over). */
+  /** A job whose worker died or froze runs again on another replica within this long (lock and stalled-check timings derive from it). */
   NIMBUS_ASYNC_LOCK_MS: envInt(30_000, 500, 600_000),
   /** How long async invocation records are kept. */
   NIMBUS_ASYNC_RETENTION_MS: envInt(7 * 24 * 3600_000, 60_000, 90 * 24 * 3600_000),

@@ -5,10 +5,12 @@ import type { AsyncQueues, InvocationStore, WakeMessage } from "@nimbus/async";
 import { LATEST, type AsyncConfigRecord, type AsyncJob, type Naming } from "@nimbus/protocol";
 import type { Mirror } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
+import { takeoverTimings } from "./takeover.js";
 
 export interface WorkerOptions {
   concurrency: number;
-  lockMs: number;
+  /** A job whose worker died or froze runs again on another replica within this long. */
+  takeoverMs: number;
   idleMs: number;
   /** How often every known queue is checked for work without a worker (a wake-up lost with NATS down). */
   scanMs: number;
@@ -115,8 +117,7 @@ export class WorkerManager {
       connection: this.redis,
       prefix: this.naming.bull.prefix,
       concurrency: this.options.concurrency,
-      lockDuration: this.options.lockMs,
-      stalledInterval: this.options.lockMs,
+      ...takeoverTimings(this.options.takeoverMs),
       // A job whose worker died is taken over, again and again if need be: at least once, never lost.
       maxStalledCount: 1_000,
       autorun: true,
