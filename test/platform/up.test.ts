@@ -1,81 +1,28 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import FC from "@alicloud/fc2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, makeZip, TestCluster } from "@nimbus/testkit";
+import { makeZip, TestCluster } from "@nimbus/testkit";
 import { send } from "../helpers/http.js";
-
-const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
-
-interface Up {
-  child: ChildProcess;
-  output: () => string;
-  printed: { endpoint: string; accountId: string; accessKeyId: string; accessKeySecret: string };
-}
+import { eventually } from "../helpers/functions.js";
+import { BIN, exited, freePorts, leftovers, sdk, startUp, type Ports } from "./launch.js";
 
 let home: string;
-let ports: { api: number; nats: number; redis: number };
+let ports: Ports;
 
-/** Runs `nimbus up` (what `npm start` runs) as a user would, with only NIMBUS_HOME and ports set. */
-async function up(): Promise<Up> {
-  const env: NodeJS.ProcessEnv = { PATH: process.env["PATH"], HOME: process.env["HOME"], NIMBUS_HOME: home };
-  Object.assign(env, { NIMBUS_PORT: String(ports.api), NIMBUS_NATS_PORT: String(ports.nats), NIMBUS_REDIS_PORT: String(ports.redis), NIMBUS_METRICS_PORT_BASE: "0" });
-  const child = spawn(process.execPath, [BIN, "up"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  const until = Date.now() + 45_000;
-  while (!out.includes("Ctrl-C stops everything")) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`nimbus up did not come up:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const field = (label: string) => new RegExp(`${label}\\s+(\\S+)`).exec(out)?.[1] ?? "";
-  return {
-    child,
-    output: () => out,
-    printed: { endpoint: field("endpoint"), accountId: field("account id"), accessKeyId: field("access key id"), accessKeySecret: field("access key secret") },
-  };
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once("exit", (code) => r(code)));
-}
-
-/** Processes whose command line or environment mentions this home: what `nimbus up` left running. */
-async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of (await readdir("/proc")).filter((d) => /^\d+$/.test(d))) {
-    if (Number(pid) === process.pid) continue;
-    try {
-      const [cmdline, environ] = await Promise.all([readFile(`/proc/${pid}/cmdline`, "utf8"), readFile(`/proc/${pid}/environ`, "utf8")]);
-      if (cmdline.includes(home) || environ.split("\0").includes(`NIMBUS_HOME=${home}`)) found.push(`${pid}: ${cmdline.replaceAll("\0", " ")}`);
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found;
-}
+const up = () => startUp(home, ports);
 
 async function noLeftovers(): Promise<void> {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const left = await leftovers();
-    if (left.length === 0) return;
-    if (Date.now() > until) throw new Error(`processes left behind:\n${left.join("\n")}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function sdk(u: Up): FC {
-  return new FC(u.printed.accountId, { accessKeyID: u.printed.accessKeyId, accessKeySecret: u.printed.accessKeySecret, region: "local", endpoint: u.printed.endpoint });
+  await eventually(async () => {
+    const left = await leftovers(home);
+    if (left.length > 0) throw new Error(`processes left behind:\n${left.join("\n")}`);
+  }, "nimbus up stopped everything", 10_000);
 }
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), "nimbus-home-"));
-  ports = { api: await freePort(), nats: await freePort(), redis: await freePort() };
+  ports = await freePorts();
 });
 afterAll(async () => {
   if (!process.env["NIMBUS_TEST_KEEP"]) await rm(home, { recursive: true, force: true });

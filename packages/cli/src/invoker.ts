@@ -2,9 +2,19 @@ import { createHash } from "node:crypto";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
 import { NimbusServiceProcess } from "@nimbus/embedded";
 import { consoleLine } from "./console.js";
 import { homeDir, loadConfig, readEndpoints } from "./config.js";
+import { whenAskedToStop } from "./stop-signals.js";
+
+const USAGE = `usage: nimbus invoker
+
+Starts one more invoker node (what 'npm run invoker' runs), attached to the NATS and Redis of the
+platform 'npm start' runs (from NIMBUS_HOME/endpoints.json), or to NIMBUS_NATS_URL and
+NIMBUS_REDIS_URL. It serves /metrics on NIMBUS_METRICS_PORT (a free port by default) and says where.
+Ctrl-C or SIGTERM drains and stops it.
+`;
 
 /** A node id: `<host>-<role>` for the embedded services (stable across restarts), random for extra nodes. */
 export function nodeId(role: string, stable: boolean): string {
@@ -22,7 +32,11 @@ export function invokerDir(home: string, node: string): string {
  * `nimbus invoker` (`npm run invoker`): one more invoker node, attached to the NATS and Redis the
  * platform started by `nimbus up` uses (or NIMBUS_NATS_URL / NIMBUS_REDIS_URL). Ctrl-C drains it.
  */
-export async function invoker(): Promise<void> {
+export async function invoker(argv: string[] = []): Promise<void> {
+  if (parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } } }).values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const home = homeDir();
   const config = await loadConfig();
   const endpoints = await readEndpoints(home);
@@ -50,19 +64,21 @@ export async function invoker(): Promise<void> {
       if (shown) print(shown);
     },
   });
-  const stop = async () => {
-    print(`nimbus: stopping invoker ${node}`);
-    await proc.stop();
-    await proc.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void stop());
-  process.once("SIGTERM", () => void stop());
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      print(`nimbus: stopping invoker ${node}`);
+      await proc.stop();
+      await proc.close();
+      process.exit(0);
+    })());
+  whenAskedToStop(() => void stop());
   await proc.start();
   const metricsPort = proc.ready?.metricsPort;
   const metrics = metricsPort ? `, /metrics on ${process.env["NIMBUS_METRICS_HOST"] ?? "127.0.0.1"}:${metricsPort}` : "";
   print(`nimbus: invoker ${node} joined (${natsUrl.replace(/\/\/[^@/]*@/, "//***@")}${metrics}); Ctrl-C stops it`);
   const exit = await proc.process.exited();
+  if (stopping) return; // stop() reports and exits
   print(`nimbus: invoker ${node} exited (${exit.code ?? exit.signal})`);
   process.exit(exit.code ?? 1);
 }

@@ -34,13 +34,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     switch (command) {
       case "up":
-        return await up();
+        return await up(rest);
       case "deploy":
         return await deploy(rest);
       case "invoke":
         return await invoke(rest);
       case "invoker":
-        return await invoker();
+        return await invoker(rest);
       case "logs":
         return await logs(rest);
       case "metrics":

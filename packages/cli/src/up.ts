@@ -1,19 +1,38 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { z } from "zod";
 import {
   availableServices,
+  isListening,
   NatsServer,
   NimbusServiceProcess,
   RedisServer,
-  isListening,
+  Supervisor,
+  type ProcessHandle,
+  type SupervisorEvent,
 } from "@nimbus/embedded";
-import type { ServiceName } from "@nimbus/protocol";
-import { writeFile } from "node:fs/promises";
 import { consoleLine } from "./console.js";
 import type { Endpoints } from "./config.js";
 import { loadOrCreateCredentials } from "./credentials.js";
+import { claimHome, UP_PID_FILE } from "./home-lock.js";
 import { invokerDir, nodeId } from "./invoker.js";
+import { whenAskedToStop } from "./stop-signals.js";
+
+const USAGE = `usage: nimbus up
+
+Starts the whole platform on this machine (what 'npm start' runs): nats-server and redis-server with
+their data in NIMBUS_HOME (default ./.nimbus) — or the existing ones NIMBUS_NATS_URL and
+NIMBUS_REDIS_URL name —, then every Nimbus service. Any of them that dies is restarted on the same
+port and data. Prints the endpoint and the root key, and writes them to NIMBUS_HOME for the other
+commands. One 'nimbus up' per NIMBUS_HOME: a second one refuses to start.
+
+Ctrl-C or SIGTERM (to it, or to the 'npm start' that runs it) stops everything it started.
+
+Environment: NIMBUS_HOME, NIMBUS_PORT (8080), NIMBUS_HOST (127.0.0.1), NIMBUS_NATS_PORT (14222),
+NIMBUS_REDIS_PORT (16379), NIMBUS_METRICS_PORT_BASE (9464; 0 for free ports), NIMBUS_NATS_URL,
+NIMBUS_REDIS_URL, NIMBUS_LOG_CONSOLE (important|all); see the README for the rest.
+`;
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65_535).default(fallback);
 
@@ -34,8 +53,6 @@ const UpEnv = z.object({
   NIMBUS_LOG_CONSOLE: z.enum(["important", "all"]).default("important"),
 });
 
-const RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
-
 function redact(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, "//***@");
 }
@@ -43,9 +60,13 @@ function redact(url: string): string {
 /**
  * `nimbus up` (what `npm start` runs): the whole platform on one machine. Starts nats-server and
  * redis-server with data under NIMBUS_HOME (unless URLs of existing ones are given), then every
- * service, restarts a service that crashes, and on Ctrl-C / SIGTERM stops everything it started.
+ * service, restarts any of them that dies, and on Ctrl-C / SIGTERM stops everything it started.
  */
-export async function up(cwd: string = process.cwd()): Promise<void> {
+export async function up(argv: string[] = [], cwd: string = process.cwd()): Promise<void> {
+  if (parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } } }).values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const parsed = UpEnv.safeParse(process.env);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) process.stderr.write(`nimbus: ${issue.path.join(".")}: ${issue.message}\n`);
@@ -54,6 +75,8 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
   const env = parsed.data;
   const home = resolve(cwd, env.NIMBUS_HOME ?? ".nimbus");
   await mkdir(join(home, "logs"), { recursive: true, mode: 0o700 });
+  // Before anything else: a second `up` must not touch the servers and data of a running one.
+  const lock = claimHome(home);
   const { credentials, created, file } = await loadOrCreateCredentials(home);
   const accessKeyId = env.NIMBUS_ACCESS_KEY_ID ?? credentials.accessKeyId;
   const accessKeySecret = env.NIMBUS_ACCESS_KEY_SECRET ?? credentials.accessKeySecret;
@@ -64,21 +87,25 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
   let nats: NatsServer | undefined;
   let redis: RedisServer | undefined;
   const services: NimbusServiceProcess[] = [];
-  let stopping = false;
-
-  const stopAll = async (code: number): Promise<never> => {
-    if (!stopping) {
-      stopping = true;
+  const supervisors: Supervisor[] = [];
+  let stopped: Promise<never> | undefined;
+  const supervise = (child: ProcessHandle, logFile: string): void => {
+    if (stopped) return; // a child that became ready while everything stops is not restarted
+    supervisors.push(new Supervisor({ child, onEvent: (event) => print(supervisorLine(event, logFile)) }));
+  };
+  const stopAll = (code: number): Promise<never> =>
+    (stopped ??= (async () => {
       print("nimbus: stopping");
+      for (const supervisor of supervisors) supervisor.stop();
+      // A service whose stop fails is killed by the deadline inside stop(); nothing more to do here.
       for (const svc of [...services].reverse()) await svc.stop().catch(() => undefined);
       await Promise.allSettled(services.map((s) => s.close()));
       await Promise.allSettled([redis?.stop(), nats?.stop()]);
+      lock.release();
       print("nimbus: stopped");
-    }
-    process.exit(code);
-  };
-  process.once("SIGINT", () => void stopAll(0));
-  process.once("SIGTERM", () => void stopAll(0));
+      process.exit(code);
+    })());
+  whenAskedToStop(() => void stopAll(0));
 
   try {
     if (!env.NIMBUS_NATS_URL && (await isListening(env.NIMBUS_NATS_PORT, "127.0.0.1"))) {
@@ -94,6 +121,8 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
       env.NIMBUS_NATS_URL ? undefined : NatsServer.start({ dir: join(home, "nats"), port: env.NIMBUS_NATS_PORT, token: credentials.natsToken }),
       env.NIMBUS_REDIS_URL ? undefined : RedisServer.start({ dir: join(home, "redis"), port: env.NIMBUS_REDIS_PORT, password: credentials.redisPassword }),
     ]);
+    if (nats) supervise(nats, join(home, "nats", "nats-server.log"));
+    if (redis) supervise(redis, join(home, "redis", "redis-server.log"));
     const natsUrl = env.NIMBUS_NATS_URL ?? nats?.url ?? "";
     const redisUrl = env.NIMBUS_REDIS_URL ?? redis?.url ?? "";
     const names = availableServices();
@@ -121,9 +150,19 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
         ...(metricsPort === undefined ? {} : { NIMBUS_METRICS_PORT: String(metricsPort) }),
         ...(name === "invoker" ? { NIMBUS_INVOKER_DIR: invokerDir(home, node) } : {}),
       };
-      const svc = supervise(name, svcEnv, join(home, "logs", `${name}.log`), verbose, print, () => stopping);
+      const logFile = join(home, "logs", `${name}.log`);
+      const svc = new NimbusServiceProcess({
+        name,
+        env: svcEnv,
+        logFile,
+        onLine: (line) => {
+          const shown = consoleLine(name, line, verbose);
+          if (shown) print(shown);
+        },
+      });
       services.push(svc);
       const ready = await svc.start();
+      supervise(svc, logFile);
       if (ready.metricsPort) metricsPorts.push(`${name} :${ready.metricsPort}`);
     }
     const endpoint = `http://${env.NIMBUS_HOST === "0.0.0.0" ? "127.0.0.1" : env.NIMBUS_HOST}:${env.NIMBUS_PORT}`;
@@ -145,7 +184,7 @@ export async function up(cwd: string = process.cwd()): Promise<void> {
         `  metrics           ${endpoint}/metrics (gateway)${metricsPorts.length ? `; /metrics on 127.0.0.1 ${metricsPorts.join(", ")}` : ""}`,
         `  nats              ${redact(natsUrl)}${nats ? " (embedded)" : ""}`,
         `  redis             ${redact(redisUrl)}${redis ? " (embedded)" : ""}`,
-        `  data and logs     ${home}`,
+        `  data and logs     ${home}   (pid ${process.pid} in ${UP_PID_FILE})`,
         "Ctrl-C stops everything.",
         "",
       ].join("\n"),
@@ -173,46 +212,14 @@ async function readyWithin(endpoint: string, ms: number): Promise<boolean> {
   }
 }
 
-/** A service process that is restarted (with backoff) when it dies on its own. */
-function supervise(
-  name: ServiceName,
-  env: NodeJS.ProcessEnv,
-  logFile: string,
-  verbose: boolean,
-  print: (line: string) => void,
-  stopping: () => boolean,
-): NimbusServiceProcess {
-  const svc = new NimbusServiceProcess({
-    name,
-    env,
-    logFile,
-    onLine: (line) => {
-      const shown = consoleLine(name, line, verbose);
-      if (shown) print(shown);
-    },
-  });
-  let crashes = 0;
-  const watch = (): void => {
-    void svc.process.exited().then(async (status) => {
-      if (stopping()) return;
-      const delay = RESTART_BACKOFF_MS[Math.min(crashes++, RESTART_BACKOFF_MS.length - 1)] ?? 30_000;
-      print(`nimbus: ${name} exited (${status.code ?? status.signal}); restarting in ${delay / 1000}s — see ${logFile}`);
-      await new Promise((r) => setTimeout(r, delay));
-      if (stopping()) return;
-      try {
-        await svc.start();
-        print(`nimbus: ${name} restarted`);
-      } catch (err) {
-        print(`nimbus: ${name} failed to restart: ${(err as Error).message.split("\n")[0]}`);
-      }
-      watch();
-    });
-  };
-  const start = svc.start.bind(svc);
-  svc.start = async () => {
-    const ready = await start();
-    watch();
-    return ready;
-  };
-  return svc;
+/** The console line for what a supervisor did. */
+function supervisorLine(event: SupervisorEvent, logFile: string): string {
+  switch (event.kind) {
+    case "exited":
+      return `nimbus: ${event.name} exited (${event.status.code ?? event.status.signal}); restarting in ${event.restartInMs / 1000}s — see ${logFile}`;
+    case "restarted":
+      return `nimbus: ${event.name} restarted (down ${(event.downMs / 1000).toFixed(1)} s)`;
+    case "restart-failed":
+      return `nimbus: ${event.name} failed to restart: ${event.error.message.split("\n")[0]}`;
+  }
 }

@@ -4,6 +4,9 @@ import type { ManagedProcess } from "./process.js";
 export abstract class ProcessHandle {
   abstract readonly process: ManagedProcess;
 
+  /** Starts again on the same configuration (port, data, environment), resolving once it is ready. */
+  abstract restart(): Promise<unknown>;
+
   /** SIGKILL: no chance to flush or say goodbye; resolves once it is gone. */
   async kill(): Promise<void> {
     await this.process.kill();

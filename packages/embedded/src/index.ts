@@ -6,3 +6,4 @@ export * from "./server-process.js";
 export * from "./nats-server.js";
 export * from "./redis-server.js";
 export * from "./nimbus-service.js";
+export * from "./supervisor.js";

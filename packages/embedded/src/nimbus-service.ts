@@ -92,7 +92,7 @@ export class NimbusServiceProcess extends ProcessHandle {
   }
 
   /** Stops (if running) and starts again with the same environment. */
-  async restart(): Promise<ReadyMessage> {
+  override async restart(): Promise<ReadyMessage> {
     if (this.process.running) await this.stop();
     return this.start();
   }

@@ -38,7 +38,7 @@ export abstract class ServerProcess extends ProcessHandle {
   abstract get url(): string;
 
   /** Starts again on the same port and data (after kill, or stopping it first). */
-  async restart(): Promise<void> {
+  override async restart(): Promise<void> {
     if (this.process.running) await this.process.stop();
     await this.launch();
   }
