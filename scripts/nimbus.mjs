@@ -87,8 +87,9 @@ function ensureNodeModules() {
   }
 }
 
-/** Builds every package and service with turbo (cached: a no-op when nothing changed). */
+/** Builds every package and service with turbo (cached: a no-op when nothing changed); NIMBUS_NO_BUILD=1 skips it. */
 function build() {
+  if (process.env.NIMBUS_NO_BUILD === "1") return;
   const turbo = join(ROOT, "node_modules", "turbo", "bin", "turbo");
   const env = { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" };
   if (!run(process.execPath, [turbo, "run", "build", "--output-logs=errors-only", "--log-prefix=none"], { env })) die("the build failed (see above)");
