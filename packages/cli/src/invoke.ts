@@ -34,7 +34,7 @@ export async function invoke(argv: string[]): Promise<void> {
   const target = positionals[0];
   if (values.help || !target) {
     process.stdout.write(USAGE);
-    if (!target) process.exitCode = 2;
+    if (!values.help) process.exitCode = 2; // no target
     return;
   }
   if (values.id && !values.async) throw new Error("--id names an asynchronous invocation: use it with --async");

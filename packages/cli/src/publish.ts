@@ -26,7 +26,7 @@ export async function publish(argv: string[]): Promise<void> {
   const subject = positionals[0];
   if (values.help || !subject) {
     process.stdout.write(USAGE);
-    if (!subject) process.exitCode = 2;
+    if (!values.help) process.exitCode = 2; // no subject
     return;
   }
   const raw = values.data ?? "";
