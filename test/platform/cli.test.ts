@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "@nimbus/testkit";
 import { useCluster } from "../helpers/cluster.js";
+import { ROOT } from "./launch.js";
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
@@ -24,8 +26,8 @@ function cliEnv() {
   };
 }
 
-function nimbus(args: string[], input?: string) {
-  const env = cliEnv();
+function nimbus(args: string[], input?: string, extraEnv: Record<string, string> = {}) {
+  const env = { ...cliEnv(), ...extraEnv };
   const child = run(process.execPath, [BIN, ...args], { env, encoding: "utf8" });
   if (input !== undefined) {
     child.child.stdin?.end(input);
@@ -64,11 +66,56 @@ describe("the nimbus CLI", () => {
   });
 
   it("invokes with an event from text, a file or stdin, and shows the log tail", async () => {
-    expect((await nimbus(["invoke", "cli/greeter", "--event", "world"])).stdout).toBe("hello world (flag)");
-    expect((await nimbus(["invoke", "cli/greeter", "--event", `@${join(dir, "event.txt")}`])).stdout).toBe("hello from a file (flag)");
-    expect((await nimbus(["invoke", "cli/greeter", "--event", "-"], "piped")).stdout).toBe("hello piped (flag)");
+    expect((await nimbus(["invoke", "cli/greeter", "--event", "world"])).stdout).toBe("hello world (flag)\n");
+    expect((await nimbus(["invoke", "cli/greeter", "--event", `@${join(dir, "event.txt")}`])).stdout).toBe("hello from a file (flag)\n");
+    expect((await nimbus(["invoke", "cli/greeter", "--event", "-"], "piped")).stdout).toBe("hello piped (flag)\n");
     const tailed = await nimbus(["invoke", "cli.LATEST/greeter", "--event", "tail", "--tail"]);
     expect(tailed.stderr).toMatch(/\[verbose\] greeting tail/);
+    expect(tailed.stderr).toMatch(/^x-fc-request-id: [0-9a-f-]{36}\nx-fc-invocation-service-version: LATEST\n$/m);
+  });
+
+  it("prints the answer as a line of its own, then the log tail, then which request and version it was", async () => {
+    // Both streams into one pipe, as a terminal shows them.
+    const merged = await run("sh", ["-c", `"${process.execPath}" "${BIN}" invoke cli/greeter --event order --tail 2>&1`], { env: cliEnv(), encoding: "utf8" });
+    const lines = merged.stdout.split("\n");
+    expect(lines[0]).toBe("hello order (flag)");
+    const start = lines.findIndex((l) => l.startsWith("FC Invoke Start RequestId: "));
+    const requestId = lines[start]?.slice("FC Invoke Start RequestId: ".length);
+    expect(start).toBeGreaterThan(0);
+    expect(lines.indexOf(`x-fc-request-id: ${requestId}`)).toBeGreaterThan(start);
+    expect(merged.stdout.endsWith("x-fc-invocation-service-version: LATEST\n")).toBe(true);
+  });
+
+  it("says which endpoint it could not reach, where that came from, and to check npm start", async () => {
+    const port = await freePort();
+    const call = await nimbus(["invoke", "cli/greeter"], undefined, { NIMBUS_ENDPOINT: `http://127.0.0.1:${port}` });
+    expect(call.code).toBe(2);
+    expect(call.stderr).toContain(`cannot reach http://127.0.0.1:${port} (from NIMBUS_ENDPOINT): ECONNREFUSED`);
+    expect(call.stderr).toContain("Is 'npm start' running?");
+    expect(call.stderr).not.toMatch(/^nimbus: fetch failed$/m);
+  });
+
+  it("points an invoke of an HTTP function to its trigger URL", async () => {
+    const web = join(ROOT, "examples", "web");
+    expect((await nimbus(["deploy", web, "--service", "cli", "--function", "web"])).code).toBe(0);
+    const call = await nimbus(["invoke", "cli/web", "--event", "hi"]);
+    expect(call.code).toBe(1);
+    const url = /call it through its HTTP trigger, e\.g\. curl (\S+)/.exec(call.stderr)?.[1];
+    expect(url, call.stderr).toBe(`${ctx.cluster.endpoint()}/2016-08-15/proxy/cli/web/`);
+    const res = await fetch(`${url}orders?id=1`, { method: "POST", body: "hello" });
+    expect(await res.json()).toMatchObject({ method: "POST", path: "/orders", queries: { id: "1" }, body: "hello" });
+  });
+
+  it("deploy says which names it chose when none were given, and its help says so too", async () => {
+    await mkdir(join(dir, "nameless"));
+    await writeFile(join(dir, "nameless", "index.js"), "exports.handler = (e, c, cb) => cb(null, 'nameless');");
+    const deployed = await nimbus(["deploy", join(dir, "nameless")]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    expect(deployed.stderr).toContain("using service 'default'");
+    expect(deployed.stderr).toContain("naming the function 'nameless' after its directory");
+    expect(deployed.stderr).toContain("created default/nameless");
+    expect((await nimbus(["invoke", "default/nameless"])).stdout).toBe("nameless\n");
+    expect((await nimbus(["deploy", "--help"])).stdout).toMatch(/the service is 'default' and\s+the function is named after the directory/);
   });
 
   it("exits 1 on a function error and 2 on a failed call", async () => {
@@ -96,7 +143,7 @@ describe("the nimbus CLI", () => {
     await writeFile(join(dir, "loud", "index.js"), "exports.handler = (e, c, cb) => cb(null, require('shout')(String(e)) + ' ' + process.env.STAGE);");
     await writeFile(join(dir, "loud", "nimbus.yaml"), `service: rel\nfunction: loud\nruntime: nodejs20\nenvironmentVariables:\n  STAGE: one\nlayers:\n  - ${arn}\n`);
     expect((await nimbus(["deploy", join(dir, "loud")])).code).toBe(0);
-    expect((await nimbus(["invoke", "rel/loud", "--event", "hi"])).stdout).toBe("HI! one");
+    expect((await nimbus(["invoke", "rel/loud", "--event", "hi"])).stdout).toBe("HI! one\n");
 
     expect((await nimbus(["version", "publish", "rel", "--description", "first"])).stdout).toBe("1\n");
     expect((await nimbus(["version", "publish", "rel"])).stderr).toContain("VersionPublishError");
@@ -106,13 +153,14 @@ describe("the nimbus CLI", () => {
     expect((await nimbus(["alias", "set", "rel", "prod", "1", "--weight", "2=0.5"])).stderr).toContain("(+ 50% to version 2)");
     expect((await nimbus(["alias", "list", "rel"])).stdout).toBe("prod\t1\t2=0.5\n");
     expect((await nimbus(["version", "list", "rel"])).stdout).toMatch(/^2\t.*\n1\t.*\tfirst\n$/);
-    const seen = new Set<string>();
+    // Each call says which version the alias sent it to, and that version answered.
+    const seen = new Map<string, string>();
     for (let i = 0; i < 40 && seen.size < 2; i++) {
       const call = await nimbus(["invoke", "rel.prod/loud", "--event", "hi"]);
       expect(call.code, call.stderr).toBe(0);
-      seen.add(call.stdout);
+      seen.set(/^x-fc-invocation-service-version: (\d+)$/m.exec(call.stderr)?.[1] ?? "?", call.stdout);
     }
-    expect([...seen].sort()).toEqual(["HI! one", "HI! two"]);
+    expect(Object.fromEntries(seen)).toEqual({ "1": "HI! one\n", "2": "HI! two\n" });
     expect((await nimbus(["alias", "set", "rel", "prod", "1", "--weight", "2=7"])).code).toBe(2);
   });
 
@@ -219,5 +267,18 @@ describe("the nimbus CLI", () => {
     const table = (await nimbus(["metrics", "cli/greeter", "--since", "10m"])).stdout.trim().split("\n");
     expect(table[0]).toMatch(/^time\s+invocations\s+errors\s+throttles\s+timeouts\s+cold\s+avg ms\s+p50\s+p90\s+p99\s+max$/);
     expect(table.at(-1)).toMatch(/^total\s+\d+\s+0\s+0\s+0\s+\d+$/);
+  });
+
+  it("examples/deploy.mjs deploys the hello example to the endpoint npm start wrote, not :8080", async () => {
+    // What npm start leaves in NIMBUS_HOME, for a platform on another port.
+    const home = join(dir, ".nimbus-walkthrough");
+    await mkdir(home);
+    const { accessKeyId, accessKeySecret, accountId, region } = ctx.cluster.credentials;
+    await writeFile(join(home, "credentials.json"), JSON.stringify({ accessKeyId, accessKeySecret, accountId }));
+    await writeFile(join(home, "endpoints.json"), JSON.stringify({ endpoint: ctx.cluster.endpoint(), natsUrl: "", redisUrl: "", region }));
+    const deployed = await run(process.execPath, [join(ROOT, "examples", "deploy.mjs")], { env: { PATH: process.env["PATH"], NIMBUS_HOME: home }, encoding: "utf8" });
+    expect(JSON.parse(deployed.stdout)).toMatchObject({ functionName: "hello", handler: "index.handler" });
+    const call = await nimbus(["invoke", "demo/hello", "--event", '{"name":"Nimbus"}']);
+    expect(JSON.parse(call.stdout)).toMatchObject({ hello: "Nimbus" });
   });
 });

@@ -6,6 +6,8 @@ import { NimbusClient } from "@nimbus/sdk";
 export interface CliConfig {
   home: string;
   endpoint: string;
+  /** Where the endpoint came from, for messages. */
+  endpointSource: string;
   accessKeyId: string;
   accessKeySecret: string;
   accountId: string;
@@ -45,9 +47,15 @@ export async function loadConfig(): Promise<CliConfig> {
   if (!accessKeyId || !accessKeySecret) {
     throw new Error(`no credentials: set NIMBUS_ACCESS_KEY_ID and NIMBUS_ACCESS_KEY_SECRET, or run 'npm start' (it writes ${join(home, "credentials.json")})`);
   }
+  const [endpoint, endpointSource] = process.env["NIMBUS_ENDPOINT"]
+    ? [process.env["NIMBUS_ENDPOINT"], "NIMBUS_ENDPOINT"]
+    : endpoints
+      ? [endpoints.endpoint, join(home, "endpoints.json")]
+      : ["http://127.0.0.1:8080", `the default; ${join(home, "endpoints.json")} is missing`];
   return {
     home,
-    endpoint: process.env["NIMBUS_ENDPOINT"] ?? endpoints?.endpoint ?? "http://127.0.0.1:8080",
+    endpoint,
+    endpointSource,
     accessKeyId,
     accessKeySecret,
     accountId: process.env["NIMBUS_ACCOUNT_ID"] ?? creds?.accountId ?? "local",
@@ -56,4 +64,17 @@ export async function loadConfig(): Promise<CliConfig> {
 
 export function clientFor(config: CliConfig): NimbusClient {
   return new NimbusClient({ endpoint: config.endpoint, accessKeyId: config.accessKeyId, accessKeySecret: config.accessKeySecret, accountId: config.accountId });
+}
+
+/**
+ * A message for a call that never reached the API (Node's fetch says only "fetch failed"): which
+ * URL, why, where that URL came from, and what to check. Undefined for any other error.
+ */
+export async function unreachableMessage(err: unknown): Promise<string | undefined> {
+  if (!(err instanceof TypeError) || err.message !== "fetch failed") return undefined;
+  const cause = err.cause as (Error & { code?: string }) | undefined;
+  const config = await loadConfig().catch(() => undefined);
+  const where = config ? `${config.endpoint} (from ${config.endpointSource})` : "the Nimbus API";
+  const written = join(config?.home ?? homeDir(), "endpoints.json");
+  return `cannot reach ${where}: ${cause?.code ?? cause?.message ?? "no answer"}. Is 'npm start' running? (It writes its endpoint to ${written}; NIMBUS_ENDPOINT overrides that.)`;
 }

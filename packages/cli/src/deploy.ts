@@ -10,8 +10,9 @@ import { zipDirectory } from "./zip-dir.js";
 const USAGE = `usage: nimbus deploy [dir] [--service <name>] [--function <name>] [--runtime nodejs20] [--handler index.handler]
                      [--memory <MB>] [--timeout <s>] [--env KEY=VALUE ...] [--http anonymous|function]
 
-Creates (or updates) a service and a function from a directory. Settings come from flags, or from
-<dir>/nimbus.yaml:
+Creates (or updates) a service and a function from a directory (default: the current one). Settings
+come from flags, or from <dir>/nimbus.yaml. Without a name from either, the service is 'default' and
+the function is named after the directory (say which with --service and --function):
 
   service: demo
   function: hello
@@ -49,8 +50,12 @@ export async function deploy(argv: string[]): Promise<void> {
   const dir = resolve(positionals[0] ?? ".");
   const manifestPath = join(dir, "nimbus.yaml");
   const manifest = (existsSync(manifestPath) ? parseYaml(await readFile(manifestPath, "utf8")) : {}) as Record<string, unknown>;
-  const service = values.service ?? (manifest["service"] as string | undefined) ?? "default";
-  const fn = values.function ?? (manifest["function"] as string | undefined) ?? basename(dir);
+  const namedService = values.service ?? (manifest["service"] as string | undefined);
+  const namedFunction = values.function ?? (manifest["function"] as string | undefined);
+  const service = namedService ?? "default";
+  const fn = namedFunction ?? basename(dir);
+  if (namedService === undefined) process.stderr.write(`no --service and no 'service:' in ${manifestPath}: using service '${service}'\n`);
+  if (namedFunction === undefined) process.stderr.write(`no --function and no 'function:' in ${manifestPath}: naming the function '${fn}' after its directory\n`);
   const spec: Record<string, unknown> = { runtime: "nodejs20", handler: "index.handler" };
   for (const field of FUNCTION_FIELDS) if (manifest[field] !== undefined) spec[field] = manifest[field];
   if (values.runtime) spec["runtime"] = values.runtime;

@@ -1,4 +1,5 @@
 import { asyncCommand } from "./async.js";
+import { unreachableMessage } from "./config.js";
 import { deploy } from "./deploy.js";
 import { invoke } from "./invoke.js";
 import { invoker } from "./invoker.js";
@@ -68,7 +69,7 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = 2;
     }
   } catch (err) {
-    process.stderr.write(`nimbus: ${(err as Error).message}\n`);
+    process.stderr.write(`nimbus: ${(await unreachableMessage(err)) ?? (err as Error).message}\n`);
     process.exitCode = 2;
   }
 }
