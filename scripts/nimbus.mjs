@@ -106,8 +106,17 @@ const SANDBOX = { binary: "bwrap", pkg: "bubblewrap", why: "function instances r
 const ZIP = { binary: "zip", pkg: "zip", why: "packaging code from the CLI" };
 const NETWORK = { binary: "slirp4netns", pkg: "slirp4netns", why: "instances of services with internetAccess get loopback only without it" };
 
+/** `npm start -- --help` and `npm run invoker -- --help` answer at once when the CLI is built. */
+const CLI = join(ROOT, "packages", "cli", "dist", "main.js");
+const helpOnly = rest.some((arg) => arg === "--help" || arg === "-h") && existsSync(CLI);
+
 checkNode();
-switch (command) {
+switch (helpOnly && (command === "start" || command === "invoker") ? "help" : command) {
+  case "help": {
+    const { main } = await import(pathToFileURL(CLI).href);
+    await main([command === "start" ? "up" : command, ...rest]);
+    break;
+  }
   case "start": {
     ensurePackages([...servers(), { ...SANDBOX, required: false }, { ...NETWORK, required: false }, { ...ZIP, required: false }]);
     ensureNodeModules();
