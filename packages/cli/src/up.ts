@@ -27,7 +27,7 @@ NIMBUS_REDIS_URL name —, then every Nimbus service. Any of them that dies is r
 port and data. Prints the endpoint and the root key, and writes them to NIMBUS_HOME for the other
 commands. One 'nimbus up' per NIMBUS_HOME: a second one refuses to start.
 
-Ctrl-C or SIGTERM (to it, or to the 'npm start' that runs it) stops everything it started.
+Ctrl-C, SIGINT or SIGTERM (to it, or to the 'npm start' that runs it) stops everything it started.
 
 Environment: NIMBUS_HOME, NIMBUS_PORT (8080), NIMBUS_HOST (127.0.0.1), NIMBUS_NATS_PORT (14222),
 NIMBUS_REDIS_PORT (16379), NIMBUS_METRICS_PORT_BASE (9464; 0 for free ports), NIMBUS_NATS_URL,
