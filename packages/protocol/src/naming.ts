@@ -116,6 +116,12 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       invocationEvents: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}:events`,
       /** The logs stream sequences holding a request's output lines. */
       logIndex: (service: string, fn: string, requestId: string) => `${prefix}:logs:req:{${service}:${fn}}:${requestId}`,
+      /** What a function holds in the logs stream, in chunks of consecutive batches ("firstSeq bytes startMs"), oldest first. */
+      logUsage: (service: string, fn: string) => `${prefix}:logs:usage:{${service}:${fn}}`,
+      /** The bytes those chunks add up to. */
+      logUsageTotal: (service: string, fn: string) => `${prefix}:logs:usage:{${service}:${fn}}:total`,
+      /** A batch of a function's output already accounted for (the collector may see one twice). */
+      logUsageCounted: (service: string, fn: string, seq: number) => `${prefix}:logs:usage:{${service}:${fn}}:counted:${seq}`,
       /** A function's invocation figures for one minute (epoch minute). */
       functionMinute: (service: string, fn: string, minute: number) => `${prefix}:fnm:{${service}:${fn}}:${minute}`,
       /** A batch of invocation records already counted (the collector may see one twice). */

@@ -44,6 +44,8 @@ export function defaultNodeId(): string {
 export const LogStreamEnv = {
   NIMBUS_LOG_RETENTION: envDuration("7d", 60_000, 365 * 86_400_000),
   NIMBUS_LOG_MAX_BYTES: envInt(2 * 1024 ** 3, 1024 * 1024, Number.MAX_SAFE_INTEGER),
+  /** What one function may hold of the logs stream: beyond it, its own oldest output goes, never another's. */
+  NIMBUS_LOG_MAX_BYTES_PER_FUNCTION: envInt(128 * 1024 ** 2, 64 * 1024, Number.MAX_SAFE_INTEGER),
 };
 
 /** Variables every service reads. */

@@ -94,6 +94,8 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   const logSink = new LogShipper(nc, naming, {
     maxLineBytes: env.NIMBUS_LOG_MAX_LINE_BYTES,
     maxBytesPerInvocation: env.NIMBUS_LOG_MAX_BYTES_PER_INVOCATION,
+    functionRate: { bytesPerSecond: env.NIMBUS_LOG_FUNCTION_BYTES_PER_SECOND, burstBytes: env.NIMBUS_LOG_FUNCTION_BURST_BYTES },
+    idleRate: { bytesPerSecond: env.NIMBUS_LOG_IDLE_BYTES_PER_SECOND, burstBytes: env.NIMBUS_LOG_IDLE_BURST_BYTES },
     maxQueuedBytes: 64 * 1024 * 1024,
     flushMs: 100,
   });
@@ -164,6 +166,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   gauge("nimbus_provisioned_instances", "Provisioned instances on this node.", () => pool.provisionedInstances().length);
   gauge("nimbus_function_log_lines_dropped", "Output lines dropped because NATS could not keep up (since start).", () => logSink.dropped);
   gauge("nimbus_function_log_lines_truncated", "Output chunks dropped by the per-invocation output limit (since start).", () => logSink.truncated);
+  gauge("nimbus_function_log_bytes_rate_limited", "Output bytes dropped by the per-function and per-instance output rates (since start).", () => logSink.rateLimitedBytes);
 
   const provisioner = new Provisioner(pool, registry, mirrors, naming, env.NIMBUS_PROVISION_INTERVAL_MS, logger.child({ module: "provisioner" }));
 

@@ -9,6 +9,13 @@ const Schema = CommonEnv.extend({
   NIMBUS_LOG_MAX_LINE_BYTES: envInt(32 * 1024, 256, 1024 * 1024),
   /** What one invocation may print; beyond it the output is dropped after a marker line. */
   NIMBUS_LOG_MAX_BYTES_PER_INVOCATION: envInt(10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  /** What all instances of one function on this node may print per second, on average. */
+  NIMBUS_LOG_FUNCTION_BYTES_PER_SECOND: envInt(4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  /** ... and at once (the bucket's size): at least one invocation's worth. */
+  NIMBUS_LOG_FUNCTION_BURST_BYTES: envInt(32 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  /** What one instance may print per second outside any invocation (module scope, timers, child processes). */
+  NIMBUS_LOG_IDLE_BYTES_PER_SECOND: envInt(256 * 1024, 1024, 1024 * 1024 * 1024),
+  NIMBUS_LOG_IDLE_BURST_BYTES: envInt(2 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   /** Code cache and sandbox files; `npm start` puts it under .nimbus/. */
   NIMBUS_INVOKER_DIR: z.string().optional(),

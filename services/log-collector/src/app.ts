@@ -30,11 +30,12 @@ export async function buildCollector({ env, logger }: CollectorDeps): Promise<Ap
     nc,
     redis,
     naming,
-    { retentionMs: env.NIMBUS_LOG_RETENTION, ackWaitMs: env.NIMBUS_COLLECTOR_ACK_WAIT_MS },
+    { retentionMs: env.NIMBUS_LOG_RETENTION, ackWaitMs: env.NIMBUS_COLLECTOR_ACK_WAIT_MS, maxBytesPerFunction: env.NIMBUS_LOG_MAX_BYTES_PER_FUNCTION },
     {
       batches: new Counter({ name: "nimbus_collector_batches_total", help: "Batches taken from the logs stream.", labelNames: ["kind"], registers: [metrics] }),
       lines: new Counter({ name: "nimbus_collector_lines_total", help: "Function output lines indexed.", registers: [metrics] }),
       records: new Counter({ name: "nimbus_collector_invocation_records_total", help: "Invocation records counted.", registers: [metrics] }),
+      purges: new Counter({ name: "nimbus_collector_share_purges_total", help: "Purges of a function's oldest output because it held more than its share of the logs stream.", registers: [metrics] }),
     },
     logger.child({ module: "collector" }),
   );

@@ -7,16 +7,32 @@ import { durationBucket, type InvocationRecordBatch, type LogBatch, type Naming 
 import type { Counter, Logger } from "@nimbus/telemetry";
 
 const COUNT = readFileSync(fileURLToPath(new URL("./lua/count-invocations-1.lua", import.meta.url)), "utf8");
+const ACCOUNT = readFileSync(fileURLToPath(new URL("./lua/account-log-batch-3.lua", import.meta.url)), "utf8");
+/** A function's share of the stream is tracked in chunks of this fraction of it (or of a minute's output). */
+const CHUNKS_PER_SHARE = 16;
+const CHUNK_MS = 60_000;
 const CONSUMER = "collector";
 /** How long "this batch was counted" is remembered: longer than any redelivery. */
 const COUNTED_TTL_S = 3_600;
 
-type RedisWithScripts = Redis & { countInvocations(marker: string, ttlS: number, retentionMs: number, n: number, ...args: (string | number)[]): Promise<number> };
+type RedisWithScripts = Redis & {
+  countInvocations(marker: string, ttlS: number, retentionMs: number, n: number, ...args: (string | number)[]): Promise<number>;
+  accountLogBatch(...args: (string | number)[]): Promise<number>;
+};
 
 export interface CollectorMetrics {
   batches: Counter<"kind">;
   lines: Counter;
   records: Counter;
+  /** Purges of a function's oldest output that went over its share of the stream. */
+  purges: Counter;
+}
+
+export interface CollectorOptions {
+  retentionMs: number;
+  ackWaitMs: number;
+  /** What one function may hold of the stream (NIMBUS_LOG_MAX_BYTES_PER_FUNCTION). */
+  maxBytesPerFunction: number;
 }
 
 /**
@@ -26,6 +42,11 @@ export interface CollectorMetrics {
  * (so a request's output is found without scanning); for each batch of invocation records it adds
  * the records to their functions' per-minute figures (counted once, even when delivered twice).
  * Both expire with the log retention. A batch is acknowledged once Redis has it.
+ *
+ * It also keeps each function within its share of the stream: every batch of output is charged to
+ * its function, and a function over its share has its own oldest output purged from the stream (a
+ * purge of its subject up to a sequence), so a function that floods its output pushes out only its
+ * own, never another function's.
  */
 export class Collector {
   private readonly redis: RedisWithScripts;
@@ -37,11 +58,12 @@ export class Collector {
     private readonly nc: NatsConnection,
     redis: Redis,
     private readonly naming: Naming,
-    private readonly options: { retentionMs: number; ackWaitMs: number },
+    private readonly options: CollectorOptions,
     private readonly metrics: CollectorMetrics,
     private readonly logger: Logger,
   ) {
     redis.defineCommand("countInvocations", { numberOfKeys: 1, lua: COUNT });
+    redis.defineCommand("accountLogBatch", { numberOfKeys: 3, lua: ACCOUNT });
     this.redis = redis as RedisWithScripts;
   }
 
@@ -116,8 +138,34 @@ export class Collector {
       const results = (await pipeline.exec()) ?? [];
       for (const [err] of results) if (err) throw err;
     }
+    await this.keepWithinShare(batch.service, batch.function, m);
     this.metrics.batches.inc({ kind: "logs" });
     this.metrics.lines.inc(batch.lines.length);
+  }
+
+  /** Charges a batch to its function; purges the function's oldest output when it holds more than its share. */
+  private async keepWithinShare(service: string, fn: string, m: JsMsg): Promise<void> {
+    const share = this.options.maxBytesPerFunction;
+    const r = this.naming.redis;
+    const purgeBelow = await this.redis.accountLogBatch(
+      r.logUsage(service, fn),
+      r.logUsageTotal(service, fn),
+      r.logUsageCounted(service, fn, m.seq),
+      m.seq,
+      m.data.length,
+      Date.now(),
+      Math.max(1, Math.floor(share / CHUNKS_PER_SHARE)),
+      CHUNK_MS,
+      share,
+      this.options.retentionMs,
+      COUNTED_TTL_S,
+    );
+    if (purgeBelow > 0) {
+      const jsm = await jetstreamManager(this.nc);
+      const purged = await jsm.streams.purge(this.naming.streams.logs, { filter: m.subject, seq: purgeBelow });
+      this.metrics.purges.inc();
+      this.logger.debug({ service, function: fn, below: purgeBelow, purged: purged.purged }, "purged a function's oldest output: it held more than its share of the logs stream");
+    }
   }
 
   private async countRecords(m: JsMsg): Promise<void> {

@@ -19,7 +19,7 @@ export class ControlChannel {
   private readonly writer: FrameWriter;
 
   constructor(
-    socket: Socket,
+    private readonly socket: Socket,
     onMessage: (message: FromInstance) => void,
     onInvalid: (err: unknown) => void,
     /** Why the instance is gone, for a waiter that learns it is. */
@@ -39,6 +39,15 @@ export class ControlChannel {
       }
     });
     socket.on("error", () => undefined);
+  }
+
+  /**
+   * Stops reading from the instance for a while (it prints faster than its output rate): its
+   * runtime then drops output itself instead of this process decoding it. Results wait too, at
+   * most that long.
+   */
+  pauseFor(ms: number): void {
+    pauseFor(this.socket, ms);
   }
 
   /** Frames written during one event-loop turn leave in one write. */
@@ -89,4 +98,11 @@ export class ControlChannel {
     for (const waiter of this.waiters.values()) waiter(GONE);
     this.waiters.clear();
   }
+}
+
+/** Pauses a readable stream for `ms` (once: a stream already paused this way stays paused until then). */
+export function pauseFor(stream: NodeJS.ReadableStream, ms: number): void {
+  if (stream.isPaused()) return;
+  stream.pause();
+  setTimeout(() => stream.resume(), ms).unref();
 }

@@ -1,6 +1,6 @@
 import type { FromInstance, FunctionError, HttpResponseInfo, ToInstance } from "@nimbus/protocol/wire";
 import type { SandboxedProcess } from "@nimbus/sandbox";
-import { ControlChannel, TimeoutError } from "./control.js";
+import { ControlChannel, pauseFor, TimeoutError } from "./control.js";
 import { failures } from "./messages.js";
 import { TailBuffer, type LogSource } from "./log.js";
 import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
@@ -22,6 +22,8 @@ interface Pending {
 
 const TAIL_BYTES = 4 * 1024;
 const PING_GRACE_MS = 500;
+/** How long an instance printing faster than its output rate is not read from. */
+const OUTPUT_BACKOFF_MS = 100;
 
 export type InstanceState = "starting" | "ready" | "stopping" | "dead";
 
@@ -343,7 +345,8 @@ export class Instance {
         const entry = this.pending.get(message.id) ?? this.initFor.get(message.id);
         if (entry) entry.tail?.push(message.data);
         else this.instanceOutput.push(message.data);
-        this.options.logSink.write(this.source, entry ? requestOf(entry) : undefined, message.stream === 1 ? "stdout" : "stderr", message.data);
+        const accepted = this.options.logSink.write(this.source, entry ? requestOf(entry) : undefined, message.stream === 1 ? "stdout" : "stderr", message.data);
+        if (!accepted) this.control?.pauseFor(OUTPUT_BACKOFF_MS);
         return;
       }
       case "result":
@@ -455,7 +458,8 @@ export class Instance {
       const only = this.pending.size === 1 ? [...this.pending.values()][0] : undefined;
       if (only) only.tail?.push(data);
       else this.instanceOutput.push(data);
-      this.options.logSink.write(this.source, only ? requestOf(only) : undefined, name, data);
+      // Over its output rate: read it more slowly (what it writes waits in the pipe, its writer with it).
+      if (!this.options.logSink.write(this.source, only ? requestOf(only) : undefined, name, data)) pauseFor(stream, OUTPUT_BACKOFF_MS);
     });
   }
 }

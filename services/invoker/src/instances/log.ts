@@ -35,8 +35,13 @@ export interface LogSink {
   /**
    * A chunk of function output; `request` is undefined for output outside any invocation.
    * `platform` marks the platform's own lines (FC's start and end markers): never capped.
+   * Returns false when the output was refused because its function or instance prints faster than
+   * its output rate: the caller should read from that instance more slowly for a while.
    */
-  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform?: boolean): void;
-  /** An invocation ended: what is still buffered for it goes out, and its output budget is forgotten. */
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform?: boolean): boolean;
+  /**
+   * An invocation ended: what is still buffered for it goes out, and its output budget is forgotten.
+   * With requestId "", the instance is gone: the same for what it printed outside any invocation.
+   */
   end(source: LogSource, requestId: string): void;
 }

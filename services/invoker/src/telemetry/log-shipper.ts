@@ -1,12 +1,17 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { LogBatch, LogLine, Naming } from "@nimbus/protocol";
 import type { LogSink, LogSource } from "../instances/log.js";
+import { OutputBudget, type RateLimit } from "./output-budget.js";
 
 export interface LogShipperOptions {
   /** Lines longer than this are split into marked parts. */
   maxLineBytes: number;
   /** What one invocation may print; the rest is dropped after one marker line. */
   maxBytesPerInvocation: number;
+  /** What all instances of one function on this node may print, on average and in a burst. */
+  functionRate: RateLimit;
+  /** What one instance may print outside any invocation (module scope, timers, child processes). */
+  idleRate: RateLimit;
   /** Lines waiting to go out beyond this are dropped (NATS cannot keep up): never slow the function. */
   maxQueuedBytes: number;
   flushMs: number;
@@ -23,7 +28,6 @@ interface Buffered {
 }
 
 const MAX_BATCH_BYTES = 256 * 1024;
-
 /** `end`, moved back (at most 3 bytes) so a cut never falls inside a UTF-8 character. */
 function utf8Boundary(buf: Buffer, end: number): number {
   if (end >= buf.length) return buf.length;
@@ -39,9 +43,21 @@ const encoder = new TextEncoder();
  * marker), and published in batches per function on `<prefix>.logs.<svc>.<fn>` — a plain NATS
  * publish the stream captures, so nothing here waits on the collector or the stream, and output
  * beyond what NATS can take is counted and dropped rather than slowing the function down.
+ *
+ * Output is also rationed over time, before any work is spent on it: each function on this node
+ * gets a byte rate (all its instances together), and each instance a smaller one for what it prints
+ * outside any invocation, so one function flooding from module scope, timers or child processes
+ * can neither swamp the stream nor starve this node. What is refused is counted and noted in the
+ * function's log at most once a second.
  */
 export class LogShipper implements LogSink {
   private readonly open = new Map<string, Buffered>();
+  private readonly functionBudgets = new Map<string, OutputBudget>();
+  private readonly idleBudgets = new Map<string, OutputBudget>();
+  /** Bytes of output refused by the rate limits (since start). */
+  rateLimitedBytes = 0;
+  /** What the lines emitted so far will take in the stream, roughly (a write is charged the difference it made). */
+  private emittedBytes = 0;
   private readonly queued = new Map<string, { service: string; fn: string; lines: LogLine[]; bytes: number }>();
   private queuedBytes = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -56,7 +72,7 @@ export class LogShipper implements LogSink {
     private readonly options: LogShipperOptions,
   ) {}
 
-  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform = false): void {
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform = false): boolean {
     const requestId = request?.requestId ?? "";
     const key = `${source.instanceId}\u0000${requestId}`;
     let buffered = this.open.get(key);
@@ -66,12 +82,26 @@ export class LogShipper implements LogSink {
       // FC's markers always go out, whole, after whatever the function left unfinished.
       this.flushPartial(source, request, s, buffered);
       this.lines(source, request, s, buffered, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-      return;
+      return true;
     }
     if (buffered.capped) {
       this.truncated++;
-      return;
+      return true;
     }
+    const budgets = this.admit(source, request, data.length);
+    if (!budgets) return false;
+    const emittedBefore = this.emittedBytes;
+    try {
+      return this.take(source, request, s, buffered, requestId, data);
+    } finally {
+      // Charged what it cost once split into attributed lines, not what was written.
+      const cost = this.emittedBytes - emittedBefore;
+      for (const budget of budgets) budget.spend(cost);
+    }
+  }
+
+  /** Applies the per-invocation cap, and splits what passes into lines. */
+  private take(source: LogSource, request: { requestId: string; qualifier: string } | undefined, s: 1 | 2, buffered: Buffered, requestId: string, data: Uint8Array): boolean {
     if (requestId && buffered.bytes + data.length > this.options.maxBytesPerInvocation) {
       buffered.capped = true;
       const room = Math.max(0, this.options.maxBytesPerInvocation - buffered.bytes);
@@ -79,13 +109,54 @@ export class LogShipper implements LogSink {
       this.flushPartial(source, request, s, buffered);
       const mb = Math.round(this.options.maxBytesPerInvocation / 1024 / 1024);
       this.emit(source, request, s, `[nimbus] output truncated: this invocation printed more than ${mb} MB; the rest was dropped`);
-      return;
+      return true;
     }
     buffered.bytes += data.length;
     this.lines(source, request, s, buffered, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    return true;
+  }
+
+  /**
+   * Admits output against its function's budget (and, outside any invocation, its instance's):
+   * the budgets to charge once it is split into lines, or undefined when either is spent. A note
+   * says what was refused, at most once a second.
+   */
+  private admit(source: LogSource, request: { requestId: string; qualifier: string } | undefined, bytes: number): OutputBudget[] | undefined {
+    const now = Date.now();
+    const fnKey = `${source.service}\u0000${source.fn}`;
+    let fnBudget = this.functionBudgets.get(fnKey);
+    if (!fnBudget) this.functionBudgets.set(fnKey, (fnBudget = new OutputBudget(this.options.functionRate, now)));
+    let idleBudget: OutputBudget | undefined;
+    if (!request) {
+      idleBudget = this.idleBudgets.get(source.instanceId);
+      if (!idleBudget) this.idleBudgets.set(source.instanceId, (idleBudget = new OutputBudget(this.options.idleRate, now)));
+    }
+    // The instance's own budget first: output it may not print must not count against the function's.
+    const ok = (idleBudget ? idleBudget.admit(bytes, now) : true) && fnBudget.admit(bytes, now);
+    if (!ok) this.rateLimitedBytes += bytes;
+    const idleDropped = idleBudget?.noteDue(now) ?? 0;
+    if (idleDropped > 0) {
+      const rate = formatBytes(this.options.idleRate.bytesPerSecond);
+      this.emit(source, request, 2, `[nimbus] output dropped: this instance printed more than ${rate}/s outside any invocation (${idleDropped} bytes dropped)`);
+    }
+    const fnDropped = fnBudget.noteDue(now);
+    if (fnDropped > 0) {
+      const rate = formatBytes(this.options.functionRate.bytesPerSecond);
+      this.emit(source, request, 2, `[nimbus] output dropped: this function printed more than ${rate}/s on this node (${fnDropped} bytes dropped)`);
+    }
+    if (!ok) return undefined;
+    return idleBudget ? [idleBudget, fnBudget] : [fnBudget];
+  }
+
+  /** Forgets an instance's budget (it is gone) and those of functions that have not printed in a while. */
+  private forget(instanceId: string): void {
+    this.idleBudgets.delete(instanceId);
+    const now = Date.now();
+    for (const [key, budget] of this.functionBudgets) if (budget.idle(now)) this.functionBudgets.delete(key);
   }
 
   end(source: LogSource, requestId: string): void {
+    if (requestId === "") this.forget(source.instanceId);
     const key = `${source.instanceId}\u0000${requestId}`;
     const buffered = this.open.get(key);
     if (!buffered) return;
@@ -155,6 +226,7 @@ export class LogShipper implements LogSink {
     if (!batch) this.queued.set(subject, (batch = { service: source.service, fn: source.fn, lines: [], bytes: 0 }));
     const line: LogLine = { t: Date.now(), r: request?.requestId ?? "", i: source.instanceId, q: request?.qualifier || (source.versionId ? source.versionId : "LATEST"), v: source.versionId, s, m: message, ...(part ? { p: part } : {}) };
     const size = message.length + 120;
+    this.emittedBytes += size;
     batch.lines.push(line);
     batch.bytes += size;
     this.queuedBytes += size;
@@ -165,4 +237,8 @@ export class LogShipper implements LogSink {
     }
     this.timer ??= setTimeout(() => this.flush(), this.options.flushMs);
   }
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Math.round((bytes / 1024 / 1024) * 10) / 10} MB` : `${Math.round(bytes / 1024)} KB`;
 }
