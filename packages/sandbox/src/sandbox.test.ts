@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -28,17 +29,19 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs a Node script in a fresh sandbox (code dir holds `script.js`) and collects its output. */
-async function run(script: string, opts: { memoryMb?: number; pidsMax?: number; killAfterMs?: number; code?: Record<string, string> } = {}) {
+const python = "/usr/bin/python3";
+
+/** Runs a Node script (or a Python one) in a fresh sandbox (code dir holds `script`) and collects its output. */
+async function run(script: string, opts: { memoryMb?: number; pidsMax?: number; killAfterMs?: number; code?: Record<string, string>; python?: boolean } = {}) {
   const codeDir = join(dir, `code-${randomBytes(4).toString("hex")}`);
   await mkdir(codeDir, { recursive: true, mode: 0o755 });
-  await writeFile(join(codeDir, "script.js"), script, { mode: 0o644 });
+  await writeFile(join(codeDir, "script"), script, { mode: 0o644 });
   for (const [name, content] of Object.entries(opts.code ?? {})) await writeFile(join(codeDir, name), content, { mode: 0o644 });
   const spec: SandboxSpec = {
     id: `t-${randomBytes(6).toString("hex")}`,
     codeDir,
     runtimeDir: join(dir, "runtime"),
-    command: (paths) => [process.execPath, join(paths.code, "script.js")],
+    command: (paths) => [opts.python ? python : process.execPath, join(paths.code, "script")],
     env: () => ({ FUNCTION_VAR: "mine", HOST_PORT: String(hostPort) }),
     memoryBytes: (opts.memoryMb ?? 128) * 1024 * 1024,
     pidsMax: opts.pidsMax ?? 64,
@@ -57,6 +60,46 @@ async function run(script: string, opts: { memoryMb?: number; pidsMax?: number; 
 describe("the sandbox", () => {
   it("says what it runs with", () => {
     expect(sandboxer.describe()).toMatch(/bubblewrap/);
+    expect(sandboxer.describe()).toMatch(/seccomp \((x86_64|aarch64)\): \d+ syscalls refused/);
+    expect(sandboxer.describe()).toMatch(/\/usr: only bin, lib/);
+  });
+
+  // Python because it can make any syscall (ctypes); the numbers are the kernel's for this machine.
+  it.skipIf(!existsSync(python) || !["x64", "arm64"].includes(process.arch))("refuses syscalls a function never needs, with EPERM (ENOSYS for io_uring)", async () => {
+    const { out } = await run(
+      `
+import ctypes, errno, json, os
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+x86 = os.uname().machine == "x86_64"
+numbers = {"ptrace": 101 if x86 else 117, "io_uring_setup": 425, "keyctl": 250 if x86 else 219, "bpf": 321 if x86 else 280, "unshare": 272 if x86 else 97, "getppid": 110 if x86 else 173}
+def call(nr):
+    ctypes.set_errno(0)
+    # ptrace(PTRACE_ATTACH, pid 0) alone would fail with ESRCH: EPERM is the filter's answer.
+    return "OK" if libc.syscall(nr, 16, 0, 0, 0) != -1 else errno.errorcode[ctypes.get_errno()]
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+print(json.dumps({**{name: call(nr) for name, nr in numbers.items()}, "seccomp": status["Seccomp"].strip(), "programFd": os.path.exists("/proc/self/fd/5")}))
+`,
+      { python: true },
+    );
+    const r = JSON.parse(out);
+    expect(r).toMatchObject({ ptrace: "EPERM", io_uring_setup: "ENOSYS", keyctl: "EPERM", bpf: "EPERM", unshare: "EPERM", getppid: "OK", seccomp: "2" });
+    expect(r.programFd).toBe(false); // bwrap closed the descriptor it read the program from
+  });
+
+  it("shows only the parts of /usr a runtime needs, with merged-/usr links intact", async () => {
+    const { out } = await run(`
+      const fs = require("fs");
+      const exists = (p) => fs.existsSync(p);
+      console.log(JSON.stringify({
+        hidden: ["/usr/sbin", "/usr/include", "/usr/src", "/usr/local", "/usr/games", "/usr/share/doc", "/usr/share/man", "/sbin"].filter(exists),
+        visible: ["/usr/bin/env", "/bin/sh", "/usr/share/zoneinfo/UTC", "/etc/ssl/certs"].filter(exists),
+        shell: require("child_process").execFileSync("/bin/sh", ["-c", "echo $(date -u +%Y) | tr 0-9 a-j"]).toString().trim().length,
+      }));
+    `);
+    const r = JSON.parse(out);
+    expect(r.hidden).toEqual([]);
+    expect(r.visible).toEqual(["/usr/bin/env", "/bin/sh", "/usr/share/zoneinfo/UTC", "/etc/ssl/certs"]);
+    expect(r.shell).toBe(4);
   });
 
   it("gives the function only its own environment, no platform variables", async () => {

@@ -1,13 +1,23 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, existsSync, lstatSync, realpathSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { accessSync, constants, lstatSync, realpathSync } from "node:fs";
+import { mkdir, open, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
-import { delimiter, dirname, join } from "node:path";
+import { endianness } from "node:os";
+import { delimiter, join } from "node:path";
 import type { Readable } from "node:stream";
 import { detectCgroups, type CgroupDriver, type CgroupHandle } from "./cgroup.js";
 import { SANDBOX_PATHS, type SandboxPaths } from "./layout.js";
+import { nodeMount, systemMounts, visibleSystemDirs } from "./mounts.js";
 import { startNetwork } from "./network.js";
+import { seccompFilter } from "./seccomp.js";
 import { watchMemory, type MemoryWatch } from "./watchdog.js";
+
+/** The instance's framed control channel. */
+const CONTROL_FD = 3;
+/** bwrap writes the sandbox's pid here (`--info-fd`), for an instance that gets a network. */
+const INFO_FD = 4;
+/** bwrap reads the seccomp program from here (`--seccomp`). */
+const SECCOMP_FD = 5;
 
 export interface SandboxerOptions {
   /** Host directory for generated files (passwd, group, hosts). */
@@ -127,7 +137,7 @@ export class SandboxedProcess {
 
   /** The framed control channel (fd 3 inside the instance). */
   get control(): Socket {
-    return this.child.stdio[3] as Socket;
+    return this.child.stdio[CONTROL_FD] as Socket;
   }
 
   get stdout(): Readable {
@@ -213,6 +223,10 @@ export class Sandboxer {
   readonly warnings: string[] = [];
   /** What start-up did that is worth a log line (not a problem). */
   readonly notes: string[] = [];
+  /** The parts of /usr (and /usr/share) instances see. */
+  readonly visibleSystemDirs = visibleSystemDirs();
+  /** The seccomp program, written once; each bwrap reads it from a descriptor of its own. */
+  private seccomp: { file: string; arch: string; syscalls: number } | undefined;
 
   private constructor(
     private readonly options: SandboxerOptions,
@@ -260,7 +274,19 @@ export class Sandboxer {
     await writeFile(join(options.workDir, "resolv.conf"), "nameserver 10.0.2.3\n", { mode: 0o644 });
     // Instances run as another uid: the files they are given must be reachable by it.
     if (setpriv) assertReachableByOthers(join(options.workDir, "passwd"), "the invoker's work directory");
+    if (bwrap) await sandboxer.writeSeccompFilter();
     return sandboxer;
+  }
+
+  private async writeSeccompFilter(): Promise<void> {
+    const filter = seccompFilter(process.arch, endianness());
+    if ("unsupported" in filter) {
+      this.warnings.push(`instances run without a seccomp filter: ${filter.unsupported}`);
+      return;
+    }
+    const file = join(this.options.workDir, "seccomp.bpf");
+    await writeFile(file, filter.program, { mode: 0o644 });
+    this.seccomp = { file, arch: filter.arch, syscalls: filter.blocked.length };
   }
 
   /** One line for the startup log: what isolation instances get on this host. */
@@ -269,7 +295,12 @@ export class Sandboxer {
     const limits = this.cgroups ? `cgroup ${this.cgroups.version} at ${this.cgroups.root}` : "V8 heap limit + RSS watchdog";
     const uid = this.setpriv ? `uid ${this.options.uid}` : `uid ${process.getuid?.() ?? "?"}`;
     const network = !this.bwrap ? "the host's" : this.slirp ? "slirp4netns with internetAccess (no host loopback), else loopback only" : "loopback only";
-    return `${isolation}; limits: ${limits}; ${uid}; network: ${network}`;
+    if (!this.bwrap) return `${isolation}; limits: ${limits}; ${uid}; network: ${network}`;
+    const seccomp = this.seccomp
+      ? `seccomp (${this.seccomp.arch}): ${this.seccomp.syscalls} syscalls refused (io_uring, ptrace, keyrings, bpf, userfaultfd, perf, mounts, namespaces, modules…)`
+      : "no seccomp filter";
+    const usr = this.visibleSystemDirs.map((dir) => dir.slice("/usr/".length)).join(", ");
+    return `${isolation}; ${seccomp}; /usr: only ${usr}; limits: ${limits}; ${uid}; network: ${network}`;
   }
 
   get paths(): SandboxPaths {
@@ -278,6 +309,16 @@ export class Sandboxer {
 
   /** Starts an instance and resolves once it is spawned (not once it is ready). */
   async spawn(spec: SandboxSpec): Promise<SandboxedProcess> {
+    // Opened per instance: a shared descriptor would share its offset, and bwrap reads to the end.
+    const seccomp = this.bwrap && this.seccomp ? await open(this.seccomp.file, "r") : undefined;
+    try {
+      return await this.start(spec, seccomp?.fd);
+    } finally {
+      await seccomp?.close();
+    }
+  }
+
+  private async start(spec: SandboxSpec, seccompFd: number | undefined): Promise<SandboxedProcess> {
     const paths = this.bwrap ? SANDBOX_PATHS : { code: spec.codeDir, runtime: spec.runtimeDir, opt: spec.optDirs?.[0] ?? "/opt", tmp: "/tmp" };
     const cgroup = this.cgroups ? await this.cgroups.create(spec.id, { memoryBytes: spec.memoryBytes, pidsMax: spec.pidsMax }) : undefined;
     let command = spec.command(paths);
@@ -289,7 +330,7 @@ export class Sandboxer {
     const network = Boolean(this.bwrap && this.slirp && spec.network);
     let argv: string[];
     if (this.bwrap) {
-      argv = [this.bwrap, ...this.bwrapArgs(spec, env, network), "--", ...command];
+      argv = [this.bwrap, ...this.bwrapArgs(spec, env, network, seccompFd !== undefined), "--", ...command];
     } else {
       // RLIMIT_NPROC counts every process of the uid, so it is a shared ceiling, not a per-instance one.
       argv = [...(cgroup ? [] : this.prlimit(spec.pidsMax * 8)), ...command];
@@ -306,12 +347,11 @@ export class Sandboxer {
     const child = spawn(file, args, {
       env: this.bwrap ? { PATH: "/usr/bin:/bin" } : env,
       cwd: this.bwrap ? "/" : spec.codeDir,
-      // fd 3: the control channel; fd 4: bwrap's info (the sandbox's pid), when it gets a network.
-      stdio: ["ignore", "pipe", "pipe", "pipe", ...(network ? (["pipe"] as const) : [])],
+      stdio: ["ignore", "pipe", "pipe", "pipe", network ? "pipe" : "ignore", ...(seccompFd !== undefined ? [seccompFd] : [])],
       detached: !this.bwrap,
     });
     const sandboxed = new SandboxedProcess(child, cgroup, this.bwrap ? "bwrap" : "process", spec.memoryBytes);
-    if (network) sandboxed.withNetwork(() => startNetwork(this.slirp as string, child.stdio[4] as Readable));
+    if (network) sandboxed.withNetwork(() => startNetwork(this.slirp as string, child.stdio[INFO_FD] as Readable));
     return sandboxed;
   }
 
@@ -320,7 +360,7 @@ export class Sandboxer {
     return prlimit ? [prlimit, `--nproc=${nproc}`, "--core=0", "--"] : [];
   }
 
-  private bwrapArgs(spec: SandboxSpec, env: Record<string, string>, network: boolean): string[] {
+  private bwrapArgs(spec: SandboxSpec, env: Record<string, string>, network: boolean, seccomp: boolean): string[] {
     const args = [
       "--unshare-all",
       "--unshare-user",
@@ -331,8 +371,8 @@ export class Sandboxer {
       "ALL",
       "--hostname",
       spec.id.slice(0, 63),
-      ...systemMounts(),
-      ...nodeMount(),
+      ...systemMounts(this.visibleSystemDirs),
+      ...nodeMount(this.visibleSystemDirs),
       "--ro-bind",
       join(this.options.workDir, "passwd"),
       "/etc/passwd",
@@ -342,7 +382,9 @@ export class Sandboxer {
       "--ro-bind",
       join(this.options.workDir, "hosts"),
       "/etc/hosts",
-      ...(network ? ["--ro-bind", join(this.options.workDir, "resolv.conf"), "/etc/resolv.conf", "--info-fd", "4"] : []),
+      ...(network ? ["--ro-bind", join(this.options.workDir, "resolv.conf"), "/etc/resolv.conf", "--info-fd", String(INFO_FD)] : []),
+      // Loaded by bwrap right before it execs the command: the runtime and all it starts are filtered.
+      ...(seccomp ? ["--seccomp", String(SECCOMP_FD)] : []),
       "--proc",
       "/proc",
       "--dev",
@@ -364,32 +406,4 @@ export class Sandboxer {
     for (const [key, value] of Object.entries(env)) args.push("--setenv", key, value);
     return args;
   }
-}
-
-/** The host's system directories, read-only; merged-/usr symlinks kept as symlinks. */
-function systemMounts(): string[] {
-  const args = ["--ro-bind", "/usr", "/usr"];
-  for (const dir of ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]) {
-    if (!existsSync(dir)) continue;
-    if (lstatSync(dir).isSymbolicLink()) args.push("--symlink", realpathRelative(dir), dir);
-    else args.push("--ro-bind", dir, dir);
-  }
-  for (const file of ["/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/nsswitch.conf", "/etc/mime.types", "/etc/alternatives"]) {
-    args.push("--ro-bind-try", file, file);
-  }
-  return args;
-}
-
-function realpathRelative(link: string): string {
-  // /lib -> usr/lib on merged-/usr systems; keep the link relative as the host has it.
-  const target = realpathSync(link);
-  return target.startsWith("/") ? target.slice(1) : target;
-}
-
-/** Node itself, when it is not under /usr (nvm, /opt/node…). */
-function nodeMount(): string[] {
-  const exec = realpathSync(process.execPath);
-  if (exec.startsWith("/usr/")) return [];
-  const prefix = dirname(dirname(exec));
-  return ["--ro-bind", prefix, prefix, ...(exec !== process.execPath ? ["--ro-bind", dirname(process.execPath), dirname(process.execPath)] : [])];
 }
