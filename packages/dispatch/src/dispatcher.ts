@@ -25,6 +25,8 @@ type Answer = InvokeReply | { s: "no-responders" } | { s: "lost"; reason: string
 interface Pending {
   resolve: (answer: Answer) => void;
   node?: string;
+  /** When the node said it took the request. */
+  acceptedAt: number;
   ackTimer: NodeJS.Timeout;
   deadlineTimer: NodeJS.Timeout;
 }
@@ -32,6 +34,8 @@ interface Pending {
 /** Times an answer may be `busy`, `redirect` or `stale` before the gateway gives up. */
 const MAX_ATTEMPTS = 8;
 const MIN_INLINE_BYTES = 64 * 1024;
+/** An invoker whose main loop is this far behind is busy, not gone. */
+const LAGGING_MS = 500;
 const INLINE_HEADROOM = 64 * 1024;
 
 /**
@@ -46,6 +50,7 @@ export class Dispatcher {
   private readonly pending = new Map<string, Pending>();
   private sub: Subscription | undefined;
   private liveness: NodeJS.Timeout | undefined;
+  private lastLivenessCheck = Date.now();
   private counter = 0;
   /** Publishes leave once per event-loop turn: one socket write for many requests under load. */
   private readonly outbox = new TickBatch();
@@ -61,6 +66,7 @@ export class Dispatcher {
 
   start(): void {
     this.sub = this.nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? undefined : this.receive(msg)) });
+    this.lastLivenessCheck = Date.now();
     this.liveness = setInterval(() => this.checkLiveness(), this.options.livenessCheckMs);
     this.liveness.unref();
   }
@@ -157,9 +163,21 @@ export class Dispatcher {
         resolve(answer);
       };
       const wait = Math.max(0, req.deadline - Date.now());
+      const ackWait = Math.min(this.options.ackTimeoutMs, wait + 1_000);
+      // No answer yet: lost, unless invokers say they are busy (their main loops lag): then it waits
+      // on, up to the deadline, since the one that took it may just not have had a turn to say so.
+      const noAnswer = () => {
+        if (this.presence.maxLagMs("invoker") >= LAGGING_MS && Date.now() < req.deadline) {
+          const entry = this.pending.get(token);
+          if (entry) entry.ackTimer = setTimeout(noAnswer, ackWait);
+          return;
+        }
+        finish({ s: "lost", reason: "no invoker answered in time" });
+      };
       this.pending.set(token, {
         resolve: finish,
-        ackTimer: setTimeout(() => finish({ s: "lost", reason: "no invoker answered in time" }), Math.min(this.options.ackTimeoutMs, wait + 1_000)),
+        acceptedAt: 0,
+        ackTimer: setTimeout(noAnswer, ackWait),
         deadlineTimer: setTimeout(() => finish({ s: "lost", reason: "the invocation did not finish before its deadline" }), wait + 5_000),
       });
       const data = encode(req);
@@ -190,18 +208,30 @@ export class Dispatcher {
     }
     if (reply.s === "accepted") {
       pending.node = reply.node;
+      pending.acceptedAt = Date.now();
       clearTimeout(pending.ackTimer);
       return;
     }
     pending.resolve(reply);
   }
 
-  /** Fails requests whose invoker stopped heartbeating: the caller learns within seconds, not at the timeout. */
+  /**
+   * Fails requests whose invoker stopped heartbeating: the caller learns within seconds, not at the
+   * timeout. A check that comes late (this process was itself too busy to run it on time) decides
+   * nothing: heartbeats may be waiting unread. Otherwise it decides after this turn's I/O, so
+   * heartbeats that arrived meanwhile count.
+   */
   private checkLiveness(): void {
-    for (const pending of this.pending.values()) {
-      if (pending.node && !this.presence.isAlive("invoker", pending.node)) {
-        pending.resolve({ s: "lost", reason: `the invoker node running the function (${pending.node}) stopped` });
+    const now = Date.now();
+    const late = now - this.lastLivenessCheck - this.options.livenessCheckMs;
+    this.lastLivenessCheck = now;
+    if (late > this.options.livenessCheckMs) return;
+    setImmediate(() => {
+      for (const pending of this.pending.values()) {
+        if (pending.node && this.presence.isGone("invoker", pending.node, pending.acceptedAt)) {
+          pending.resolve({ s: "lost", reason: `the invoker node running the function (${pending.node}) stopped` });
+        }
       }
-    }
+    });
   }
 }

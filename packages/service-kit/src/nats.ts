@@ -3,11 +3,14 @@ import type { Logger } from "@nimbus/telemetry";
 
 export type { NatsConnection } from "@nats-io/transport-node";
 
+/** What connectNats logs through (a pino logger, or a thread's stand-in for one). */
+export type NatsLogger = Pick<Logger, "info" | "warn" | "error">;
+
 export interface NatsConnectOptions {
   url: string;
   /** Shown in the server's connection list: `<service>/<node>`. */
   name: string;
-  logger: Logger;
+  logger: NatsLogger;
   /** Called with true on (re)connect, false on disconnect. */
   onConnectedChange?: (connected: boolean) => void;
 }

@@ -99,7 +99,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
       );
     },
   });
-  const presence = new PresencePublisher(nc, naming, { service: "async-queue", node }, () => connections.up);
+  const presence = new PresencePublisher({ natsUrl: env.NIMBUS_NATS_URL, prefix: env.NIMBUS_PREFIX, identity: { service: "async-queue", node }, isReady: () => connections.up, logger });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -108,12 +108,12 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
       presenceTracker.start();
       dispatcher.start();
       await workers.start();
-      presence.start();
+      await presence.start();
       return { metrics };
     },
     stop() {
       stopped ??= (async () => {
-        presence.stop();
+        await presence.stop();
         await workers.stop(Math.max(500, env.NIMBUS_SHUTDOWN_TIMEOUT_MS - 2_000));
         dispatcher.stop();
         presenceTracker.stop();

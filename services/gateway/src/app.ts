@@ -89,7 +89,13 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
 
   const presence = new PresenceTracker(nc, naming);
   const mirrorsReady = () => mirrors.ready();
-  const publisher = new PresencePublisher(nc, naming, { service: "gateway", node: env.NIMBUS_NODE_ID }, () => connections.up && mirrorsReady());
+  const publisher = new PresencePublisher({
+    natsUrl: env.NIMBUS_NATS_URL,
+    prefix: env.NIMBUS_PREFIX,
+    identity: { service: "gateway", node: env.NIMBUS_NODE_ID },
+    isReady: () => connections.up && mirrorsReady(),
+    logger,
+  });
   const dispatcher = new Dispatcher(nc, naming, presence, store.payloads, logger.child({ module: "dispatch" }), {
     ackTimeoutMs: env.NIMBUS_INVOKE_ACK_TIMEOUT_MS,
     livenessCheckMs: 500,
@@ -151,8 +157,8 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     async start() {
       // Report ready only once Redis is reachable too (or say so in /readyz if it is not, after a while).
       await connections.redisReady();
-      publisher.start();
-      presence.start();
+      await publisher.start();
+      await presence.start();
       collector.start();
       dispatcher.start();
       await http.listen({ host: env.NIMBUS_HOST, port: env.NIMBUS_PORT });
@@ -161,8 +167,8 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     },
     stop() {
       stopped ??= (async () => {
-        publisher.stop();
-        presence.stop();
+        await publisher.stop();
+        await presence.stop();
         await http.close();
         dispatcher.stop();
         await collector.stop();

@@ -187,7 +187,14 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     logger.child({ module: "transport" }),
     (requestId) => pool.cancel(requestId),
   );
-  const presence = new PresencePublisher(nc, naming, { service: "invoker", node }, () => connections.up, PRESENCE_INTERVAL_MS);
+  const presence = new PresencePublisher({
+    natsUrl: env.NIMBUS_NATS_URL,
+    prefix: env.NIMBUS_PREFIX,
+    identity: { service: "invoker", node },
+    isReady: () => connections.up,
+    intervalMs: PRESENCE_INTERVAL_MS,
+    logger,
+  });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -196,7 +203,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       pool.start();
       server?.start();
       provisioner.start();
-      presence.start();
+      await presence.start();
       return { metrics };
     },
     stop() {
@@ -208,7 +215,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
         await pool.drain(1_000);
         logSink.flush();
         recorder.flush();
-        presence.stop();
+        await presence.stop();
         await registry.stop();
         await mirrors.stop();
         redis.disconnect();

@@ -47,18 +47,18 @@ export async function buildCollector({ env, logger }: CollectorDeps): Promise<Ap
       this.set(await collector.pending().catch(() => -1));
     },
   });
-  const presence = new PresencePublisher(nc, naming, { service: "log-collector", node }, () => connections.up);
+  const presence = new PresencePublisher({ natsUrl: env.NIMBUS_NATS_URL, prefix: env.NIMBUS_PREFIX, identity: { service: "log-collector", node }, isReady: () => connections.up, logger });
 
   let stopped: Promise<void> | undefined;
   return {
     async start() {
       await collector.start();
-      presence.start();
+      await presence.start();
       return { metrics };
     },
     stop() {
       stopped ??= (async () => {
-        presence.stop();
+        await presence.stop();
         await collector.stop();
         redis.disconnect();
         await drainNats(nc, 1_000);

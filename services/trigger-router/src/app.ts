@@ -58,7 +58,13 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
     logger.child({ module: "nats-triggers" }),
   );
   const objects = new ObjectEvents(nc, env.NIMBUS_OBJECT_EVENTS_SUBJECT, mirrors.triggers, invoker, env.NIMBUS_REGION, logger.child({ module: "object-events" }));
-  const presence = new PresencePublisher(nc, naming, { service: "trigger-router", node }, () => connections.up && mirrors.ready());
+  const presence = new PresencePublisher({
+    natsUrl: env.NIMBUS_NATS_URL,
+    prefix: env.NIMBUS_PREFIX,
+    identity: { service: "trigger-router", node },
+    isReady: () => connections.up && mirrors.ready(),
+    logger,
+  });
 
   let stopped: Promise<void> | undefined;
   return {
@@ -69,12 +75,12 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
       await timers.start();
       await nats.start();
       objects.start();
-      presence.start();
+      await presence.start();
       return { metrics };
     },
     stop() {
       stopped ??= (async () => {
-        presence.stop();
+        await presence.stop();
         await objects.stop();
         await nats.stop();
         await timers.stop();
