@@ -145,4 +145,22 @@ describe("sandbox depth", () => {
       hidden: [],
     });
   });
+
+  it("gives a function no descriptor it inherited by accident (only stdio and its own)", async () => {
+    // Whatever the invoker's parents left open without close-on-exec must not reach the function.
+    const probe = `
+const fs = require("fs");
+exports.handler = (event, context, callback) => {
+  const open = fs.readdirSync("/proc/self/fd").map(Number).filter((fd) => fd > 3).flatMap((fd) => {
+    try {
+      const flags = parseInt(/^flags:\\s+([0-7]+)/m.exec(fs.readFileSync("/proc/self/fdinfo/" + fd, "utf8"))[1], 8);
+      return (flags & 0o2000000) === 0 ? [fd + " -> " + fs.readlinkSync("/proc/self/fd/" + fd)] : [];
+    } catch { return []; }
+  });
+  callback(null, JSON.stringify(open));
+};`;
+    await deploy(ctx.cluster, "depth", "fds", { "index.js": probe });
+    const res = await ctx.fc.invokeFunction("depth", "fds", "");
+    expect(JSON.parse(res.data.toString())).toEqual([]);
+  });
 });

@@ -9,6 +9,7 @@ import { Channel } from "./channel.js";
 import { buildContext } from "./context.js";
 import { CustomRuntime } from "./custom.js";
 import { functionError } from "./errors.js";
+import { closeInheritedFds } from "./fds.js";
 import { callHandler, runEvent } from "./event.js";
 import { runHttp } from "./http.js";
 import { resolveFunction } from "./loader.js";
@@ -22,6 +23,7 @@ let initializer: Fn | undefined;
 let custom: CustomRuntime | undefined;
 const inFlight = new Set<number>();
 
+closeInheritedFds();
 const channel = new Channel((message) => void dispatch(message));
 captureOutput(channel);
 patchConsole();
