@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
-import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import FC from "@alicloud/fc2";
 import { authorization } from "@nimbus/sdk";
 import { useCluster } from "../helpers/cluster.js";
 import { deploy } from "../helpers/functions.js";
-import { send, type RawResponse } from "../helpers/http.js";
+import { exchange, send, type RawResponse } from "../helpers/http.js";
 import { controlPlaneContents } from "../helpers/inspect.js";
 
 // RELIABILITY.md #23: a signed request replayed with another body, or a Content-MD5 that does not
@@ -64,24 +64,7 @@ class Recorder {
 function replay(captured: Captured, body: Buffer = captured.body): Promise<RawResponse> {
   const url = new URL(ctx.cluster.endpoint());
   const headers = { ...captured.headers, host: url.host, "content-length": String(body.length) };
-  return new Promise((resolve, reject) => {
-    const r = request({ host: url.hostname, port: url.port, method: captured.method, path: captured.url, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json = {};
-        try {
-          json = JSON.parse(text);
-        } catch {
-          // not JSON
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    r.on("error", reject);
-    r.end(body);
-  });
+  return exchange(ctx.cluster, { method: captured.method, path: captured.url, headers, body });
 }
 
 function expectMismatch(res: RawResponse): void {

@@ -1,4 +1,4 @@
-import { request } from "node:http";
+import { request, type OutgoingHttpHeaders } from "node:http";
 import { connect } from "node:net";
 import { authorization } from "@nimbus/sdk";
 import type { TestCluster } from "@nimbus/testkit";
@@ -22,7 +22,6 @@ export interface RawRequest {
 
 /** Sends one HTTP request exactly as described (signed unless told not to), and reads the answer. */
 export function send(cluster: TestCluster, req: RawRequest): Promise<RawResponse> {
-  const url = new URL(cluster.endpoint());
   const headers: Record<string, string> = { date: new Date().toUTCString(), ...req.headers };
   const chunked = Array.isArray(req.body);
   if (req.body !== undefined && !chunked) headers["content-length"] = String(Buffer.byteLength(req.body as Buffer | string));
@@ -33,8 +32,14 @@ export function send(cluster: TestCluster, req: RawRequest): Promise<RawResponse
       headers,
     });
   }
+  return exchange(cluster, { method: req.method, path: req.path, headers, ...(req.body === undefined ? {} : { body: req.body }) });
+}
+
+/** Sends a request with exactly these headers (nothing added, nothing signed) and reads the answer. */
+export function exchange(cluster: TestCluster, req: { method: string; path: string; headers: OutgoingHttpHeaders; body?: Buffer | string | Buffer[] }): Promise<RawResponse> {
+  const url = new URL(cluster.endpoint());
   return new Promise((resolve, reject) => {
-    const r = request({ host: url.hostname, port: url.port, method: req.method, path: req.path, headers }, (res) => {
+    const r = request({ host: url.hostname, port: url.port, method: req.method, path: req.path, headers: req.headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -49,7 +54,7 @@ export function send(cluster: TestCluster, req: RawRequest): Promise<RawResponse
       });
     });
     r.on("error", reject);
-    if (chunked) for (const chunk of req.body as Buffer[]) r.write(chunk);
+    if (Array.isArray(req.body)) for (const chunk of req.body) r.write(chunk);
     else if (req.body !== undefined) r.write(req.body);
     r.end();
   });

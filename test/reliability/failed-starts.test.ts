@@ -1,12 +1,9 @@
-import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeZip } from "@nimbus/testkit";
 import type { FunctionLogLine } from "@nimbus/sdk";
 import { useCluster } from "../helpers/cluster.js";
-import { deploy, eventually, processesMatching } from "../helpers/functions.js";
+import { deploy, eventually } from "../helpers/functions.js";
+import { instanceCgroups, sandboxes } from "../helpers/instances.js";
 import { send } from "../helpers/http.js";
 
 // RELIABILITY #18: an instance that never finishes starting fails within the function's own start
@@ -20,33 +17,11 @@ while (Date.now() < until) {}
 exports.handler = (event, context, callback) => callback(null, "never");
 `;
 
-function invokerDir(): string {
-  const dir = ctx.cluster.service("invoker").process.options.env?.["NIMBUS_INVOKER_DIR"];
-  if (!dir) throw new Error("the invoker has no NIMBUS_INVOKER_DIR");
-  return dir;
-}
-
-/** bubblewrap processes sandboxing this cluster's instances (their command lines name its code cache). */
-async function sandboxes(): Promise<string[]> {
-  return (await processesMatching(invokerDir())).filter((p) => p.includes("bwrap"));
-}
-
-/** Instance cgroups of this cluster's invoker (none where the host has no writable cgroups). */
-async function instanceCgroups(): Promise<string[]> {
-  const node = ctx.cluster.service("invoker").process.options.env?.["NIMBUS_NODE_ID"] ?? "";
-  const group = `${node}.${createHash("sha256").update(invokerDir()).digest("hex").slice(0, 8)}`;
-  for (const root of ["/sys/fs/cgroup/memory/nimbus", "/sys/fs/cgroup/nimbus"]) {
-    const dir = join(root, group);
-    if (existsSync(dir)) return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  }
-  return [];
-}
-
 async function expectNothingLeft(what: string): Promise<void> {
   await eventually(async () => {
-    const left = await sandboxes();
+    const left = await sandboxes(ctx.cluster);
     if (left.length > 0) throw new Error(`${left.length} sandboxes still run: ${left[0]}`);
-    const cgroups = await instanceCgroups();
+    const cgroups = await instanceCgroups(ctx.cluster);
     if (cgroups.length > 0) throw new Error(`${cgroups.length} instance cgroups remain`);
   }, what, 10_000);
 }

@@ -1,10 +1,8 @@
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { useCluster } from "../helpers/cluster.js";
 import { deploy, eventually } from "../helpers/functions.js";
+import { instanceCgroups } from "../helpers/instances.js";
 
 // RELIABILITY #22: nothing an instance sends is believed for the platform's own figures, and a
 // malformed control frame stops only that instance. Also: what an instance prints cannot exhaust
@@ -32,20 +30,6 @@ exports.handler = (event, context, callback) => {
   else if (what === "forge-garbage") fs.writeSync(3, frame({ t: "result", id: "not a number", body: "x" }));
   else callback(null, "honest " + calls);
 };`;
-
-function invokerDir(): string {
-  return ctx.cluster.service("invoker").process.options.env?.["NIMBUS_INVOKER_DIR"] ?? "";
-}
-
-async function instanceCgroups(): Promise<string[]> {
-  const node = ctx.cluster.service("invoker").process.options.env?.["NIMBUS_NODE_ID"] ?? "";
-  const group = `${node}.${createHash("sha256").update(invokerDir()).digest("hex").slice(0, 8)}`;
-  for (const root of ["/sys/fs/cgroup/memory/nimbus", "/sys/fs/cgroup/nimbus"]) {
-    const dir = join(root, group);
-    if (existsSync(dir)) return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  }
-  return [];
-}
 
 describe("what an instance says about itself (RELIABILITY #22)", () => {
   it("takes memory figures from the host, not from a forged result frame", async () => {
@@ -101,23 +85,23 @@ describe("output an instance cannot be hurt by", () => {
 
 describe("instance cgroups of a killed invoker", () => {
   it("are removed when the node starts again", async (testCtx) => {
-    if ((await instanceCgroups()).length === 0 && !existsSync("/sys/fs/cgroup/memory/nimbus") && !existsSync("/sys/fs/cgroup/nimbus")) {
+    if ((await instanceCgroups(ctx.cluster)).length === 0 && !existsSync("/sys/fs/cgroup/memory/nimbus") && !existsSync("/sys/fs/cgroup/nimbus")) {
       console.log("skipped: this host has no writable cgroups for instances");
       testCtx.skip();
     }
     await Promise.all(["a", "b", "c"].map((n) => deploy(ctx.cluster, "trust", `idle-${n}`, { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" })));
     await Promise.all(["a", "b", "c"].map((n) => ctx.fc.invokeFunction("trust", `idle-${n}`, "")));
-    const before = await instanceCgroups();
+    const before = await instanceCgroups(ctx.cluster);
     expect(before.length).toBeGreaterThanOrEqual(3);
     const invoker = ctx.cluster.service("invoker");
     await invoker.process.kill();
     // Their sandboxes die with the node; their cgroups stay behind, empty.
     await eventually(async () => {
-      const left = await instanceCgroups();
+      const left = await instanceCgroups(ctx.cluster);
       if (left.length < before.length) throw new Error("fewer cgroups than instances: the kernel or something else removed them");
     }, "the cgroups are still there after the kill");
     await invoker.start();
-    const after = await instanceCgroups();
+    const after = await instanceCgroups(ctx.cluster);
     console.log(`instance cgroups: ${before.length} before SIGKILL, ${after.length} after the node started again`);
     expect(after).toEqual([]);
     expect((await ctx.fc.invokeFunction("trust", "idle-a", "")).data.toString()).toBe("ok");
