@@ -4,7 +4,9 @@ export interface SandboxPaths {
   runtime: string;
   opt: string;
   tmp: string;
+  /** The argv that runs Node in this sandbox, before the script (the host's Node, wherever it is bound). */
+  node: string[];
 }
 
 /** Inside a bubblewrap sandbox, FC's layout. */
-export const SANDBOX_PATHS: SandboxPaths = { code: "/code", runtime: "/var/fc/runtime", opt: "/opt", tmp: "/tmp" };
+export const SANDBOX_PATHS: SandboxPaths = { code: "/code", runtime: "/var/fc/runtime", opt: "/opt", tmp: "/tmp", node: [process.execPath] };

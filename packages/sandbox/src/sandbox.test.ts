@@ -39,7 +39,7 @@ async function run(script: string, opts: { memoryMb?: number; pidsMax?: number; 
   for (const [name, content] of Object.entries(opts.code ?? {})) await writeFile(join(codeDir, name), content, { mode: 0o644 });
   const spec: SandboxSpec = {
     id: `t-${randomBytes(6).toString("hex")}`,
-    codeDir,
+    root: { kind: "code", codeDir },
     runtimeDir: join(dir, "runtime"),
     command: (paths) => [opts.python ? python : process.execPath, join(paths.code, "script")],
     env: () => ({ FUNCTION_VAR: "mine", HOST_PORT: String(hostPort) }),
@@ -202,3 +202,65 @@ print(json.dumps({**{name: call(nr) for name, nr in numbers.items()}, "seccomp":
     expect(survivors).toEqual([]);
   });
 });
+
+describe("an image's root filesystem as the sandbox's root", () => {
+  /** A tiny image root: a shell and the libraries it needs, and the mount points the sandbox binds over. */
+  async function miniRootfs(): Promise<string> {
+    const { execFileSync } = await import("node:child_process");
+    const { copyFile } = await import("node:fs/promises");
+    const rootfs = join(dir, `rootfs-${randomBytes(4).toString("hex")}`);
+    for (const d of ["bin", "etc", "proc", "dev", "tmp", "var/fc/runtime", "var/fc/host", "srv"]) await mkdir(join(rootfs, d), { recursive: true, mode: 0o755 });
+    await copyFile("/bin/sh", join(rootfs, "bin/sh"));
+    await chmod(join(rootfs, "bin/sh"), 0o755);
+    for (const lib of execFileSync("ldd", ["/bin/sh"]).toString().match(/\/\S+/g) ?? []) {
+      await mkdir(join(rootfs, lib, ".."), { recursive: true, mode: 0o755 });
+      await copyFile(lib, join(rootfs, lib));
+      await chmod(join(rootfs, lib), 0o755);
+    }
+    for (const f of ["etc/hosts", "etc/resolv.conf"]) await writeFile(join(rootfs, f), "", { mode: 0o644 });
+    await writeFile(join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/srv:/bin/sh\n", { mode: 0o644 });
+    await writeFile(join(rootfs, "etc/group"), "root:x:0:\napp:x:1000:\n", { mode: 0o644 });
+    await writeFile(join(rootfs, "srv/marker"), "from the image\n", { mode: 0o644 });
+    return rootfs;
+  }
+
+  it.skipIf(!sandboxerHasImages())("runs the host's Node inside the image, and the image's own programs from it, as the image's user", async () => {
+    const rootfs = await miniRootfs();
+    await writeFile(join(dir, "runtime", "probe.js"), `
+      const fs = require("fs");
+      const { execFileSync } = require("child_process");
+      console.log(JSON.stringify({
+        node: process.version,
+        root: fs.readdirSync("/").sort(),
+        marker: fs.readFileSync("/srv/marker", "utf8").trim(),
+        shell: execFileSync("/bin/sh", ["-c", "echo $((6 * 7))"], { env: {} }).toString().trim(),
+        uid: process.getuid(),
+        writeRoot: (() => { try { fs.writeFileSync("/srv/x", "x"); return "written"; } catch (e) { return e.code; } })(),
+        writeTmp: (() => { fs.writeFileSync("/tmp/x", "x"); return "written"; })(),
+        usr: fs.existsSync("/usr"),
+      }));
+    `, { mode: 0o644 });
+    const proc = await sandboxer.spawn({
+      id: `t-${randomBytes(6).toString("hex")}`,
+      root: { kind: "image", rootfs, uid: 1000, gid: 1000 },
+      runtimeDir: join(dir, "runtime"),
+      command: (paths) => [...paths.node, join(paths.runtime, "probe.js")],
+      env: () => ({ PATH: "/bin" }),
+      memoryBytes: 128 * 1024 * 1024,
+      pidsMax: 64,
+    });
+    let out = "";
+    proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    proc.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exit = await proc.exited;
+    expect(exit.code, out).toBe(0);
+    const r = JSON.parse(out);
+    expect(r).toMatchObject({ node: process.version, marker: "from the image", shell: "42", uid: 1000, writeTmp: "written", usr: false });
+    expect(r.writeRoot).toMatch(/EROFS|EACCES/);
+    expect(r.root).toEqual(expect.arrayContaining(["bin", "etc", "srv", "tmp", "var"]));
+  });
+});
+
+function sandboxerHasImages(): boolean {
+  return existsSync("/usr/bin/bwrap") && existsSync("/usr/bin/ldd");
+}

@@ -7,6 +7,7 @@ import { delimiter, join } from "node:path";
 import type { Readable } from "node:stream";
 import { detectCgroups, type CgroupDriver, type CgroupHandle } from "./cgroup.js";
 import { SANDBOX_PATHS, type SandboxPaths } from "./layout.js";
+import { detectHostNode, hostNodeArgv, hostNodeMounts, type HostNode } from "./host-node.js";
 import { nodeMount, systemMounts, visibleSystemDirs } from "./mounts.js";
 import { startNetwork } from "./network.js";
 import { seccompFilter } from "./seccomp.js";
@@ -35,15 +36,33 @@ export interface SandboxerOptions {
   tmpBytes: number;
 }
 
+/**
+ * What an instance's filesystem is made of: the host's system directories with the function's code
+ * at `paths.code` (and its layers at `paths.opt`), or a container image's root filesystem.
+ */
+export type SandboxRoot =
+  | {
+      kind: "code";
+      /** Host directory with the unpacked code; read-only at `paths.code`. */
+      codeDir: string;
+      /** Host directories overlaid read-only at `paths.opt`, in order (layers). */
+      optDirs?: string[];
+    }
+  | {
+      kind: "image";
+      /** The image's unpacked root filesystem (read-only `/`), with the sandbox's mount points in it. */
+      rootfs: string;
+      /** The user and group the image runs as, inside the sandbox's user namespace. */
+      uid: number;
+      gid: number;
+    };
+
 export interface SandboxSpec {
   /** Unique, filesystem-safe: names the instance's cgroup and hostname. */
   id: string;
-  /** Host directory with the unpacked code; read-only at `paths.code`. */
-  codeDir: string;
+  root: SandboxRoot;
   /** Host directory with the runtime; read-only at `paths.runtime`. */
   runtimeDir: string;
-  /** Host directories overlaid read-only at `paths.opt`, in order (layers). */
-  optDirs?: string[];
   /** Builds the command and environment from where things are inside the sandbox. */
   command: (paths: SandboxPaths) => string[];
   env: (paths: SandboxPaths) => Record<string, string>;
@@ -227,6 +246,8 @@ export class Sandboxer {
   readonly visibleSystemDirs = visibleSystemDirs();
   /** The seccomp program, written once; each bwrap reads it from a descriptor of its own. */
   private seccomp: { file: string; arch: string; syscalls: number } | undefined;
+  /** The host's Node as image sandboxes run it (or why they cannot). */
+  private hostNode: HostNode | { unavailable: string } | undefined;
 
   private constructor(
     private readonly options: SandboxerOptions,
@@ -275,6 +296,10 @@ export class Sandboxer {
     // Instances run as another uid: the files they are given must be reachable by it.
     if (setpriv) assertReachableByOthers(join(options.workDir, "passwd"), "the invoker's work directory");
     if (bwrap) await sandboxer.writeSeccompFilter();
+    if (bwrap) {
+      sandboxer.hostNode = await detectHostNode();
+      if ("unavailable" in sandboxer.hostNode) sandboxer.warnings.push(`custom-container functions cannot run on this node: ${sandboxer.hostNode.unavailable}`);
+    }
     return sandboxer;
   }
 
@@ -304,7 +329,21 @@ export class Sandboxer {
   }
 
   get paths(): SandboxPaths {
-    return this.bwrap ? SANDBOX_PATHS : { code: "", runtime: "", opt: "/opt", tmp: "/tmp" };
+    return this.bwrap ? SANDBOX_PATHS : { code: "", runtime: "", opt: "/opt", tmp: "/tmp", node: [process.execPath] };
+  }
+
+  /** Where things are inside an instance with this root. */
+  private pathsFor(root: SandboxRoot, runtimeDir: string): SandboxPaths {
+    if (root.kind === "image") return { ...SANDBOX_PATHS, code: "/", node: hostNodeArgv(this.hostNode as HostNode) };
+    if (this.bwrap) return SANDBOX_PATHS;
+    return { code: root.codeDir, runtime: runtimeDir, opt: root.optDirs?.[0] ?? "/opt", tmp: "/tmp", node: [process.execPath] };
+  }
+
+  /** Why container images cannot run on this host, if they cannot. */
+  get imagesUnavailable(): string | undefined {
+    if (!this.bwrap) return "bubblewrap (bwrap) is not installed";
+    if (!this.hostNode) return "the sandbox has not looked for Node yet";
+    return "unavailable" in this.hostNode ? this.hostNode.unavailable : undefined;
   }
 
   /** Starts an instance and resolves once it is spawned (not once it is ready). */
@@ -319,12 +358,14 @@ export class Sandboxer {
   }
 
   private async start(spec: SandboxSpec, seccompFd: number | undefined): Promise<SandboxedProcess> {
-    const paths = this.bwrap ? SANDBOX_PATHS : { code: spec.codeDir, runtime: spec.runtimeDir, opt: spec.optDirs?.[0] ?? "/opt", tmp: "/tmp" };
+    if (spec.root.kind === "image" && this.imagesUnavailable) throw new Error(`container images cannot run on this node: ${this.imagesUnavailable}`);
+    const paths = this.pathsFor(spec.root, spec.runtimeDir);
     const cgroup = this.cgroups ? await this.cgroups.create(spec.id, { memoryBytes: spec.memoryBytes, pidsMax: spec.pidsMax }) : undefined;
     let command = spec.command(paths);
     const env = spec.env(paths);
-    if (!cgroup && spec.heapLimitMb && command[0] === process.execPath) {
-      command = [command[0], `--max-old-space-size=${spec.heapLimitMb}`, ...command.slice(1)];
+    const startsNode = paths.node.every((arg, i) => command[i] === arg);
+    if (!cgroup && spec.heapLimitMb && startsNode) {
+      command = [...paths.node, `--max-old-space-size=${spec.heapLimitMb}`, ...command.slice(paths.node.length)];
     }
 
     const network = Boolean(this.bwrap && this.slirp && spec.network);
@@ -346,7 +387,7 @@ export class Sandboxer {
     const [file, ...args] = argv as [string, ...string[]];
     const child = spawn(file, args, {
       env: this.bwrap ? { PATH: "/usr/bin:/bin" } : env,
-      cwd: this.bwrap ? "/" : spec.codeDir,
+      cwd: this.bwrap || spec.root.kind !== "code" ? "/" : spec.root.codeDir,
       stdio: ["ignore", "pipe", "pipe", "pipe", network ? "pipe" : "ignore", ...(seccompFd !== undefined ? [seccompFd] : [])],
       detached: !this.bwrap,
     });
@@ -361,6 +402,7 @@ export class Sandboxer {
   }
 
   private bwrapArgs(spec: SandboxSpec, env: Record<string, string>, network: boolean, seccomp: boolean): string[] {
+    const root = spec.root;
     const args = [
       "--unshare-all",
       "--unshare-user",
@@ -371,14 +413,7 @@ export class Sandboxer {
       "ALL",
       "--hostname",
       spec.id.slice(0, 63),
-      ...systemMounts(this.visibleSystemDirs),
-      ...nodeMount(this.visibleSystemDirs),
-      "--ro-bind",
-      join(this.options.workDir, "passwd"),
-      "/etc/passwd",
-      "--ro-bind",
-      join(this.options.workDir, "group"),
-      "/etc/group",
+      ...(root.kind === "image" ? this.imageMounts(root) : this.hostMounts(root)),
       "--ro-bind",
       join(this.options.workDir, "hosts"),
       "/etc/hosts",
@@ -394,16 +429,44 @@ export class Sandboxer {
       "--tmpfs",
       "/tmp",
       "--ro-bind",
-      spec.codeDir,
-      SANDBOX_PATHS.code,
-      "--ro-bind",
       spec.runtimeDir,
       SANDBOX_PATHS.runtime,
     ];
-    for (const dir of spec.optDirs ?? []) args.push("--ro-bind", dir, SANDBOX_PATHS.opt);
-    // The sandbox's own root (a tmpfs bwrap builds the mounts on) is read-only too; only /tmp is writable.
-    args.push("--remount-ro", "/", "--chdir", SANDBOX_PATHS.code, "--clearenv");
+    if (root.kind === "code") {
+      // The sandbox's own root (a tmpfs bwrap builds the mounts on) is read-only too; only /tmp is writable.
+      args.push("--remount-ro", "/", "--chdir", SANDBOX_PATHS.code);
+    } else {
+      args.push("--uid", String(root.uid), "--gid", String(root.gid), "--chdir", "/");
+    }
+    args.push("--clearenv");
     for (const [key, value] of Object.entries(env)) args.push("--setenv", key, value);
     return args;
+  }
+
+  /** The host's system directories, Node, our passwd and group, the code and the layers. */
+  private hostMounts(root: Extract<SandboxRoot, { kind: "code" }>): string[] {
+    const args = [
+      ...systemMounts(this.visibleSystemDirs),
+      ...nodeMount(this.visibleSystemDirs),
+      "--ro-bind",
+      join(this.options.workDir, "passwd"),
+      "/etc/passwd",
+      "--ro-bind",
+      join(this.options.workDir, "group"),
+      "/etc/group",
+      "--ro-bind",
+      root.codeDir,
+      SANDBOX_PATHS.code,
+    ];
+    for (const dir of root.optDirs ?? []) args.push("--ro-bind", dir, SANDBOX_PATHS.opt);
+    return args;
+  }
+
+  /**
+   * An image's root filesystem as `/`, read-only (with its own passwd and group: its users are its
+   * own), and the host's Node for the runtime under HOST_NODE_DIR, run through the host's loader.
+   */
+  private imageMounts(root: Extract<SandboxRoot, { kind: "image" }>): string[] {
+    return ["--ro-bind", root.rootfs, "/", ...hostNodeMounts(this.hostNode as HostNode)];
   }
 }

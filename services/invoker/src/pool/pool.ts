@@ -349,10 +349,9 @@ export class Pool implements Scaler {
     const info = functionInfo(fn, service, key.versionId, this.options);
     const process = await this.deps.sandboxer.spawn({
       id,
-      codeDir,
+      root: { kind: "code", codeDir, ...(optDir ? { optDirs: [optDir] } : {}) },
       runtimeDir: this.options.runtimeDir,
-      ...(optDir ? { optDirs: [optDir] } : {}),
-      command: (paths) => [globalThis.process.execPath, join(paths.runtime, RUNTIME_ENTRY)],
+      command: (paths) => [...paths.node, join(paths.runtime, RUNTIME_ENTRY)],
       env: (paths) => {
         if (fn.custom) info.command = customCommand(record, paths.code);
         return instanceEnv(record, service, info, paths, id);
