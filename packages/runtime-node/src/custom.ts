@@ -14,12 +14,22 @@ export class CustomRuntime {
 
   constructor(private readonly fn: FunctionInfo) {}
 
-  /** Starts the server; resolves once caPort accepts connections, rejects if it exits first. */
-  async start(env: NodeJS.ProcessEnv): Promise<void> {
+  /** The command, where it starts and its environment (FunctionInfo's, else bootstrap in /code with the runtime's). */
+  private launch(extraEnv: Record<string, string> = {}) {
     const [command, ...args] = this.fn.command.length ? this.fn.command : ["/code/bootstrap"];
-    const child = spawn(command as string, args, { cwd: "/code", env, stdio: ["ignore", "inherit", "inherit"] });
+    const env = { ...(this.fn.env ?? process.env), ...extraEnv };
+    return { command: command as string, child: spawn(command as string, args, { cwd: this.fn.cwd ?? "/code", env, stdio: ["ignore", "inherit", "inherit"] }) };
+  }
+
+  /**
+   * Starts the server; resolves once caPort accepts connections, rejects if it exits first. In
+   * non-web-server mode there is nothing to start: each invocation runs the command.
+   */
+  async start(): Promise<void> {
+    if (this.fn.webServerMode === false) return;
+    const { command, child } = this.launch();
     let exited: string | undefined;
-    child.once("error", (err) => (exited = `cannot start ${command}: ${err.message}`));
+    child.once("error", (err) => (exited = cannotStart(command, err)));
     child.once("exit", (code, signal) => {
       exited ??= `${command} exited (${code ?? signal}) before listening on port ${this.fn.caPort}`;
       // After start-up, a runtime that dies takes the instance with it.
@@ -32,6 +42,25 @@ export class CustomRuntime {
       await new Promise((r) => setTimeout(r, 5));
     }
     ready = true;
+  }
+
+  /**
+   * Non-web-server mode (FC's `webServerMode: false`): runs the command to completion with the event
+   * in FC_CUSTOM_CONTAINER_EVENT; exit code 0 is success (an empty result), anything else the
+   * function's error. Its output is the invocation's log.
+   */
+  private runToCompletion(ctx: InvocationContextInfo, event: Buffer): Promise<{ body: Buffer } | { error: FunctionError }> {
+    if (event.length > MAX_ENV_EVENT_BYTES) {
+      const message = `the event of ${event.length} bytes is too large for FC_CUSTOM_CONTAINER_EVENT (at most ${MAX_ENV_EVENT_BYTES} bytes in non-web-server mode)`;
+      return Promise.resolve({ error: { errorType: "UnhandledInvocationError", errorMessage: message, body: Buffer.from(JSON.stringify({ errorMessage: message })) } });
+    }
+    return new Promise((resolve) => {
+      const { command, child } = this.launch({ FC_CUSTOM_CONTAINER_EVENT: event.toString("utf8"), FC_REQUEST_ID: ctx.requestId });
+      const fail = (errorMessage: string) =>
+        resolve({ error: { errorType: "UnhandledInvocationError", errorMessage, body: Buffer.from(JSON.stringify({ errorMessage })) } });
+      child.once("error", (err) => fail(cannotStart(command, err)));
+      child.once("exit", (code, signal) => (code === 0 ? resolve({ body: Buffer.alloc(0) }) : fail(`${command} exited (${code ?? signal}); non-web-server mode needs exit code 0`)));
+    });
   }
 
   private listening(): Promise<boolean> {
@@ -71,16 +100,21 @@ export class CustomRuntime {
     };
   }
 
-  /** `POST /invoke` with the event; a non-2xx answer is the function's (handled) error. */
+  /**
+   * `POST /invoke` with the event; a non-2xx answer, or an `x-fc-status` other than 200 (how FC's
+   * custom runtimes report a failed invocation), is the function's (handled) error.
+   */
   async invoke(ctx: InvocationContextInfo, event: Buffer): Promise<{ body: Buffer } | { error: FunctionError }> {
+    if (this.fn.webServerMode === false) return this.runToCompletion(ctx, event);
     const res = await this.call("POST", "/invoke", { ...this.headers(ctx, "/invoke"), "content-type": "application/octet-stream" }, event);
-    return res.status >= 200 && res.status < 300 ? { body: res.body } : { error: runtimeError(res) };
+    return succeeded(res) ? { body: res.body } : { error: runtimeError(res) };
   }
 
-  /** `POST /initialize`. */
+  /** `POST /initialize` (nothing to do in non-web-server mode). */
   async initialize(ctx: InvocationContextInfo): Promise<FunctionError | undefined> {
+    if (this.fn.webServerMode === false) return undefined;
     const res = await this.call("POST", "/initialize", this.headers(ctx, "/initialize"), Buffer.alloc(0));
-    return res.status >= 200 && res.status < 300 ? undefined : runtimeError(res);
+    return succeeded(res) ? undefined : runtimeError(res);
   }
 
   /**
@@ -120,6 +154,21 @@ export class CustomRuntime {
       req.end(body);
     });
   }
+}
+
+/** The largest event passed in an environment variable (Linux's MAX_ARG_STRLEN, less the name). */
+const MAX_ENV_EVENT_BYTES = 128 * 1024 - 64;
+
+function cannotStart(command: string, err: NodeJS.ErrnoException): string {
+  if (err.code === "ENOENT") return `cannot start ${command}: it does not exist (or its interpreter does not)`;
+  if (err.code === "EACCES") return `cannot start ${command}: it is not executable`;
+  return `cannot start ${command}: ${err.message}`;
+}
+
+/** A 2xx answer whose x-fc-status, if any, is 200. */
+function succeeded(res: { status: number; headers: Record<string, string | string[]> }): boolean {
+  const status = res.headers["x-fc-status"];
+  return res.status >= 200 && res.status < 300 && (status === undefined || String(status) === "200");
 }
 
 function runtimeError(res: { status: number; body: Buffer }): FunctionError {

@@ -91,7 +91,7 @@ async function load(info: FunctionInfo): Promise<void> {
   try {
     if (info.kind === "custom") {
       custom = new CustomRuntime(info);
-      await custom.start(process.env);
+      await custom.start();
     } else {
       if (info.initializer) {
         process.stdout.write(`load code for handler:${info.initializer}\n`);

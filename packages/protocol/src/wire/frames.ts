@@ -22,6 +22,18 @@ export interface FunctionInfo {
   caPort: number;
   /** Custom runtime: the command that starts the server (default `/code/bootstrap`). */
   command: string[];
+  /** Custom runtime: where the command starts (default `/code`; a container image's WorkingDir). */
+  cwd?: string;
+  /**
+   * Custom runtime: the command's environment (default: the runtime's own). A container image's
+   * comes from its config, apart from the runtime's, so nothing in it (NODE_OPTIONS…) reaches the runtime.
+   */
+  env?: Record<string, string>;
+  /**
+   * false: FC's non-web-server mode of container images — no server; each invocation runs the
+   * command to completion with the event in FC_CUSTOM_CONTAINER_EVENT, and exit code 0 is success.
+   */
+  webServerMode?: boolean;
   /** What one invocation may print (the invoker drops the rest); a single bigger write is not even shipped. */
   maxOutputBytes: number;
 }
