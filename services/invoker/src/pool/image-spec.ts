@@ -10,10 +10,10 @@ export interface ImageRun {
   gid: number;
 }
 
-/** FC's customContainerConfig, as the function record keeps it (command and args are JSON arrays in strings). */
+/** FC's customContainerConfig overrides of the image's Entrypoint and Cmd (undefined: the image's own). */
 export interface ContainerOverrides {
-  command?: string | undefined;
-  args?: string | undefined;
+  command?: readonly string[] | undefined;
+  args?: readonly string[] | undefined;
 }
 
 /** What the image holds that resolving its user needs (its /etc/passwd and /etc/group, "" when absent). */
@@ -43,9 +43,8 @@ export class UnknownUserError extends Error {
  * image's own accounts, inside the sandbox's user namespace, where root holds no privilege.
  */
 export function imageRun(config: ImageRunConfig, overrides: ContainerOverrides, env: { function: Record<string, string>; platform: Record<string, string> }, accounts: ImageAccounts): ImageRun {
-  const command = overrides.command ? jsonArray(overrides.command, "command") : undefined;
-  const args = overrides.args ? jsonArray(overrides.args, "args") : undefined;
-  const argv = command ? [...command, ...(args ?? [])] : [...config.entrypoint, ...(args ?? config.cmd)];
+  const { command, args } = overrides;
+  const argv = command?.length ? [...command, ...(args ?? [])] : [...config.entrypoint, ...(args ?? config.cmd)];
   if (argv.length === 0) throw new NoCommandError("the image has no Entrypoint or Cmd, and the function sets no command");
 
   const { uid, gid, home } = resolveUser(config.user, accounts);
@@ -61,17 +60,6 @@ export function imageRun(config: ImageRunConfig, overrides: ContainerOverrides, 
     uid,
     gid,
   };
-}
-
-function jsonArray(text: string, what: string): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new NoCommandError(`customContainerConfig.${what} is not a JSON array of strings`);
-  }
-  if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) throw new NoCommandError(`customContainerConfig.${what} is not a JSON array of strings`);
-  return parsed;
 }
 
 /** `user`, `uid`, `user:group`, `uid:gid` and mixes, as Docker reads an image's User. */
