@@ -1,6 +1,19 @@
 import { Defaults } from "./limits.js";
 import { isCustomRuntime } from "./runtimes.js";
+import { containerArgv } from "./resources/custom-container.js";
 import type { FunctionRecord } from "./resources/function.js";
+
+/** How an image function's instances start (custom-container). */
+export interface EffectiveContainer {
+  /** The digest-pinned reference every node pulls (`registry/repository@sha256:…`), never the tag. */
+  readonly pinned: string;
+  readonly digest: string;
+  /** Overrides of the image's Entrypoint and Cmd; undefined keeps the image's own. */
+  readonly command: string[] | undefined;
+  readonly args: string[] | undefined;
+  /** true: the container serves HTTP on caPort (the custom-runtime contract); false: it runs once per call and exits 0. */
+  readonly webServerMode: boolean;
+}
 
 /**
  * A function as its instances run it: the record with FC's defaults applied once, so no caller
@@ -16,6 +29,8 @@ export interface EffectiveFunction {
   /** A custom runtime (`bootstrap` serving HTTP on caPort) rather than a Node.js handler. */
   readonly custom: boolean;
   readonly hasInitializer: boolean;
+  /** Set for custom-container functions: the image and how it starts. */
+  readonly container: EffectiveContainer | undefined;
   /**
    * How long the function's own start-up (loading its module, or its server starting to listen) may
    * take: the longer of its timeout and its initialization timeout.
@@ -36,6 +51,14 @@ export function effectiveFunction(record: FunctionRecord): EffectiveFunction {
     caPort: record.caPort ?? Defaults.caPort,
     custom: isCustomRuntime(record.runtime),
     hasInitializer: Boolean(record.initializer),
+    container: effectiveContainer(record),
     loadTimeoutMs: Math.max(timeoutMs, initializationTimeoutMs),
   };
+}
+
+function effectiveContainer(record: FunctionRecord): EffectiveContainer | undefined {
+  const config = record.customContainerConfig;
+  const resolved = record.resolvedImage;
+  if (!config || !resolved) return undefined;
+  return { pinned: resolved.pinned, digest: resolved.digest, ...containerArgv(config), webServerMode: config.webServerMode };
 }

@@ -174,6 +174,8 @@ export const errors = {
   invocationExists: (id: string) => new NimbusError("StatefulAsyncInvocationAlreadyExists", `stateful async invocation '${id}' already exists`),
   noInvoker: () => new NimbusError("ServiceUnavailable", "no invoker node is running to execute the function"),
   codeNotFound: () => new NimbusError("CodeNotFound", "the code package does not exist"),
+  noCodePackage: (fn: string, image: string) =>
+    new NimbusError("CodeNotFound", `function '${fn}' runs the image '${image}' (runtime custom-container) and has no code package`),
   preconditionFailed: () => new NimbusError("PreconditionFailed", "the resource being modified has been changed"),
   concurrentUpdate: (what: string) =>
     new NimbusError("ConcurrentUpdateError", `${what} was modified concurrently, please retry`),

@@ -9,6 +9,8 @@ export * from "./time.js";
 export * from "./arn.js";
 export * from "./resources/service.js";
 export * from "./resources/function.js";
+export * from "./resources/custom-container.js";
+export * from "./image-messages.js";
 export * from "./resources/tags.js";
 export * from "./lifecycle.js";
 export * from "./instance-class.js";

@@ -3,8 +3,8 @@ import type { FunctionRecord } from "./resources/function.js";
 
 /**
  * The instance class of a function configuration: a short hash of the function's identity and of
- * everything that changes what an instance is (code, runtime, handler, limits, environment,
- * layers…), not of what does not (description, timestamps). Instances are per class: a warm instance of one class never serves
+ * everything that changes what an instance is (code or image digest, runtime, handler, limits,
+ * environment, layers, an image's command…), not of what does not (description, timestamps). Instances are per class: a warm instance of one class never serves
  * another, and a changed function's old instances are retired.
  */
 export function instanceClass(record: FunctionRecord, versionId = "LATEST"): string {
@@ -36,6 +36,11 @@ function computeClass(record: FunctionRecord, versionId: string): string {
     record.layers ?? [],
     record.customRuntimeConfig ?? {},
     Object.entries(record.environmentVariables ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    // Image functions: the pinned digest (a moved tag re-resolved means new instances) and how the
+    // image starts. Appended only for them, so the classes of code functions stay what they were.
+    ...(record.customContainerConfig
+      ? [record.resolvedImage?.pinned ?? "", record.customContainerConfig.command ?? "", record.customContainerConfig.args ?? "", record.customContainerConfig.webServerMode]
+      : []),
   ];
   return createHash("sha256").update(JSON.stringify(relevant)).digest("hex").slice(0, 16);
 }

@@ -5,6 +5,8 @@ export const Defaults = {
   initializationTimeoutSeconds: 3,
   instanceConcurrency: 1,
   caPort: 9000,
+  /** What a custom-container function created without a handler reports (images ignore it, as in FC). */
+  handler: "index.handler",
   listLimit: 20,
 } as const;
 
@@ -30,6 +32,12 @@ export const Limits = {
   codeEntryNameBytes: 255,
   /** A whole entry path in a code package, in UTF-8 bytes (Linux's PATH_MAX, less the code root). */
   codeEntryPathBytes: 4096,
+  /** A custom container's image reference (FC 3.0 allows 1024 characters). */
+  containerImageChars: 1024,
+  /** customContainerConfig.command / args: the JSON text, its entries, and each entry. */
+  containerCommandChars: 16 * 1024,
+  containerCommandEntries: 256,
+  containerCommandEntryChars: 4096,
   /** Management API bodies other than code uploads. */
   managementBodyBytes: 1024 * 1024,
   requestHeaderBytes: 8 * 1024,

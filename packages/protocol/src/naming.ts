@@ -86,6 +86,15 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       invokeCancel: `${prefix}.invoke.cancel`,
       /** An async queue has work: async-queue replicas start a worker for it. */
       asyncWake: `${prefix}.async.wake`,
+      /**
+       * Pre-pull an image (ImagePrepull): every invoker node pulls it into its cache. Published by a
+       * gateway after a create/update that resolved an image with accelerationType Default.
+       */
+      imagesPrepull: `${prefix}.images.prepull`,
+      /** An invoker node has an image in its cache now (ImagePulled); gateways mark it Ready. */
+      imagesPulled: `${prefix}.images.pulled`,
+      /** Request/reply: every invoker node answers with what its image cache holds (ImageListReply). */
+      imagesList: `${prefix}.images.list`,
       /** Batches of one function's output lines (stored by the logs stream, followed live by the logs API). */
       logs: (service: string, fn: string) => `${prefix}.logs.${service}.${fn}`,
       logsAll: `${prefix}.logs.>`,

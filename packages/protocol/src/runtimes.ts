@@ -17,11 +17,18 @@ export const NODE_RUNTIMES = [
 /** Custom runtimes: an executable `bootstrap` serving HTTP on caPort. */
 export const CUSTOM_RUNTIMES = ["custom", "custom.debian10"] as const;
 
+/** FC's custom container: an OCI image (`customContainerConfig`) serving HTTP on caPort; no code package. */
+export const CUSTOM_CONTAINER_RUNTIME = "custom-container";
+
 export type NodeRuntime = (typeof NODE_RUNTIMES)[number];
 export type CustomRuntime = (typeof CUSTOM_RUNTIMES)[number];
-export type Runtime = NodeRuntime | CustomRuntime;
+export type CustomContainerRuntime = typeof CUSTOM_CONTAINER_RUNTIME;
+export type Runtime = NodeRuntime | CustomRuntime | CustomContainerRuntime;
 
-const ALL: ReadonlySet<string> = new Set([...NODE_RUNTIMES, ...CUSTOM_RUNTIMES]);
+/** Every runtime name the API accepts, in the order error messages list them. */
+export const RUNTIMES: readonly Runtime[] = [...NODE_RUNTIMES, ...CUSTOM_RUNTIMES, CUSTOM_CONTAINER_RUNTIME];
+
+const ALL: ReadonlySet<string> = new Set(RUNTIMES);
 
 /** True for a runtime Nimbus can run. */
 export function isSupportedRuntime(value: string): value is Runtime {
@@ -31,4 +38,9 @@ export function isSupportedRuntime(value: string): value is Runtime {
 /** True for the custom runtimes (bootstrap + HTTP server). */
 export function isCustomRuntime(value: string): value is CustomRuntime {
   return (CUSTOM_RUNTIMES as readonly string[]).includes(value);
+}
+
+/** True for FC's `custom-container` runtime (an image, not a code package). */
+export function isCustomContainer(value: string): value is CustomContainerRuntime {
+  return value === CUSTOM_CONTAINER_RUNTIME;
 }

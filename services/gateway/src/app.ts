@@ -15,6 +15,8 @@ import { codeRoutes } from "./code/routes.js";
 import type { GatewayContext } from "./context.js";
 import type { GatewayEnv } from "./env.js";
 import { FunctionCatalog } from "./functions/catalog.js";
+import { ImageAcceleration } from "./images/acceleration.js";
+import { RegistryPinning, type ImageRegistryClient } from "./images/pinning.js";
 import { functionRoutes } from "./functions/routes.js";
 import { healthRoutes } from "./health/routes.js";
 import { createAuthenticator } from "./http/auth.js";
@@ -42,6 +44,12 @@ import { capacityRoutes } from "./capacity/routes.js";
 import { provisionRoutes } from "./capacity/provision-routes.js";
 import { logRoutes } from "./logs/routes.js";
 import { triggerRoutes } from "./triggers/routes.js";
+
+// Until @nimbus/images has its resolver: references are not checked here and resolving answers 503.
+const registryClient: ImageRegistryClient = {
+  parse: () => undefined,
+  resolve: (image) => Promise.reject(Object.assign(new Error(`resolving image '${image}' is not built yet`), { code: "Unavailable" })),
+};
 
 export interface GatewayDeps {
   env: GatewayEnv;
@@ -84,7 +92,20 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const serviceCatalog = new ServiceCatalog(ctx);
   const codeLimits = { maxZipBytes: env.NIMBUS_MAX_CODE_ZIP_BYTES, maxUnzippedBytes: env.NIMBUS_MAX_CODE_UNZIPPED_BYTES, maxEntries: 100_000 };
   const layerCatalog = new LayerCatalog(ctx, codeLimits);
-  const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, codeLimits, layerCatalog);
+  const acceleration = new ImageAcceleration(nc, naming, logger.child({ module: "images" }));
+  const pinning = new RegistryPinning(
+    registryClient,
+    {
+      ...(env.NIMBUS_REGISTRY_AUTH ? { authFile: env.NIMBUS_REGISTRY_AUTH } : {}),
+      insecureRegistries: env.NIMBUS_INSECURE_REGISTRIES,
+      timeoutMs: env.NIMBUS_REGISTRY_TIMEOUT_MS,
+    },
+    logger.child({ module: "images" }),
+  );
+  const functionCatalog = new FunctionCatalog(ctx, serviceCatalog, codeLimits, layerCatalog, {
+    pinning,
+    prepull: (image) => acceleration.prepull(image),
+  });
   const domainCatalog = new CustomDomainCatalog(ctx, functionCatalog);
 
   const presence = new PresenceTracker(nc, naming);
@@ -122,7 +143,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   layerRoutes(http, ctx, layerCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
   const versionCatalog = new VersionCatalog(ctx, serviceCatalog);
   versionRoutes(http, versionCatalog, new AliasCatalog(ctx, serviceCatalog, versionCatalog));
-  functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
+  functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES), (digest) => acceleration.status(digest));
   tagRoutes(http, serviceCatalog);
   codeRoutes(http, ctx);
   const limits = {
@@ -160,6 +181,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
       await publisher.start();
       await presence.start();
       collector.start();
+      acceleration.start();
       dispatcher.start();
       await http.listen({ host: env.NIMBUS_HOST, port: env.NIMBUS_PORT });
       const address = http.server.address();
@@ -171,6 +193,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         await presence.stop();
         await http.close();
         dispatcher.stop();
+        acceleration.stop();
         await collector.stop();
         await queues.close();
         queueRedis.disconnect();

@@ -1,14 +1,22 @@
 import { z } from "zod";
+import { errors } from "../errors.js";
 import { Defaults, Limits } from "../limits.js";
 import { NAME_PATTERN } from "../names.js";
-import { isCustomRuntime, isSupportedRuntime, NODE_RUNTIMES, CUSTOM_RUNTIMES } from "../runtimes.js";
+import { CUSTOM_CONTAINER_RUNTIME, isCustomContainer, isCustomRuntime, isSupportedRuntime, RUNTIMES } from "../runtimes.js";
 import { intField, stringMap } from "../validation.js";
+import {
+  type AccelerationStatus,
+  CustomContainerConfigFields,
+  CustomContainerConfigRecord,
+  customContainerView,
+  ResolvedImageRecord,
+} from "./custom-container.js";
 
 const looseObject = () => z.record(z.string(), z.unknown());
 
 const runtime = z.string({ error: "is required" }).refine(isSupportedRuntime, {
   error: (issue) =>
-    `Runtime is set to an invalid value '${String(issue.input)}'; valid values: ${[...NODE_RUNTIMES, ...CUSTOM_RUNTIMES].join(", ")}`,
+    `Runtime is set to an invalid value '${String(issue.input)}'; valid values: ${RUNTIMES.join(", ")}`,
 });
 
 /** `file.export`, relative, no `..` segments (custom runtimes accept any short token). */
@@ -50,6 +58,7 @@ export const FunctionSpec = z.object({
     .array(z.string().regex(LAYER_ARN, { error: "must be a layer version ARN acs:fc:{region}:{account}:layers/{name}/versions/{n}" }))
     .max(Limits.layersPerFunction, { error: `at most ${Limits.layersPerFunction} layers are allowed` }),
   customRuntimeConfig: CustomRuntimeConfig,
+  customContainerConfig: CustomContainerConfigFields,
   // Accepted and stored so FC tooling keeps working; they do not change how Nimbus runs the code.
   instanceType: z.string().max(64),
   cpu: z.number().positive(),
@@ -77,10 +86,22 @@ export type CodeInput = z.output<typeof CodeInput>;
 
 /** Body of `POST /services/{svc}/functions`. */
 export const CreateFunctionBody = FunctionSpec.partial()
-  .required({ runtime: true, handler: true })
+  .required({ runtime: true })
   .extend({
     functionName: z.string({ error: "is required" }).regex(NAME_PATTERN, { error: "is not a valid function name" }),
-    code: CodeInput,
+    code: CodeInput.optional(),
+  })
+  .superRefine((body, ctx) => {
+    const issue = (path: string[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    if (isCustomContainer(body.runtime)) {
+      if (!body.customContainerConfig) issue(["customContainerConfig"], `is required with runtime ${CUSTOM_CONTAINER_RUNTIME} (it names the image)`);
+      else if (body.customContainerConfig.image === undefined) issue(["customContainerConfig", "image"], "is required");
+      for (const message of containerConflicts(body)) issue(...message);
+      return;
+    }
+    if (body.handler === undefined) issue(["handler"], "is required");
+    if (body.customContainerConfig) issue(["customContainerConfig"], `is only allowed with runtime ${CUSTOM_CONTAINER_RUNTIME}`);
+    if (!body.code) issue(["code"], "is required");
   });
 export type CreateFunctionBody = z.output<typeof CreateFunctionBody>;
 
@@ -88,7 +109,45 @@ export type CreateFunctionBody = z.output<typeof CreateFunctionBody>;
 export const UpdateFunctionBody = FunctionSpec.partial().extend({ code: CodeInput.optional() });
 export type UpdateFunctionBody = z.output<typeof UpdateFunctionBody>;
 
-/** A function as stored in KV: the spec with FC's defaults applied, plus identity and code. */
+/** What a custom-container function may not have: a code package, layers, a custom runtime's command. */
+function containerConflicts(body: { code?: unknown; layers?: string[] | undefined; customRuntimeConfig?: unknown }): [string[], string][] {
+  const out: [string[], string][] = [];
+  if (body.code !== undefined) {
+    out.push([["code"], `is not allowed with runtime ${CUSTOM_CONTAINER_RUNTIME}: the function's code is its image (customContainerConfig.image)`]);
+  }
+  if (body.layers?.length) out.push([["layers"], `are not supported with runtime ${CUSTOM_CONTAINER_RUNTIME}: put what they hold into the image`]);
+  if (body.customRuntimeConfig !== undefined) {
+    out.push([["customRuntimeConfig"], `is not allowed with runtime ${CUSTOM_CONTAINER_RUNTIME}: use customContainerConfig.command and args`]);
+  }
+  return out;
+}
+
+/**
+ * Refuses an update that does not fit the function it changes: a function stays an image function or
+ * a code function for its whole life (switching needs a new function; FC's console offers no switch
+ * either), an image function takes no code, a code function no customContainerConfig.
+ */
+export function checkFunctionUpdate(current: FunctionRecord, body: UpdateFunctionBody): void {
+  const container = isCustomContainer(current.runtime);
+  if (body.runtime !== undefined && isCustomContainer(body.runtime) !== container) {
+    throw errors.invalidArgument(
+      `runtime: cannot change from '${current.runtime}' to '${body.runtime}': a function is a ${CUSTOM_CONTAINER_RUNTIME} function or a code function for its whole life; create a new function instead`,
+    );
+  }
+  if (!container) {
+    if (body.customContainerConfig !== undefined) {
+      throw errors.invalidArgument(`customContainerConfig: is only allowed with runtime ${CUSTOM_CONTAINER_RUNTIME}, and this function's runtime is '${current.runtime}'`);
+    }
+    return;
+  }
+  const [conflict] = containerConflicts(body);
+  if (conflict) throw errors.invalidArgument(`${conflict[0].join(".")}: ${conflict[1]}`);
+}
+
+/**
+ * A function as stored in KV: the spec with FC's defaults applied, plus identity and code. An image
+ * function (custom-container) has no code package: codeSize 0, codeChecksum and codeSha256 "".
+ */
 export const FunctionRecord = FunctionSpec.partial()
   .required({ runtime: true, handler: true })
   .extend({
@@ -102,12 +161,26 @@ export const FunctionRecord = FunctionSpec.partial()
     codeSha256: z.string(),
     createdTime: z.string(),
     lastModifiedTime: z.string(),
+    /** custom-container only: the config as given (with FC's defaults) and what its image resolved to. */
+    customContainerConfig: CustomContainerConfigRecord.optional(),
+    resolvedImage: ResolvedImageRecord.optional(),
   });
 export type FunctionRecord = z.output<typeof FunctionRecord>;
 
-/** A function as the FC API returns it, with FC's defaults. */
-export function functionView(record: FunctionRecord) {
-  const custom = isCustomRuntime(record.runtime);
+/** The code fields of a function that has no code package (an image function). */
+export const NO_CODE_PACKAGE = { codeSize: 0, codeChecksum: "", codeSha256: "" } as const;
+
+/** False for an image function: it has no code package to fetch, unpack or keep. */
+export function hasCodePackage(record: Pick<FunctionRecord, "codeSha256">): boolean {
+  return record.codeSha256 !== "";
+}
+
+/**
+ * A function as the FC API returns it, with FC's defaults. `acceleration` says whether an image
+ * function's pinned digest is on an invoker node yet (FC's accelerationInfo.status).
+ */
+export function functionView(record: FunctionRecord, acceleration: (digest: string) => AccelerationStatus = () => "Preparing") {
+  const custom = isCustomRuntime(record.runtime) || isCustomContainer(record.runtime);
   return {
     functionId: record.functionId,
     functionName: record.functionName,
@@ -122,7 +195,10 @@ export function functionView(record: FunctionRecord) {
     instanceConcurrency: record.instanceConcurrency ?? Defaults.instanceConcurrency,
     caPort: record.caPort ?? (custom ? Defaults.caPort : undefined),
     layers: record.layers ?? [],
-    customRuntimeConfig: record.customRuntimeConfig ?? (custom ? { command: [], args: [] } : undefined),
+    customRuntimeConfig: record.customRuntimeConfig ?? (isCustomRuntime(record.runtime) ? { command: [], args: [] } : undefined),
+    customContainerConfig: record.customContainerConfig
+      ? customContainerView(record.customContainerConfig, record.resolvedImage, record.resolvedImage ? acceleration(record.resolvedImage.digest) : "Preparing")
+      : undefined,
     instanceType: record.instanceType ?? "e1",
     cpu: record.cpu,
     diskSize: record.diskSize,

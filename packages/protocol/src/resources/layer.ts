@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { Limits } from "../limits.js";
 import { NAME_PATTERN } from "../names.js";
-import { isSupportedRuntime } from "../runtimes.js";
+import { isCustomContainer, isSupportedRuntime } from "../runtimes.js";
 import { intField } from "../validation.js";
 import { CodeInput } from "./function.js";
 
-const runtimeName = z.string().refine(isSupportedRuntime, { error: (i) => `compatibleRuntime '${String(i.input)}' is not a runtime Nimbus knows` });
+// Image functions take no layers, so no layer is compatible with custom-container.
+const runtimeName = z.string().refine((v) => isSupportedRuntime(v) && !isCustomContainer(v), { error: (i) => `compatibleRuntime '${String(i.input)}' is not a runtime Nimbus knows` });
 
 /** Body of `POST /layers/{name}/versions`. */
 export const PublishLayerVersionBody = z.object({

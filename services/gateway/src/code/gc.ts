@@ -1,3 +1,4 @@
+import { hasCodePackage } from "@nimbus/protocol";
 import type { GatewayContext } from "../context.js";
 
 export interface CodeCollectorOptions {
@@ -41,7 +42,7 @@ export class CodeCollector {
       const layersInUse = new Set<string>();
       for (const fns of [mirrors.functions, mirrors.versionFunctions]) {
         for (const { value } of fns.values()) {
-          referenced.add(value.codeSha256);
+          if (hasCodePackage(value)) referenced.add(value.codeSha256);
           for (const arn of value.layers ?? []) layersInUse.add(arn.slice(arn.indexOf(":layers/") + 8));
         }
       }

@@ -1,24 +1,42 @@
 import { randomUUID } from "node:crypto";
 import {
+  checkFunctionUpdate,
+  containerConfigWithDefaults,
   Defaults,
   errors,
   fcTimestamp,
+  isCustomContainer,
+  mergeContainerConfig,
+  NO_CODE_PACKAGE,
   type CreateFunctionBody,
+  type CustomContainerConfigRecord,
   type FunctionRecord,
+  type ResolvedImageRecord,
   type UpdateFunctionBody,
 } from "@nimbus/protocol";
 import { CAS_ATTEMPTS, type GatewayContext, type WriteGuard } from "../context.js";
 import { ingestCode, type CodeLimits } from "../code/ingest.js";
+import type { ImagePinning } from "../images/pinning.js";
 import type { LayerCatalog } from "../layers/catalog.js";
 import type { ServiceCatalog } from "../services/catalog.js";
 
-/** Function CRUD: code validated and stored before any metadata is written; revision-checked writes. */
+/** What functions need of images: pinning a reference to a digest, and pre-pulling what was pinned. */
+export interface FunctionImages {
+  pinning: ImagePinning;
+  prepull(image: ResolvedImageRecord): void;
+}
+
+/**
+ * Function CRUD: code validated and stored, or an image resolved to its digest, before any metadata
+ * is written; revision-checked writes.
+ */
 export class FunctionCatalog {
   constructor(
     private readonly ctx: GatewayContext,
     private readonly services: ServiceCatalog,
     private readonly codeLimits: CodeLimits,
     private readonly layers: LayerCatalog,
+    private readonly images: FunctionImages,
   ) {}
 
   /** A function of an existing service, from the mirror. */
@@ -50,14 +68,24 @@ export class FunctionCatalog {
   }
 
   async create(service: string, body: CreateFunctionBody, expectedChecksum?: string): Promise<FunctionRecord> {
-    const { functionName, code, ...spec } = body;
+    const { functionName, code, customContainerConfig, ...spec } = body;
     const key = this.ctx.naming.kvKeys.function(service, functionName);
+    const image = isCustomContainer(spec.runtime) ? customContainerConfig?.image : undefined;
+    if (image !== undefined) this.images.pinning.check(image);
     // Cheap refusals first, from the server (not the mirror), before the package is even decoded.
     if (!(await this.ctx.store.services.get(this.ctx.naming.kvKeys.service(service)))) throw errors.serviceNotFound(service);
     if (await this.ctx.store.functions.get(key)) throw errors.functionExists(service, functionName);
     this.layers.check(spec.layers, spec.runtime);
 
-    const stored = await ingestCode(code.zipFile ?? "", this.ctx.store.code, this.codeLimits, expectedChecksum);
+    // An image function has no package: its content is the digest its reference names now.
+    const content =
+      image !== undefined && customContainerConfig
+        ? {
+            ...NO_CODE_PACKAGE,
+            customContainerConfig: containerConfigWithDefaults({ ...customContainerConfig, image }),
+            resolvedImage: await this.images.pinning.pin(image),
+          }
+        : await this.storeCode(code?.zipFile ?? "", expectedChecksum);
     const now = fcTimestamp();
     const record: FunctionRecord = {
       description: "",
@@ -70,12 +98,12 @@ export class FunctionCatalog {
       caPort: Defaults.caPort,
       layers: [],
       ...spec,
+      // The schema requires a handler of every code function; images ignore it (FC's too).
+      handler: spec.handler ?? Defaults.handler,
       serviceName: service,
       functionName,
       functionId: randomUUID(),
-      codeSize: stored.codeSize,
-      codeChecksum: stored.codeChecksum,
-      codeSha256: stored.codeSha256,
+      ...content,
       createdTime: now,
       lastModifiedTime: now,
     };
@@ -85,10 +113,15 @@ export class FunctionCatalog {
       await this.ctx.store.functions.delete(key);
       throw errors.serviceNotFound(service);
     }
+    this.prepullIfAccelerated(record.customContainerConfig, record.resolvedImage);
     return record;
   }
 
-  /** Partial update: only the fields sent change; new code is validated and stored first. */
+  /**
+   * Partial update: only the fields sent change; new code is validated and stored first. An update
+   * that sends customContainerConfig.image resolves it again (the same tag too: that is how LATEST
+   * follows a moved tag); one that does not keeps the pinned digest.
+   */
   async update(
     service: string,
     fn: string,
@@ -97,23 +130,36 @@ export class FunctionCatalog {
     expectedChecksum?: string,
   ): Promise<FunctionRecord> {
     const key = this.ctx.naming.kvKeys.function(service, fn);
-    const { code, ...spec } = body;
-    await this.current(service, fn).then((c) => guard.check?.(c.value));
-    const stored = code ? await ingestCode(code.zipFile ?? "", this.ctx.store.code, this.codeLimits, expectedChecksum) : undefined;
+    const { code, customContainerConfig: containerPatch, ...spec } = body;
+    await this.current(service, fn).then((c) => {
+      guard.check?.(c.value);
+      checkFunctionUpdate(c.value, body);
+    });
+    const image = containerPatch?.image;
+    if (image !== undefined) this.images.pinning.check(image);
+    const resolvedImage = image !== undefined ? await this.images.pinning.pin(image) : undefined;
+    const stored = code ? await this.storeCode(code.zipFile ?? "", expectedChecksum) : undefined;
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const current = await this.current(service, fn);
       guard.check?.(current.value);
+      checkFunctionUpdate(current.value, body);
+      const container = current.value.customContainerConfig;
       const next: FunctionRecord = {
         ...current.value,
         ...spec,
-        ...(stored ? { codeSize: stored.codeSize, codeChecksum: stored.codeChecksum, codeSha256: stored.codeSha256 } : {}),
+        ...(stored ?? {}),
+        ...(container && containerPatch ? { customContainerConfig: mergeContainerConfig(container, containerPatch) } : {}),
+        ...(resolvedImage ? { resolvedImage } : {}),
         lastModifiedTime: fcTimestamp(),
       };
       // Layers already in use stay usable (a deleted layer version included); new ones must be live.
       const runtimeChanged = next.runtime !== current.value.runtime;
       const added = (next.layers ?? []).filter((arn) => runtimeChanged || !(current.value.layers ?? []).includes(arn));
       this.layers.check(added, next.runtime);
-      if ((await this.ctx.store.functions.update(key, next, current.revision)) !== "conflict") return next;
+      if ((await this.ctx.store.functions.update(key, next, current.revision)) !== "conflict") {
+        if (resolvedImage || containerPatch?.accelerationType) this.prepullIfAccelerated(next.customContainerConfig, next.resolvedImage);
+        return next;
+      }
       if (guard.strict) throw errors.preconditionFailed();
     }
     throw errors.concurrentUpdate(`function '${fn}'`);
@@ -153,6 +199,16 @@ export class FunctionCatalog {
       if ((await this.ctx.store.functions.update(key, current.value, current.revision)) !== "conflict") return true;
     }
     throw errors.concurrentUpdate(`function '${fn}'`);
+  }
+
+  private async storeCode(zipFile: string, expectedChecksum: string | undefined) {
+    const { codeSize, codeChecksum, codeSha256 } = await ingestCode(zipFile, this.ctx.store.code, this.codeLimits, expectedChecksum);
+    return { codeSize, codeChecksum, codeSha256 };
+  }
+
+  /** accelerationType Default: the invokers pull the image now rather than at the first call. */
+  private prepullIfAccelerated(config: CustomContainerConfigRecord | undefined, image: ResolvedImageRecord | undefined): void {
+    if (config?.accelerationType === "Default" && image) this.images.prepull(image);
   }
 
   private async current(service: string, fn: string) {

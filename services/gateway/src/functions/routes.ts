@@ -3,10 +3,14 @@ import {
   assertName,
   CreateFunctionBody,
   functionView,
+  hasCodePackage,
   Headers,
+  errors,
   parseOrThrow,
   parseQualifiedService,
   UpdateFunctionBody,
+  type AccelerationStatus,
+  type FunctionRecord,
 } from "@nimbus/protocol";
 import type { GatewayContext } from "../context.js";
 import { codeUrl } from "../code/routes.js";
@@ -30,33 +34,44 @@ function expectedChecksum(req: FastifyRequest): string | undefined {
 }
 
 
-/** FC 2.0 function API: `/2016-08-15/services/{svc}/functions[/{fn}[/code]]`. */
-export function functionRoutes(app: FastifyInstance, ctx: GatewayContext, catalog: FunctionCatalog, codeBodyLimit: number): void {
+/**
+ * FC 2.0 function API: `/2016-08-15/services/{svc}/functions[/{fn}[/code]]`. `acceleration` tells
+ * whether an image function's digest is on an invoker node yet (accelerationInfo.status).
+ */
+export function functionRoutes(
+  app: FastifyInstance,
+  ctx: GatewayContext,
+  catalog: FunctionCatalog,
+  codeBodyLimit: number,
+  acceleration: (digest: string) => AccelerationStatus,
+): void {
   const base = "/2016-08-15/services/:serviceName/functions";
+  const view = (record: FunctionRecord) => functionView(record, acceleration);
 
   app.post<{ Params: ServiceParams }>(base, { bodyLimit: codeBodyLimit }, async (req, reply) => {
     const service = assertName("service", req.params.serviceName);
     const body = jsonBody(req, CreateFunctionBody);
     const record = await catalog.create(service, body, expectedChecksum(req));
-    return reply.header(Headers.etag, etagOf(record)).send(functionView(record));
+    return reply.header(Headers.etag, etagOf(record)).send(view(record));
   });
 
   app.get<{ Params: ServiceParams }>(base, async (req) => {
     const { service, qualifier } = parseQualifiedService(req.params.serviceName);
     const query = parseOrThrow(ListQuery, req.query);
     const { page, nextToken } = paginate(catalog.list(service, qualifier), (f) => f.functionName, query);
-    return { functions: page.map(functionView), ...(nextToken ? { nextToken } : {}) };
+    return { functions: page.map(view), ...(nextToken ? { nextToken } : {}) };
   });
 
   app.get<{ Params: FunctionParams }>(`${base}/:functionName`, async (req, reply) => {
     const { service, qualifier } = parseQualifiedService(req.params.serviceName);
     const record = catalog.getQualified(service, qualifier, assertName("function", req.params.functionName));
-    return reply.header(Headers.etag, etagOf(record)).send(functionView(record));
+    return reply.header(Headers.etag, etagOf(record)).send(view(record));
   });
 
   app.get<{ Params: FunctionParams }>(`${base}/:functionName/code`, async (req) => {
     const { service, qualifier } = parseQualifiedService(req.params.serviceName);
     const record = catalog.getQualified(service, qualifier, assertName("function", req.params.functionName));
+    if (!hasCodePackage(record)) throw errors.noCodePackage(record.functionName, record.customContainerConfig?.image ?? "");
     return { url: codeUrl(ctx, baseUrl(req), record.codeSha256), checksum: record.codeChecksum };
   });
 
@@ -66,7 +81,7 @@ export function functionRoutes(app: FastifyInstance, ctx: GatewayContext, catalo
     const body = jsonBody(req, UpdateFunctionBody);
     const guard = { check: (current: unknown) => checkIfMatch(req, current), strict: hasIfMatch(req) };
     const record = await catalog.update(service, fn, body, guard, expectedChecksum(req));
-    return reply.header(Headers.etag, etagOf(record)).send(functionView(record));
+    return reply.header(Headers.etag, etagOf(record)).send(view(record));
   });
 
   app.delete<{ Params: FunctionParams }>(`${base}/:functionName`, async (req, reply) => {
