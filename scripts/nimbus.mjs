@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
 // runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
-// nats-server, redis-server, bubblewrap, slirp4netns and zip when it is allowed to), builds, then hands over.
+// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo and umoci — and for tests docker-registry — when
+// it is allowed to), builds, then hands over.
 import { spawnSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
@@ -105,6 +106,11 @@ function servers() {
 const SANDBOX = { binary: "bwrap", pkg: "bubblewrap", why: "function instances run unsandboxed without it" };
 const ZIP = { binary: "zip", pkg: "zip", why: "packaging code from the CLI" };
 const NETWORK = { binary: "slirp4netns", pkg: "slirp4netns", why: "instances of services with internetAccess get loopback only without it" };
+const IMAGES = [
+  { binary: "skopeo", pkg: "skopeo", why: "custom-container functions cannot be resolved or pulled from a registry without it" },
+  { binary: "umoci", pkg: "umoci", why: "custom-container images cannot be unpacked without it" },
+];
+const REGISTRY = { binary: "docker-registry", pkg: "docker-registry", why: "the image registry tests push to and pull from" };
 
 /** `npm start -- --help` and `npm run invoker -- --help` answer at once when the CLI is built. */
 const CLI = join(ROOT, "packages", "cli", "dist", "main.js");
@@ -118,7 +124,13 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     break;
   }
   case "start": {
-    ensurePackages([...servers(), { ...SANDBOX, required: false }, { ...NETWORK, required: false }, { ...ZIP, required: false }]);
+    ensurePackages([
+      ...servers(),
+      { ...SANDBOX, required: false },
+      { ...NETWORK, required: false },
+      { ...ZIP, required: false },
+      ...IMAGES.map((m) => ({ ...m, required: false })),
+    ]);
     ensureNodeModules();
     build();
     const { main } = await import(pathToFileURL(join(ROOT, "packages", "cli", "dist", "main.js")).href);
@@ -126,7 +138,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     break;
   }
   case "invoker": {
-    ensurePackages([{ ...SANDBOX, required: false }, { ...NETWORK, required: false }]);
+    ensurePackages([{ ...SANDBOX, required: false }, { ...NETWORK, required: false }, ...IMAGES.map((m) => ({ ...m, required: false }))]);
     ensureNodeModules();
     build();
     const { main } = await import(pathToFileURL(join(ROOT, "packages", "cli", "dist", "main.js")).href);
@@ -134,7 +146,14 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     break;
   }
   case "test": {
-    ensurePackages([...servers(), { ...SANDBOX, required: true }, { ...NETWORK, required: true }, { ...ZIP, required: true }]);
+    ensurePackages([
+      ...servers(),
+      { ...SANDBOX, required: true },
+      { ...NETWORK, required: true },
+      { ...ZIP, required: true },
+      ...IMAGES.map((m) => ({ ...m, required: true })),
+      { ...REGISTRY, required: true },
+    ]);
     ensureNodeModules();
     build();
     const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");

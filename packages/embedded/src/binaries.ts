@@ -5,6 +5,9 @@ import { delimiter, join } from "node:path";
 export const DEBIAN_PACKAGES: Record<string, string> = {
   "nats-server": "nats-server",
   "redis-server": "redis-server",
+  "docker-registry": "docker-registry",
+  skopeo: "skopeo",
+  umoci: "umoci",
   bwrap: "bubblewrap",
   zip: "zip",
 };

@@ -7,3 +7,4 @@ export * from "./nats-server.js";
 export * from "./redis-server.js";
 export * from "./nimbus-service.js";
 export * from "./supervisor.js";
+export * from "./registry-server.js";

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NatsServer, NimbusServiceProcess, RedisServer } from "@nimbus/embedded";
+import { NatsServer, NimbusServiceProcess, RedisServer, RegistryServer } from "@nimbus/embedded";
 import type { ServiceName } from "@nimbus/protocol";
 import { NimbusClient } from "@nimbus/sdk";
 
@@ -17,6 +17,11 @@ export interface ClusterOptions {
   auth?: boolean;
   /** nats-server's max_payload (default 8 MB); a small one exercises payloads that do not fit a message. */
   natsMaxPayloadBytes?: number;
+  /**
+   * Start an image registry too (Debian's docker-registry on a free loopback port); with
+   * `{ auth: true }` it requires a password, which services get through NIMBUS_REGISTRY_AUTH.
+   */
+  registry?: boolean | { auth: boolean };
 }
 
 export interface Credentials {
@@ -45,6 +50,7 @@ export class TestCluster {
     readonly dir: string,
     readonly nats: NatsServer,
     readonly redis: RedisServer | undefined,
+    readonly registry: RegistryServer | undefined,
     private readonly baseEnv: Record<string, string>,
   ) {}
 
@@ -55,6 +61,7 @@ export class TestCluster {
     const auth = options.auth ?? true;
     let nats: NatsServer | undefined;
     let redis: RedisServer | undefined;
+    let registry: RegistryServer | undefined;
     try {
       [nats, redis] = await Promise.all([
         NatsServer.start({
@@ -67,11 +74,16 @@ export class TestCluster {
           : RedisServer.start({ dir: join(dir, "redis"), ...(auth ? { password: randomBytes(12).toString("hex") } : {}) }),
       ]);
       await mkdir(join(dir, "logs"), { recursive: true });
-      const cluster = new TestCluster(dir, nats, redis, options.env ?? {});
+      const env = { ...options.env };
+      if (options.registry) {
+        registry = await startRegistry(join(dir, "registry"), typeof options.registry === "object" && options.registry.auth);
+        if (registry.credentials) env["NIMBUS_REGISTRY_AUTH"] = await writeAuthFile(join(dir, "registry-auth.json"), [registry]);
+      }
+      const cluster = new TestCluster(dir, nats, redis, registry, env);
       for (const name of options.services ?? ["gateway"]) await cluster.startService(name);
       return cluster;
     } catch (err) {
-      await Promise.allSettled([nats?.stop(), redis?.stop()]);
+      await Promise.allSettled([nats?.stop(), redis?.stop(), registry?.stop()]);
       await rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);
       throw err;
     }
@@ -148,7 +160,20 @@ export class TestCluster {
     await Promise.allSettled(all.map((p) => p.stop(5_000)));
     await Promise.allSettled(all.map((p) => p.close()));
     this.services.clear();
-    await Promise.allSettled([this.nats.stop(), this.redis?.stop()]);
+    await Promise.allSettled([this.nats.stop(), this.redis?.stop(), this.registry?.stop()]);
     if (!process.env["NIMBUS_TEST_KEEP"]) await rm(this.dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);
   }
+}
+
+/** A test image registry in `dir`, with a random password for user `nimbus` when `auth` is on. */
+export function startRegistry(dir: string, auth = false): Promise<RegistryServer> {
+  return RegistryServer.start({ dir, ...(auth ? { htpasswd: { user: "nimbus", password: randomBytes(12).toString("hex") } } : {}) });
+}
+
+/** Writes a Docker-style auth file (`{"auths": {host: {auth}}}`) for registries with credentials; returns its path. */
+export async function writeAuthFile(path: string, registries: { host: string; credentials?: string | undefined }[]): Promise<string> {
+  const auths: Record<string, { auth: string }> = {};
+  for (const r of registries) if (r.credentials) auths[r.host] = { auth: Buffer.from(r.credentials).toString("base64") };
+  await writeFile(path, JSON.stringify({ auths }, null, 2), { mode: 0o600 });
+  return path;
 }

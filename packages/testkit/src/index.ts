@@ -1,3 +1,5 @@
 export * from "./cluster.js";
 export * from "./zip.js";
-export { NatsServer, RedisServer, NimbusServiceProcess, freePort } from "@nimbus/embedded";
+export * from "./images.js";
+export * from "./test-images.js";
+export { NatsServer, RedisServer, RegistryServer, NimbusServiceProcess, freePort } from "@nimbus/embedded";
