@@ -15,7 +15,8 @@ function readable(path: string): boolean {
   }
 }
 
-const Schema = CommonEnv.extend({
+/** The gateway's environment variables (exported for its tests; services read them through readEnv). */
+export const GatewayEnvSchema = CommonEnv.extend({
   NIMBUS_HOST: z.string().min(1).default("127.0.0.1"),
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   /** Synchronous invocation request and response bodies (FC: 6 MB by default, at most 32 MB). */
@@ -71,9 +72,9 @@ const Schema = CommonEnv.extend({
     .pipe(z.array(z.enum(SERVICE_NAMES))),
 });
 
-export type GatewayEnv = z.output<typeof Schema>;
+export type GatewayEnv = z.output<typeof GatewayEnvSchema>;
 
 /** The gateway's configuration, read once from the environment. */
 export function readEnv(source: NodeJS.ProcessEnv = process.env): GatewayEnv {
-  return loadEnv(Schema, source);
+  return loadEnv(GatewayEnvSchema, source);
 }
