@@ -1,2 +1,6 @@
 export * from "./errors.js";
 export * from "./types.js";
+export * from "./reference.js";
+export * from "./platform.js";
+export { isInsecureRegistry, isLoopbackRegistry } from "./registry.js";
+export { resolveImage } from "./resolve.js";
