@@ -16,7 +16,7 @@ import type { GatewayContext } from "./context.js";
 import type { GatewayEnv } from "./env.js";
 import { FunctionCatalog } from "./functions/catalog.js";
 import { ImageAcceleration } from "./images/acceleration.js";
-import { RegistryPinning, type ImageRegistryClient } from "./images/pinning.js";
+import { RegistryPinning } from "./images/pinning.js";
 import { functionRoutes } from "./functions/routes.js";
 import { healthRoutes } from "./health/routes.js";
 import { createAuthenticator } from "./http/auth.js";
@@ -44,12 +44,6 @@ import { capacityRoutes } from "./capacity/routes.js";
 import { provisionRoutes } from "./capacity/provision-routes.js";
 import { logRoutes } from "./logs/routes.js";
 import { triggerRoutes } from "./triggers/routes.js";
-
-// Until @nimbus/images has its resolver: references are not checked here and resolving answers 503.
-const registryClient: ImageRegistryClient = {
-  parse: () => undefined,
-  resolve: (image) => Promise.reject(Object.assign(new Error(`resolving image '${image}' is not built yet`), { code: "Unavailable" })),
-};
 
 export interface GatewayDeps {
   env: GatewayEnv;
@@ -94,7 +88,6 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const layerCatalog = new LayerCatalog(ctx, codeLimits);
   const acceleration = new ImageAcceleration(nc, naming, logger.child({ module: "images" }));
   const pinning = new RegistryPinning(
-    registryClient,
     {
       ...(env.NIMBUS_REGISTRY_AUTH ? { authFile: env.NIMBUS_REGISTRY_AUTH } : {}),
       insecureRegistries: env.NIMBUS_INSECURE_REGISTRIES,
