@@ -67,7 +67,7 @@ export function skopeoError(result: ToolResult, what: string, timeoutMs: number)
   const lead: Record<ImageErrorCode, string> = {
     Unauthorized: "the registry refused access",
     NotFound: "not found in the registry",
-    Unavailable: "the registry could not be reached",
+    Unavailable: "the registry is unavailable",
     InvalidReference: "invalid reference",
     NoMatchingPlatform: "no matching platform",
     TooLarge: "too large",
