@@ -82,6 +82,16 @@ describe("ImageCache: pulling and unpacking real images", () => {
     expect((await readdir(join(image.rootfs, "data"))).filter((n) => n.startsWith(".wh."))).toEqual([]);
   });
 
+  it("takes zstd-compressed layers (skopeo decompresses them on the way)", async () => {
+    const zstd = await f.images.push(await f.images.layered(), { registry: f.open, repository: "team/layered-zstd", tag: "v1", compression: "zstd" });
+    const { stdout } = await exec("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${zstd.reference}`]);
+    expect(stdout).toContain("application/vnd.oci.image.layer.v1.tar+zstd");
+    const t = await f.cache();
+    const image = await t.cache.acquire(`${f.open.host}/team/layered-zstd@${zstd.digest}`);
+    expect(await readdir(join(image.rootfs, "data/replaced"))).toEqual(["new.txt"]);
+    expect(await readFile(join(image.rootfs, "data/changed.txt"), "utf8")).toBe("upper\n");
+  });
+
   it("unpacks this node's platform from an index, and refuses an index without it", async () => {
     const t = await f.cache();
     const image = await t.cache.acquire(f.pinned("multi"));

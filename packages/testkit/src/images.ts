@@ -52,6 +52,8 @@ export interface PushTarget {
   tag: string;
   /** Push as Docker schema 2 (`v2s2`) instead of OCI. */
   format?: "oci" | "v2s2";
+  /** Recompress the layers on the way (zstd layers: `application/vnd.oci.image.layer.v1.tar+zstd`). */
+  compression?: "gzip" | "zstd";
 }
 
 /** A pushed image: its reference and the digest of the manifest or index the registry stored. */
@@ -147,6 +149,7 @@ export class OciLayout {
           "--dest-tls-verify=false",
           ...(creds ? ["--dest-creds", creds] : []),
           ...(target.format === "v2s2" ? ["--format", "v2s2"] : []),
+          ...(target.compression ? ["--dest-compress-format", target.compression] : []),
           "--digestfile",
           digestFile,
           `oci:${this.dir}:${tag}`,
