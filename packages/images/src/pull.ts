@@ -47,45 +47,25 @@ export interface PulledImage {
  * layout written here, and readies the root for the sandbox. Nothing outside `staging` is touched.
  */
 export async function pullImage(ref: ImageReference & { digest: string }, options: PullOptions): Promise<PulledImage> {
-  const { access, staging } = options;
   const what = `image ${pinnedReference(ref, ref.digest)}`;
-  const deadline = new Deadline(access.timeoutMs);
   options.onPhase?.("manifest", {});
-  const top = await fetchManifest(ref, access, deadline);
-  let image = top;
-  let platform: Platform | undefined;
-  if (top.manifest.kind === "index") {
-    const chosen = selectPlatform(top.manifest.manifests, options.platform);
-    platform = chosen.platform;
-    image = await fetchManifest(ref, access, deadline, chosen.digest);
-  }
-  if (image.manifest.kind !== "image") throw new ImageError("InvalidImage", `${what}: an index inside an index is not supported`);
-  const { config: configDescriptor, layers } = image.manifest;
-
-  const downloadBytes = configDescriptor.size + layers.reduce((sum, l) => sum + l.size, 0);
+  const { image, platform } = await chooseManifest(ref, options, what);
+  const downloadBytes = image.config.size + image.layers.reduce((sum, l) => sum + l.size, 0);
   if (downloadBytes > options.maxImageBytes) {
     throw new ImageError(
       "TooLarge",
-      `${what}: its layers take ${downloadBytes} bytes (${layers.length} layers, compressed), over this node's limit of ${options.maxImageBytes} bytes (NIMBUS_MAX_IMAGE_BYTES)`,
+      `${what}: its layers take ${downloadBytes} bytes (${image.layers.length} layers, compressed), over this node's limit of ${options.maxImageBytes} bytes (NIMBUS_MAX_IMAGE_BYTES)`,
     );
   }
   await options.reserve(downloadBytes);
 
-  const download = join(staging, "download");
-  await mkdir(download, { recursive: true });
-  options.onPhase?.("download", { manifestDigest: image.digest, bytes: downloadBytes, layers: layers.length });
-  const copy = await runTool(
-    "skopeo",
-    ["copy", "--quiet", "--dest-decompress", ...skopeoAccessFlags(ref.registry, access, "src"), skopeoReference(ref, image.digest), `dir:${download}`],
-    { timeoutMs: access.timeoutMs, progress: () => bytesIn(download) },
-  );
-  if (copy.timedOut) throw new ImageError("Unavailable", `${what}: the download made no progress for ${access.timeoutMs} ms (skopeo was stopped)`);
-  if (copy.code !== 0) throw skopeoError(copy, what, access.timeoutMs);
+  options.onPhase?.("download", { manifestDigest: image.digest, bytes: downloadBytes, layers: image.layers.length });
+  const download = await copyImage(ref, image.digest, options, what);
 
   options.onPhase?.("check", {});
-  const config = await readDownloaded(download, image.digest, configDescriptor, layers.length, what);
-  const wanted = normalizePlatform(platform ?? options.platform);
+  const config = await readDownloaded(download, image.digest, image.config, image.layers.length, what);
   const has = normalizePlatform(config.platform);
+  const wanted = normalizePlatform(platform ?? options.platform);
   if (has.os !== wanted.os || has.architecture !== wanted.architecture) {
     if (platform) throw new ImageError("InvalidImage", `${what}: its ${formatPlatform(platform)} entry is an image for ${formatPlatform(config.platform)}`);
     throw new ImageError("NoMatchingPlatform", `${what} is for ${formatPlatform(config.platform)}, not ${formatPlatform(wanted)}`);
@@ -93,24 +73,64 @@ export async function pullImage(ref: ImageReference & { digest: string }, option
   await checkLayers(config.diffIds.map((diffId) => ({ path: join(download, diffId.slice("sha256:".length)), diffId })));
 
   options.onPhase?.("unpack", {});
-  const layout = await writeLayout(staging, download, configDescriptor, config.diffIds);
+  const rootfs = await unpack(options.staging, download, image.config, config.diffIds, options.access.timeoutMs, what);
+  options.onPhase?.("prepare", {});
+  await prepareRootfs(rootfs);
+  return { manifestDigest: image.digest, platform: has, config, downloadBytes, sizeBytes: await diskUsage(rootfs) };
+}
+
+/** The image manifest to pull: the reference's own, or this node's entry of its index (and that entry's platform). */
+async function chooseManifest(
+  ref: ImageReference & { digest: string },
+  options: PullOptions,
+  what: string,
+): Promise<{ image: { digest: string; config: Descriptor; layers: Descriptor[] }; platform?: Platform }> {
+  const deadline = new Deadline(options.access.timeoutMs);
+  const top = await fetchManifest(ref, options.access, deadline);
+  if (top.manifest.kind === "image") return { image: { digest: top.digest, ...top.manifest } };
+  const chosen = selectPlatform(top.manifest.manifests, options.platform);
+  const entry = await fetchManifest(ref, options.access, deadline, chosen.digest);
+  if (entry.manifest.kind !== "image") throw new ImageError("InvalidImage", `${what}: an index inside an index is not supported`);
+  return { image: { digest: entry.digest, ...entry.manifest }, platform: chosen.platform };
+}
+
+/**
+ * `skopeo copy --dest-decompress` of one manifest (by its digest) into `<staging>/download`, a
+ * flat `dir:` layout of plain tars named by their diff_ids. Stopped once no bytes have arrived for
+ * the registry timeout, so a large image is not cut off while a stalled one is.
+ */
+async function copyImage(ref: ImageReference, manifestDigest: string, options: PullOptions, what: string): Promise<string> {
+  const download = join(options.staging, "download");
+  await mkdir(download, { recursive: true });
+  const { access } = options;
+  const copy = await runTool(
+    "skopeo",
+    ["copy", "--quiet", "--dest-decompress", ...skopeoAccessFlags(ref.registry, access, "src"), skopeoReference(ref, manifestDigest), `dir:${download}`],
+    { timeoutMs: access.timeoutMs, progress: () => bytesIn(download) },
+  );
+  if (copy.timedOut) throw new ImageError("Unavailable", `${what}: the download made no progress for ${access.timeoutMs} ms (skopeo was stopped)`);
+  if (copy.code !== 0) throw skopeoError(copy, what, access.timeoutMs);
+  return download;
+}
+
+/** `umoci unpack` (rootless unless we are root) of the checked layers; returns `<staging>/rootfs` and removes everything else. */
+async function unpack(staging: string, download: string, config: Descriptor, diffIds: string[], timeoutMs: number, what: string): Promise<string> {
+  const layout = await writeLayout(staging, download, config, diffIds);
   const bundle = join(staging, "bundle");
   const layerBytes = await bytesIn(join(layout, "blobs", "sha256"));
   const rootless = process.getuid?.() !== 0;
-  const unpack = await runTool("umoci", ["unpack", ...(rootless ? ["--rootless"] : []), "--image", `${layout}:image`, bundle], {
-    timeoutMs: access.timeoutMs + layerBytes / UNPACK_MIN_BYTES_PER_MS,
+  const result = await runTool("umoci", ["unpack", ...(rootless ? ["--rootless"] : []), "--image", `${layout}:image`, bundle], {
+    timeoutMs: timeoutMs + layerBytes / UNPACK_MIN_BYTES_PER_MS,
   });
-  if (unpack.code !== 0 || unpack.timedOut) {
-    const why = unpack.timedOut ? "took too long" : unpack.stderr.trim().split("\n").at(-1) || `exited with ${unpack.code ?? unpack.signal}`;
-    throw new ImageError("InvalidImage", `${what}: umoci could not unpack it: ${why}`);
+  if (result.timedOut) throw new ImageError("Unavailable", `${what}: umoci did not finish unpacking ${layerBytes} bytes of layers in time (a slow or busy disk)`);
+  if (result.code !== 0) {
+    const said = result.stderr.trim().split("\n").at(-1)?.replace(/^\W+/, "") || `exited with ${result.code ?? result.signal}`;
+    throw new ImageError("InvalidImage", `${what}: umoci could not unpack it: ${said}`);
   }
-
-  options.onPhase?.("prepare", {});
   const rootfs = join(staging, "rootfs");
   await rename(join(bundle, "rootfs"), rootfs);
-  await Promise.all([rm(bundle, { recursive: true, force: true }), rm(layout, { recursive: true, force: true }), rm(download, { recursive: true, force: true })]);
-  await prepareRootfs(rootfs);
-  return { manifestDigest: image.digest, platform: has, config, downloadBytes, sizeBytes: await diskUsage(rootfs) };
+  await Promise.all([bundle, layout, download].map((path) => rm(path, { recursive: true, force: true })));
+  return rootfs;
 }
 
 /** Bytes in the files directly inside `dir` (skopeo's dir: destination is flat; it writes blobs to temp files there). */
