@@ -1,3 +1,4 @@
+import { accessSync, constants } from "node:fs";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
@@ -46,6 +47,36 @@ export const LogStreamEnv = {
   NIMBUS_LOG_MAX_BYTES: envInt(2 * 1024 ** 3, 1024 * 1024, Number.MAX_SAFE_INTEGER),
   /** What one function may hold of the logs stream: beyond it, its own oldest output goes, never another's. */
   NIMBUS_LOG_MAX_BYTES_PER_FUNCTION: envInt(128 * 1024 ** 2, 64 * 1024, Number.MAX_SAFE_INTEGER),
+};
+
+/** host[:port] of a registry: a DNS name, an IPv4 address or a bracketed IPv6 address. */
+const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** How services that reach image registries reach them (the gateway resolves tags, invokers pull). */
+export const RegistryEnv = {
+  /** A Docker-style auth file (`{"auths": {"host[:port]": {"auth": base64(user:pass)}}}`) for custom-container images. */
+  NIMBUS_REGISTRY_AUTH: z
+    .string()
+    .min(1)
+    .refine(readable, { error: "names no readable file (a Docker-style auth file, the auths format of ~/.docker/config.json)" })
+    .optional(),
+  /** Registries (host[:port], comma-separated) reached over plain http; loopback registries always may be. */
+  NIMBUS_INSECURE_REGISTRIES: z
+    .string()
+    .default("")
+    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(REGISTRY_HOST, { error: "each entry must be host[:port]" }))),
+  /** The longest one registry lookup (resolving a tag, reading a manifest) may take before it counts as unavailable. */
+  NIMBUS_REGISTRY_TIMEOUT_MS: envInt(30_000, 100, 600_000),
 };
 
 /** Variables every service reads. */

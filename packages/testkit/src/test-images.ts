@@ -111,16 +111,20 @@ export class TestImages {
     });
   }
 
-  /** The Node.js web server image (tens of MB: it is this host's node binary). */
-  async node(): Promise<string> {
-    return this.once("node", async () => {
+  /**
+   * The Node.js web server image (tens of MB: it is this host's node binary). A `variant` is the same
+   * server with its own IMAGE_MARKER: an image of its own (another digest) that no cache has yet.
+   */
+  async node(variant?: string): Promise<string> {
+    const tag = variant ? `node-${variant}` : "node";
+    return this.once(tag, async () => {
       const node = await realpath(process.execPath);
       const files = [{ path: "/usr/local/bin/node", from: node, mode: 0o755 }, ...(await sharedLibraries(node))];
-      await this.layout.create("node");
-      await this.layout.addLayer("node", withParents([...files, { path: "/app/server.js", content: NODE_SERVER_JS }]));
-      await this.layout.configure("node", {
+      await this.layout.create(tag);
+      await this.layout.addLayer(tag, withParents([...files, { path: "/app/server.js", content: NODE_SERVER_JS }]));
+      await this.layout.configure(tag, {
         entrypoint: ["/usr/local/bin/node", "/app/server.js"],
-        env: ["PATH=/usr/local/bin:/usr/bin:/bin", "IMAGE_MARKER=node-image"],
+        env: ["PATH=/usr/local/bin:/usr/bin:/bin", `IMAGE_MARKER=${variant ?? "node-image"}`],
         workingDir: "/app",
         exposedPorts: [`${TEST_IMAGE_PORT}/tcp`],
       });
@@ -272,6 +276,8 @@ async function stdlibFiles(python: string, script: string): Promise<string[]> {
   const probe = [
     "import json, runpy, sys",
     `runpy.run_path(${JSON.stringify(script)}, run_name="probe")`,
+    // What serving loads lazily: binding resolves the host name (socket.getfqdn needs the idna codec).
+    "import socket, encodings.idna; socket.getfqdn('0.0.0.0')",
     "print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, '__file__', None)})))",
   ].join("\n");
   const { stdout } = await exec(python, ["-S", "-c", probe]);

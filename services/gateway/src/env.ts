@@ -1,22 +1,10 @@
-import { accessSync, constants } from "node:fs";
 import { z } from "zod";
-import { CommonEnv, envInt, loadEnv } from "@nimbus/service-kit";
+import { CommonEnv, envInt, loadEnv, RegistryEnv } from "@nimbus/service-kit";
 import { Limits, SERVICE_NAMES } from "@nimbus/protocol";
-
-/** host[:port] of a registry: a DNS name, an IPv4 address or a bracketed IPv6 address. */
-const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
-
-function readable(path: string): boolean {
-  try {
-    accessSync(path, constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The gateway's environment variables (exported for its tests; services read them through readEnv). */
 export const GatewayEnvSchema = CommonEnv.extend({
+  ...RegistryEnv,
   NIMBUS_HOST: z.string().min(1).default("127.0.0.1"),
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
   /** Synchronous invocation request and response bodies (FC: 6 MB by default, at most 32 MB). */
@@ -50,20 +38,6 @@ export const GatewayEnvSchema = CommonEnv.extend({
   NIMBUS_HEADERS_TIMEOUT_MS: envInt(20_000, 100, 600_000),
   /** …and the whole request body within this long (large code uploads need minutes on slow links). */
   NIMBUS_REQUEST_TIMEOUT_MS: envInt(300_000, 100, 3_600_000),
-  /** A Docker-style auth file (`{"auths": {"host[:port]": {"auth": base64(user:pass)}}}`) for pulling custom-container images. */
-  NIMBUS_REGISTRY_AUTH: z
-    .string()
-    .min(1)
-    .refine(readable, { error: "names no readable file (a Docker-style auth file, the auths format of ~/.docker/config.json)" })
-    .optional(),
-  /** Registries (host[:port], comma-separated) reached over plain http; loopback registries always may be. */
-  NIMBUS_INSECURE_REGISTRIES: z
-    .string()
-    .default("")
-    .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(REGISTRY_HOST, { error: "each entry must be host[:port]" }))),
-  /** The longest one registry operation (resolving an image's tag) may take before the API answers 503. */
-  NIMBUS_REGISTRY_TIMEOUT_MS: envInt(30_000, 100, 600_000),
   /** Services that must have a ready node before /readyz answers 200 (comma-separated). */
   NIMBUS_REQUIRED_SERVICES: z
     .string()

@@ -7,6 +7,8 @@ import { Sandboxer } from "@nimbus/sandbox";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
 import { ensureLogStream, openControlPlane, openMirrors } from "@nimbus/store";
 import { createFaasMetrics, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
+import { hostPlatform } from "@nimbus/images";
+import { NodeImages } from "./images/node-images.js";
 import { LogShipper } from "./telemetry/log-shipper.js";
 import { InvocationRecorder } from "./telemetry/recorder.js";
 import { Registry } from "./cluster/registry.js";
@@ -86,6 +88,25 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     },
     release: (dir: string) => layerCache.release(dir),
   };
+  const images = new NodeImages(
+    nc,
+    naming,
+    node,
+    {
+      dir: join(env.invokerDir, "images"),
+      maxBytes: env.NIMBUS_IMAGE_CACHE_BYTES,
+      maxImageBytes: env.NIMBUS_MAX_IMAGE_BYTES,
+      access: {
+        ...(env.NIMBUS_REGISTRY_AUTH ? { authFile: env.NIMBUS_REGISTRY_AUTH } : {}),
+        insecureRegistries: env.NIMBUS_INSECURE_REGISTRIES,
+        timeoutMs: env.NIMBUS_REGISTRY_TIMEOUT_MS,
+      },
+      platform: hostPlatform(),
+      logger: logger.child({ module: "images" }),
+    },
+    logger.child({ module: "images" }),
+  );
+  await images.start();
   const registry = new Registry(redis, naming, node, env.NIMBUS_NODE_TTL_MS, logger.child({ module: "registry" }));
   // Function output is data, not platform log: it goes to the logs stream (and to Tail).
   await ensureLogStream(nc, naming, { maxAgeMs: env.NIMBUS_LOG_RETENTION, maxBytes: env.NIMBUS_LOG_MAX_BYTES, replicas: env.NIMBUS_NATS_REPLICAS }).catch((err: unknown) =>
@@ -119,6 +140,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     {
       sandboxer,
       codeCache,
+      images,
       registry,
       logSink,
       layers,
@@ -216,6 +238,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
         logSink.flush();
         recorder.flush();
         await presence.stop();
+        images.stop();
         await registry.stop();
         await mirrors.stop();
         redis.disconnect();

@@ -1,10 +1,15 @@
 import { totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { CommonEnv, envBool, envInt, loadEnv, LogStreamEnv } from "@nimbus/service-kit";
+import { CommonEnv, envBool, envInt, loadEnv, LogStreamEnv, RegistryEnv } from "@nimbus/service-kit";
 
 const Schema = CommonEnv.extend({
   ...LogStreamEnv,
+  ...RegistryEnv,
+  /** What this node's unpacked container images may take on disk; least recently used ones no instance runs go first. */
+  NIMBUS_IMAGE_CACHE_BYTES: envInt(20 * 1024 ** 3, 1024 * 1024, 2 ** 50),
+  /** An image whose layers add up to more is refused before it is downloaded. */
+  NIMBUS_MAX_IMAGE_BYTES: envInt(10 * 1024 ** 3, 1024, 2 ** 50),
   /** Function output lines longer than this are split into marked parts. */
   NIMBUS_LOG_MAX_LINE_BYTES: envInt(32 * 1024, 256, 1024 * 1024),
   /** What one invocation may print; beyond it the output is dropped after a marker line. */

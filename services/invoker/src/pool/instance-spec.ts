@@ -2,7 +2,9 @@ import { join } from "node:path";
 import type { EffectiveFunction, FunctionRecord, ServiceRecord } from "@nimbus/protocol";
 import type { FunctionInfo } from "@nimbus/protocol/wire";
 import { PREINSTALLED_MODULES } from "@nimbus/runtime-node";
-import type { SandboxPaths } from "@nimbus/sandbox";
+import type { SandboxPaths, SandboxRoot } from "@nimbus/sandbox";
+import { imageRun } from "./image-spec.js";
+import type { InstanceSource } from "./sources.js";
 
 /** What the runtime inside an instance is told about its function (FC's context, the kind of runtime). */
 export function functionInfo(
@@ -28,7 +30,8 @@ export function functionInfo(
     },
     region: where.region,
     accountId: where.accountId,
-    kind: fn.custom ? "custom" : "node",
+    // A container image follows the custom-runtime contract: the runtime relays to its server.
+    kind: fn.custom || fn.container ? "custom" : "node",
     caPort: fn.caPort,
     command: [],
     maxOutputBytes: where.maxOutputBytesPerInvocation,
@@ -46,6 +49,13 @@ export function instanceEnv(record: FunctionRecord, service: ServiceRecord, fn: 
     NODE_PATH: [`${code}/node_modules`, `${paths.opt}/nodejs/node_modules`, join(paths.runtime, PREINSTALLED_MODULES)].join(":"),
     LD_LIBRARY_PATH: [code, `${code}/lib`, `${paths.opt}/lib`, "/usr/local/lib"].join(":"),
     FC_FUNC_CODE_PATH: `${code}/`,
+    ...fcEnv(record, service, fn, instanceId),
+  };
+}
+
+/** FC's own variables, which every instance gets whatever it runs. */
+function fcEnv(record: FunctionRecord, service: ServiceRecord, fn: FunctionInfo, instanceId: string): Record<string, string> {
+  return {
     FC_FUNCTION_NAME: record.functionName,
     FC_FUNCTION_HANDLER: record.handler,
     FC_FUNCTION_MEMORY_SIZE: String(fn.memory),
@@ -56,4 +66,54 @@ export function instanceEnv(record: FunctionRecord, service: ServiceRecord, fn: 
     FC_CUSTOM_LISTEN_PORT: String(fn.caPort),
     FC_FUNCTION_VERSION: fn.service.versionId || "LATEST",
   };
+}
+
+/** What a sandbox for one instance is made of: what the runtime is told, its root, its environment. */
+export interface LaunchPlan {
+  info: FunctionInfo;
+  root: SandboxRoot;
+  env: (paths: SandboxPaths) => Record<string, string>;
+}
+
+/**
+ * How an instance of `fn` starts from `source`. Code: the host's system with the code at /code, the
+ * runtime's environment the function's. An image: its root filesystem, its user, and its command
+ * (Entrypoint/Cmd or FC's overrides) with its own environment, which the runtime hands to the
+ * command and keeps out of its own. Throws NoCommandError / UnknownUserError for an image that
+ * cannot start.
+ */
+export function launchPlan(
+  fn: EffectiveFunction,
+  service: ServiceRecord,
+  versionId: string,
+  source: InstanceSource,
+  where: { region: string; accountId: string; maxOutputBytesPerInvocation: number },
+  instanceId: string,
+): LaunchPlan {
+  const record = fn.record;
+  const info = functionInfo(fn, service, versionId, where);
+  if (source.kind === "image" && fn.container) {
+    const run = imageRun(source.image.config, fn.container, { function: record.environmentVariables ?? {}, platform: fcEnv(record, service, info, instanceId) }, source.accounts);
+    info.command = run.command;
+    info.cwd = run.cwd;
+    info.env = run.env;
+    info.webServerMode = fn.container.webServerMode;
+    return { info, root: { kind: "image", rootfs: source.image.rootfs, uid: run.uid, gid: run.gid }, env: () => ({ LANG: "C.UTF-8" }) };
+  }
+  if (source.kind !== "code") throw new Error(`function ${record.functionName} has no image, but its instance was given one`);
+  return {
+    info,
+    root: { kind: "code", codeDir: source.codeDir, ...(source.optDir ? { optDirs: [source.optDir] } : {}) },
+    env: (paths) => {
+      if (fn.custom) info.command = customCommand(record, paths.code);
+      return instanceEnv(record, service, info, paths, instanceId);
+    },
+  };
+}
+
+/** The command a custom runtime's server starts with (FC: customRuntimeConfig, else `bootstrap`). */
+function customCommand(record: FunctionRecord, codePath: string): string[] {
+  const config = record.customRuntimeConfig;
+  const command = config?.command?.length ? config.command : [join(codePath, "bootstrap")];
+  return [...command, ...(config?.args ?? [])];
 }

@@ -1,18 +1,21 @@
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { effectiveFunction, errors, LATEST, type EffectiveFunction, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
+import { effectiveFunction, errors, isNimbusError, LATEST, type EffectiveFunction, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
 import { RUNTIME_ENTRY } from "@nimbus/runtime-node";
 import type { Sandboxer } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
-import type { CodeCache } from "../code/cache.js";
 import { Instance, InstanceStartError, type InvocationInput, type InvocationResult } from "../instances/instance.js";
 import { failures } from "../instances/messages.js";
 import type { LogSink } from "../instances/log.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
-import { functionInfo, instanceEnv } from "./instance-spec.js";
+import { NoCommandError, UnknownUserError } from "./image-spec.js";
+import { launchPlan } from "./instance-spec.js";
+import { acquireSource, ImageRejectedError, type InstanceSource, type SourceDeps } from "./sources.js";
 
 const CANCEL_MEMORY_MS = 60_000;
+/** How much longer a request may wait for an instance of an image the node must pull first. */
+const IMAGE_PULL_ALLOWANCE_MS = 5 * 60_000;
 const MAX_REMEMBERED_CANCELS = 10_000;
 
 /** What an instance of a class is started from. */
@@ -41,16 +44,13 @@ export interface PoolOptions {
   runtimeDir: string;
 }
 
-export interface PoolDeps {
+export interface PoolDeps extends SourceDeps {
   sandboxer: Sandboxer;
-  codeCache: CodeCache;
   registry: Registry;
   logSink: LogSink;
   logger: Logger;
   /** Cluster-wide instance limit of a function (its on-demand config, or the default). */
   maxInstancesFor(service: string, qualifier: string, fn: string): number;
-  /** The `/opt` of a function with layers (its layer ARNs, in order); release() it when the instance is gone. */
-  layers: { acquire(arns: readonly string[]): Promise<string>; release(dir: string): void };
   /** A class got its first instance (true) or lost its last (false): (un)subscribe its subject. */
   onClassActive(key: ClassKey, active: boolean): void;
 }
@@ -237,8 +237,9 @@ export class Pool implements Scaler {
     const existing = this.classes.get(key.cls);
     if (existing && !existing.pool.retired) return existing;
     const fn = effectiveFunction(spec.record);
-    // A request waits for a start as long as a start may take: the sandbox, then the function's load.
-    const startWaitMs = this.options.startTimeoutMs + fn.loadTimeoutMs;
+    // A request waits for a start as long as a start may take: the sandbox, then the function's load
+    // (and, for an image, pulling it the first time; the request's own deadline still bounds it).
+    const startWaitMs = this.options.startTimeoutMs + fn.loadTimeoutMs + (fn.container ? IMAGE_PULL_ALLOWANCE_MS : 0);
     const pool = new ClassPool(key, fn.instanceConcurrency, this, startWaitMs, this.options.queueWaitMs, () =>
       errors.throttled(key.service, key.fn, this.deps.maxInstancesFor(key.service, spec.qualifier, key.fn)),
     );
@@ -285,20 +286,16 @@ export class Pool implements Scaler {
     this.memoryUsedMb += memory;
     this.instanceCount++;
     entry.busy++;
-    let codeAcquired = false;
-    let optDir: string | undefined;
+    let source: InstanceSource | undefined;
     const release = () => {
       this.memoryUsedMb -= memory;
       this.instanceCount--;
-      if (codeAcquired) this.deps.codeCache.release(record.codeSha256);
-      if (optDir) this.deps.layers.release(optDir);
+      source?.release();
       void this.deps.registry.release(pool.key.service, pool.key.fn, instanceId);
     };
     try {
-      const codeDir = await this.deps.codeCache.acquire(record.codeSha256);
-      codeAcquired = true;
-      if (record.layers?.length) optDir = await this.deps.layers.acquire(record.layers);
-      const instance = await this.startInstance(instanceId, pool.key, fn, service, codeDir, optDir);
+      source = await acquireSource(fn, this.deps);
+      const instance = await this.startInstance(instanceId, pool.key, fn, service, source);
       instance.onDeath(() => {
         release();
         this.deps.registry.setIdle(pool.key.cls, pool.hasFreeSlot());
@@ -307,15 +304,28 @@ export class Pool implements Scaler {
       return instance;
     } catch (err) {
       release();
-      if (err instanceof InstanceStartError) {
-        const { body, errorType } = err.functionError;
-        return { loadError: { body: Buffer.from(body), errorType, durationMs: 0, maxMemoryMb: 0, coldStart: true, logTail: err.output } };
+      const failed = err instanceof ImageRejectedError ? this.failedToStart(instanceId, pool.key, fn, err.message) : err;
+      if (failed instanceof InstanceStartError) {
+        const { body, errorType } = failed.functionError;
+        return { loadError: { body: Buffer.from(body), errorType, durationMs: 0, maxMemoryMb: 0, coldStart: true, logTail: failed.output } };
       }
+      if (isNimbusError(failed)) return { loadError: failed };
       this.deps.logger.error({ err, cls: pool.key.cls }, "cannot start an instance");
       return { loadError: errors.internal("the function instance could not be started", err) };
     } finally {
       entry.busy--;
     }
+  }
+
+  /** A start that failed before any sandbox existed (the image cannot run): the reason goes to the function's log. */
+  private failedToStart(instanceId: string, key: ClassKey, fn: EffectiveFunction, reason: string): InstanceStartError {
+    const error = failures.startFailed(reason);
+    const line = Buffer.from(`[nimbus] the instance failed to start: ${error.errorMessage}\n`);
+    const source = { instanceId, service: key.service, fn: key.fn, versionId: key.versionId === LATEST ? "" : key.versionId };
+    this.deps.logSink.write(source, undefined, "stderr", line, true);
+    this.deps.logSink.end(source, "");
+    this.deps.logger.info({ instanceId, function: fn.record.functionName, reason }, "instance failed to start");
+    return new InstanceStartError(error, line);
   }
 
   private room(memoryMb: number): boolean {
@@ -344,18 +354,20 @@ export class Pool implements Scaler {
     }
   }
 
-  private async startInstance(id: string, key: ClassKey, fn: EffectiveFunction, service: ServiceRecord, codeDir: string, optDir: string | undefined): Promise<Instance> {
-    const record = fn.record;
-    const info = functionInfo(fn, service, key.versionId, this.options);
+  private async startInstance(id: string, key: ClassKey, fn: EffectiveFunction, service: ServiceRecord, source: InstanceSource): Promise<Instance> {
+    let plan: ReturnType<typeof launchPlan>;
+    try {
+      plan = launchPlan(fn, service, key.versionId, source, this.options, id);
+    } catch (err) {
+      if (err instanceof NoCommandError || err instanceof UnknownUserError) throw this.failedToStart(id, key, fn, err.message);
+      throw err;
+    }
     const process = await this.deps.sandboxer.spawn({
       id,
-      root: { kind: "code", codeDir, ...(optDir ? { optDirs: [optDir] } : {}) },
+      root: plan.root,
       runtimeDir: this.options.runtimeDir,
       command: (paths) => [...paths.node, join(paths.runtime, RUNTIME_ENTRY)],
-      env: (paths) => {
-        if (fn.custom) info.command = customCommand(record, paths.code);
-        return instanceEnv(record, service, info, paths, id);
-      },
+      env: plan.env,
       memoryBytes: fn.memoryMb * 1024 * 1024,
       pidsMax: this.options.pidsMax,
       network: service.internetAccess !== false,
@@ -363,7 +375,7 @@ export class Pool implements Scaler {
     });
     const instance = new Instance({
       id,
-      fn: info,
+      fn: plan.info,
       capacity: fn.instanceConcurrency,
       timeoutMs: fn.timeoutMs,
       initializationTimeoutMs: fn.initializationTimeoutMs,
@@ -383,11 +395,4 @@ export class Pool implements Scaler {
     }
     return instance;
   }
-}
-
-/** The command a custom runtime's server starts with (FC: customRuntimeConfig, else `bootstrap`). */
-function customCommand(record: FunctionRecord, codePath: string): string[] {
-  const config = record.customRuntimeConfig;
-  const command = config?.command?.length ? config.command : [join(codePath, "bootstrap")];
-  return [...command, ...(config?.args ?? [])];
 }
