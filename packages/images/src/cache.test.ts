@@ -82,6 +82,18 @@ describe("ImageCache: pulling and unpacking real images", () => {
     expect((await readdir(join(image.rootfs, "data"))).filter((n) => n.startsWith(".wh."))).toEqual([]);
   });
 
+  it("clears setuid and setgid bits, which would hand root to anyone on this host who can reach the cache", async () => {
+    const tag = await f.images.custom("setuid", [
+      [{ path: "bin", dir: true }, { path: "bin/rootshell", content: "#!/bin/sh\nexec sh\n", mode: 0o4755 }, { path: "bin/groupie", content: "x", mode: 0o2755 }, { path: "bin/plain", content: "x", mode: 0o755 }],
+    ]);
+    const pushed = await f.images.push(tag, { registry: f.open, repository: "team/setuid", tag: "v1" });
+    const t = await f.cache();
+    const image = await t.cache.acquire(`${f.open.host}/team/setuid@${pushed.digest}`);
+    expect((await stat(join(image.rootfs, "bin/rootshell"))).mode & 0o7777).toBe(0o755);
+    expect((await stat(join(image.rootfs, "bin/groupie"))).mode & 0o7777).toBe(0o755);
+    expect((await stat(join(image.rootfs, "bin/plain"))).mode & 0o7777).toBe(0o755);
+  });
+
   it("takes zstd-compressed layers (skopeo decompresses them on the way)", async () => {
     // Layers of their own: skopeo would reuse blobs the registry has already (gzip) instead of recompressing.
     const tag = await f.images.custom("zstd", [
@@ -144,7 +156,7 @@ describe("ImageCache: pulling and unpacking real images", () => {
 });
 
 describe("ImageCache: hostile layers", () => {
-  const kinds: HostileKind[] = ["dotdot", "absolute", "symlink-out", "symlink-relative-out", "hardlink-out"];
+  const kinds: HostileKind[] = ["dotdot", "absolute", "symlink-out", "symlink-relative-out", "hardlink-out", "device"];
   it.each(kinds)("refuses a layer with %s entries, leaves nothing in the cache and writes nothing outside", async (kind) => {
     await rm(`/tmp/nimbus-escaped-${kind}`, { force: true });
     const image = await f.images.push(await f.images.hostile(kind), { registry: f.open, repository: `hostile/${kind}`, tag: "v1" });

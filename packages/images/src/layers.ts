@@ -92,6 +92,11 @@ function place(layer: number, header: Header, name: string, links: LinkTable, wh
 
 /** Applies one entry's header to the link table, or throws why it is refused. */
 function checkEntry(layer: number, header: Header, links: LinkTable): void {
+  if (header.type === "character-device" || header.type === "block-device") {
+    // Unpacked as root, a device node would be a door into this host's devices for anyone who can
+    // reach the cache; an instance gets its own /dev anyway.
+    throw new ImageError("InvalidImage", `layer ${layer + 1} has a device node '${header.name}'; images may not carry device nodes (the sandbox provides /dev)`);
+  }
   const { dir, base } = place(layer, header, header.name, links, "");
   if (base === "" || base === ".") return; // the root itself
   const path = dir === "" ? base : `${dir}/${base}`;

@@ -80,8 +80,24 @@ async function ensureMountPoint(rootfs: string, rel: string, kind: "dir" | "file
 export async function prepareRootfs(rootfs: string): Promise<void> {
   for (const dir of MOUNT_DIRS) await ensureMountPoint(rootfs, dir, "dir");
   for (const file of MOUNT_FILES) await ensureMountPoint(rootfs, file, "file");
+  await dropPrivilegeBits(rootfs);
   const mode = (await lstat(rootfs)).mode & 0o7777;
   await chmod(rootfs, mode | 0o555);
+}
+
+/**
+ * Clears setuid and setgid bits everywhere in an unpacked root. Inside the sandbox they mean
+ * nothing (a user namespace where root is not mapped, nosuid mounts), but on this host a setuid-root
+ * program of an image, unpacked as root, would hand root to any local user who can reach the cache.
+ */
+async function dropPrivilegeBits(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await dropPrivilegeBits(path);
+    if (!entry.isFile() && !entry.isDirectory()) continue;
+    const mode = (await lstat(path)).mode & 0o7777;
+    if (mode & 0o6000) await chmod(path, mode & ~0o6000);
+  }
 }
 
 /** Bytes a directory tree takes on disk (allocated blocks; hard links counted once). */

@@ -24,6 +24,8 @@ export interface LayerEntry {
   symlink?: string;
   hardlink?: string;
   dir?: true;
+  /** A device node (hostile: images may not carry them). */
+  device?: { kind: "character-device" | "block-device"; major: number; minor: number };
   mode?: number;
 }
 
@@ -199,6 +201,7 @@ async function addEntry(tar: Pack, entry: LayerEntry): Promise<void> {
   if (entry.dir) return add(tar, { ...base, type: "directory", mode: entry.mode ?? 0o755 });
   if (entry.symlink !== undefined) return add(tar, { ...base, type: "symlink", linkname: entry.symlink, mode: 0o777 });
   if (entry.hardlink !== undefined) return add(tar, { ...base, type: "link", linkname: entry.hardlink, mode: entry.mode ?? 0o644 });
+  if (entry.device) return add(tar, { ...base, type: entry.device.kind, devmajor: entry.device.major, devminor: entry.device.minor, mode: entry.mode ?? 0o666 });
   if (entry.content !== undefined) {
     const content = typeof entry.content === "string" ? Buffer.from(entry.content) : entry.content;
     return add(tar, { ...base, type: "file", mode: entry.mode ?? 0o644, size: content.length }, content);

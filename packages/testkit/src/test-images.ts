@@ -64,7 +64,7 @@ export const LAYERED_EXPECTED = {
 };
 
 /** Ways a layer can try to write outside the image's root. */
-export type HostileKind = "dotdot" | "absolute" | "symlink-out" | "symlink-relative-out" | "hardlink-out";
+export type HostileKind = "dotdot" | "absolute" | "symlink-out" | "symlink-relative-out" | "hardlink-out" | "device";
 
 const HOSTILE: Record<HostileKind, LayerEntry[]> = {
   dotdot: [{ path: "../../../../../../tmp/nimbus-escaped-dotdot", content: "escaped\n" }],
@@ -78,6 +78,8 @@ const HOSTILE: Record<HostileKind, LayerEntry[]> = {
     { path: "up/nimbus-escaped-relative", content: "escaped\n" },
   ],
   "hardlink-out": [{ path: "passwd-link", hardlink: "../../../../../../etc/passwd" }],
+  // /dev/mem, world-readable: unpacked as root on the host it would be readable by anyone.
+  device: [{ path: "mem", device: { kind: "character-device", major: 1, minor: 1 }, mode: 0o666 }],
 };
 
 /**
