@@ -115,15 +115,17 @@ export class TestImages {
 
   /**
    * The Node.js web server image (tens of MB: it is this host's node binary). A `variant` is the same
-   * server with its own IMAGE_MARKER: an image of its own (another digest) that no cache has yet.
+   * server with its own IMAGE_MARKER: an image of its own (another digest) that no cache has yet;
+   * `extraLayers` go on top of the server's (data to make a pull heavy, say).
    */
-  async node(variant?: string): Promise<string> {
+  async node(variant?: string, extraLayers: LayerEntry[][] = []): Promise<string> {
     const tag = variant ? `node-${variant}` : "node";
     return this.once(tag, async () => {
       const node = await realpath(process.execPath);
       const files = [{ path: "/usr/local/bin/node", from: node, mode: 0o755 }, ...(await sharedLibraries(node))];
       await this.layout.create(tag);
       await this.layout.addLayer(tag, withParents([...files, { path: "/app/server.js", content: NODE_SERVER_JS }]));
+      for (const layer of extraLayers) await this.layout.addLayer(tag, layer);
       await this.layout.configure(tag, {
         entrypoint: ["/usr/local/bin/node", "/app/server.js"],
         env: ["PATH=/usr/local/bin:/usr/bin:/bin", `IMAGE_MARKER=${variant ?? "node-image"}`],
