@@ -19,6 +19,8 @@ export interface Endpoints {
   natsUrl: string;
   redisUrl: string;
   region: string;
+  /** NIMBUS_PREFIX the services run with (absent: the default); written since custom-container images. */
+  prefix?: string;
 }
 
 export function homeDir(cwd = process.cwd()): string {

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import type { FunctionLogLine, FunctionMetricsPoint } from "@nimbus/sdk";
 import { clientFor, loadConfig } from "./config.js";
+import { formatTable } from "./table.js";
 import { parseTarget } from "./target.js";
 
 const LOGS_USAGE = `usage: nimbus logs <service>[.<qualifier>]/<function> [options]
@@ -173,6 +174,5 @@ export async function metrics(argv: string[]): Promise<void> {
     ]);
   }
   rows.push(["total", String(total.invocations), String(total.errors), String(total.throttles), String(total.timeouts), String(total.coldStarts), "", "", "", "", ""]);
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length)));
-  for (const r of rows) process.stdout.write(`${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd()}\n`);
+  process.stdout.write(formatTable(rows));
 }

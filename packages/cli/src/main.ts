@@ -1,6 +1,7 @@
 import { asyncCommand } from "./async.js";
 import { unreachableMessage } from "./config.js";
 import { deploy } from "./deploy.js";
+import { images } from "./images.js";
 import { invoke } from "./invoke.js";
 import { invoker } from "./invoker.js";
 import { logs, metrics } from "./logs.js";
@@ -13,7 +14,8 @@ const USAGE = `usage: nimbus <command> [options]
 
 commands:
   up                     start the whole platform on this machine (what npm start runs)
-  deploy [dir]           create or update a function from a directory (nimbus.yaml or flags)
+  deploy [dir]           create or update a function from a directory (nimbus.yaml or flags),
+                         or from a container image (--image <reference>)
   invoke <svc>/<fn>      call a function and print its response (--async: queue it, print its id)
   async get|list|stop    what happened to asynchronous invocations; stop one
   logs <svc>/<fn>        a function's output lines (--request-id, --since 10m, --keyword, -f to follow)
@@ -23,6 +25,7 @@ commands:
   layer publish|list     publish a directory as a layer version (prints its ARN)
   trigger create|list|delete   timers, NATS subjects, object-storage events, HTTP
   publish <subject>      publish (or --request) a message on the platform's NATS
+  images                 the container images each invoker node has cached (size, last use)
   invoker                start one more invoker node on the same NATS and Redis (npm run invoker)
 
 'nimbus <command> --help' tells more. The API endpoint and key come from NIMBUS_ENDPOINT,
@@ -58,6 +61,8 @@ export async function main(argv: string[]): Promise<void> {
         return await triggerCommand(rest);
       case "publish":
         return await publish(rest);
+      case "images":
+        return await images(rest);
       case undefined:
       case "help":
       case "--help":

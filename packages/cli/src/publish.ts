@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { connect, headers as natsHeaders } from "@nats-io/transport-node";
-import { homeDir, readEndpoints } from "./config.js";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { connectPlatformNats } from "./nats.js";
 
 const USAGE = `usage: nimbus publish <subject> [--data <text> | --data @file | --data -] [--header name=value]... [--request]
 
@@ -31,13 +31,7 @@ export async function publish(argv: string[]): Promise<void> {
   }
   const raw = values.data ?? "";
   const data = raw === "-" ? await readStdin() : raw.startsWith("@") ? await readFile(raw.slice(1)) : Buffer.from(raw);
-  const url = process.env["NIMBUS_NATS_URL"] ?? (await readEndpoints(homeDir()))?.natsUrl;
-  if (!url) throw new Error("no NATS to publish on: set NIMBUS_NATS_URL, or run 'npm start' (it records its NATS in .nimbus/endpoints.json)");
-  const parsed = new URL(url);
-  const nc = await connect({
-    servers: `${parsed.hostname}:${parsed.port || 4222}`,
-    ...(parsed.username && parsed.password ? { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } : parsed.username ? { token: decodeURIComponent(parsed.username) } : {}),
-  });
+  const { nc } = await connectPlatformNats();
   try {
     const headers = natsHeaders();
     for (const h of values.header ?? []) {

@@ -166,7 +166,7 @@ export async function up(argv: string[] = [], cwd: string = process.cwd()): Prom
       if (ready.metricsPort) metricsPorts.push(`${name} :${ready.metricsPort}`);
     }
     const endpoint = `http://${env.NIMBUS_HOST === "0.0.0.0" ? "127.0.0.1" : env.NIMBUS_HOST}:${env.NIMBUS_PORT}`;
-    const endpoints: Endpoints = { endpoint, natsUrl, redisUrl, region: env.NIMBUS_REGION };
+    const endpoints: Endpoints = { endpoint, natsUrl, redisUrl, region: env.NIMBUS_REGION, ...(process.env["NIMBUS_PREFIX"] ? { prefix: process.env["NIMBUS_PREFIX"] } : {}) };
     await writeFile(join(home, "endpoints.json"), JSON.stringify(endpoints, null, 2) + "\n", { mode: 0o600 });
     // Every service said it is ready; "up" also means the gateway has seen them all (/readyz 200).
     if (!(await readyWithin(endpoint, 15_000))) print(`nimbus: warning: ${endpoint}/readyz is not 200 yet; see ${join(home, "logs")}`);

@@ -4,6 +4,11 @@ import yazl from "yazl";
 
 const SKIP = new Set([".git", ".nimbus", ".DS_Store"]);
 
+/** True for what a code package leaves out (`.git`, `.nimbus`, `.DS_Store`). */
+export function isSkipped(name: string): boolean {
+  return SKIP.has(name);
+}
+
 /**
  * Zips a directory the way `zip -r` does: files and their exec bits, symbolic links followed (the
  * platform refuses links inside packages), `.git` and `.nimbus` left out.
