@@ -1,4 +1,4 @@
-import { ACCELERATION_TYPES, CUSTOM_CONTAINER_RUNTIME, Limits, readJsonStringArray, type AccelerationType } from "@nimbus/protocol";
+import { ACCELERATION_TYPES, CUSTOM_CONTAINER_RUNTIME, Defaults, Limits, readJsonStringArray, type AccelerationType } from "@nimbus/protocol";
 
 /** The flags `nimbus deploy` takes for an image function. */
 export interface ImageFlags {
@@ -13,7 +13,7 @@ export interface ImageFlags {
 /** FC's fields for a custom-container function, as deploy sends them on create and on update. */
 export interface ImageSpec {
   runtime: typeof CUSTOM_CONTAINER_RUNTIME;
-  caPort?: number;
+  caPort: number;
   customContainerConfig: {
     image: string;
     /** FC's strings holding JSON arrays; "" runs the image's own Entrypoint/Cmd. */
@@ -30,7 +30,7 @@ export const IMAGE_KEYS = ["image", "port", "command", "args", "acceleration", "
 /**
  * The image function that flags and nimbus.yaml describe (flags win), or undefined when neither
  * names an image. Everything is sent on every deploy — an option left out goes back to FC's default
- * (the image's own command, acceleration Default, web server mode) — so what a deploy says is what
+ * (caPort 9000, the image's own command, acceleration Default, web server mode) — so what a deploy says is what
  * runs; the image itself is resolved again by the gateway, which is how LATEST follows a moved tag.
  */
 export function imageSpec(flags: ImageFlags, manifest: Record<string, unknown>): ImageSpec | undefined {
@@ -45,7 +45,7 @@ export function imageSpec(flags: ImageFlags, manifest: Record<string, unknown>):
   const port = flags.port ?? manifest["port"] ?? manifest["caPort"];
   return {
     runtime: CUSTOM_CONTAINER_RUNTIME,
-    ...(port === undefined ? {} : { caPort: portNumber(port) }),
+    caPort: port === undefined ? Defaults.caPort : portNumber(port),
     customContainerConfig: {
       image,
       command: argvText(flags.command ?? manifest["command"], flags.command === undefined ? "command:" : "--command"),

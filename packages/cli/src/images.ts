@@ -7,8 +7,8 @@ const USAGE = `usage: nimbus images [--json] [--no-trunc] [--wait <ms>]
 
 Lists the container images each invoker node holds in its cache — pulled for custom-container
 functions, or pre-pulled when they were deployed with acceleration Default: the node, the image's
-digest, its unpacked size, when an instance last used it, how many live instances use it now, and
-the references it was pulled as. A node keeps what fits NIMBUS_IMAGE_CACHE_BYTES and evicts the
+digest, its unpacked size, when an instance last started or stopped on it, how many live instances
+use it now, and the references it was pulled as. A node keeps what fits NIMBUS_IMAGE_CACHE_BYTES and evicts the
 least recently used images no instance uses.
 
 Asks every node on the platform's NATS (NIMBUS_NATS_URL, or the one 'npm start' runs) and prints
