@@ -2,40 +2,23 @@ import { execFile, spawn } from "node:child_process";
 import { chmod, mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "@nimbus/testkit";
 import { useCluster } from "../helpers/cluster.js";
-import { ROOT } from "./launch.js";
+import { cliEnv as clusterCliEnv, runCli } from "./cli-run.js";
+import { BIN, ROOT } from "./launch.js";
 
 const run = promisify(execFile);
-const BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
 const ctx = useCluster({ services: ["gateway", "invoker", "async-queue", "trigger-router", "log-collector"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_ASYNC_RETRY_BASE_MS: "100" } });
 let dir: string;
 
 function cliEnv() {
-  return {
-    PATH: process.env["PATH"],
-    NIMBUS_HOME: join(dir, ".nimbus-none"),
-    NIMBUS_ENDPOINT: ctx.cluster.endpoint(),
-    NIMBUS_ACCESS_KEY_ID: ctx.cluster.credentials.accessKeyId,
-    NIMBUS_ACCESS_KEY_SECRET: ctx.cluster.credentials.accessKeySecret,
-    NIMBUS_ACCOUNT_ID: ctx.cluster.credentials.accountId,
-    NIMBUS_NATS_URL: ctx.cluster.nats.url,
-  };
+  return clusterCliEnv(ctx.cluster, join(dir, ".nimbus-none"));
 }
 
 function nimbus(args: string[], input?: string, extraEnv: Record<string, string> = {}) {
-  const env = { ...cliEnv(), ...extraEnv };
-  const child = run(process.execPath, [BIN, ...args], { env, encoding: "utf8" });
-  if (input !== undefined) {
-    child.child.stdin?.end(input);
-  }
-  return child.then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
+  return runCli(args, { ...cliEnv(), ...extraEnv }, input);
 }
 
 beforeAll(async () => {

@@ -30,7 +30,7 @@ async function nimbus(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000
   return { code, stdout, stderr };
 }
 
-const COMMANDS = ["up", "invoker", "deploy", "invoke", "async", "logs", "metrics", "version", "alias", "layer", "trigger", "publish"];
+const COMMANDS = ["up", "invoker", "deploy", "invoke", "async", "logs", "metrics", "version", "alias", "layer", "trigger", "publish", "images"];
 
 describe("--help", () => {
   it.each(COMMANDS)("nimbus %s --help and -h print its usage, exit 0 and start nothing", async (command) => {

@@ -36,9 +36,10 @@ export const IMAGE_KEYS = ["image", "port", "command", "args", "acceleration", "
 export function imageSpec(flags: ImageFlags, manifest: Record<string, unknown>): ImageSpec | undefined {
   const image = flags.image ?? manifestString(manifest, "image");
   if (image === undefined) {
-    const stray = [...IMAGE_KEYS.filter((k) => k !== "image" && manifest[k] !== undefined)];
+    const stray = IMAGE_KEYS.filter((k) => k !== "image" && manifest[k] !== undefined);
     const strayFlags = (["port", "command", "args", "acceleration", "web-server-mode"] as const).filter((f) => flags[f] !== undefined).map((f) => `--${f}`);
-    if (stray.length || strayFlags.length) throw new Error(`${[...strayFlags, ...stray.map((k) => `'${k}:'`)].join(", ")} describe a container image, but no --image or 'image:' names one`);
+    const given = [...strayFlags, ...stray.map((k) => `'${k}:'`)];
+    if (given.length) throw new Error(`${given.join(", ")} ${given.length === 1 ? "is" : "are"} for a container image, but no --image or 'image:' names one`);
     return undefined;
   }
   if (image.trim() === "") throw new Error("--image is empty: give an image reference such as 127.0.0.1:5000/team/app:v1");
@@ -71,6 +72,8 @@ function portNumber(value: unknown): number {
   return port;
 }
 
+const ARGV_FORMS = `give a JSON array of strings such as '["/app/server", "--verbose"]', or plain words: /app/server --verbose`;
+
 /**
  * A command or its arguments as FC's JSON-array text: a JSON array of strings (`'["/app/server", "-v"]'`),
  * a YAML list, or plain words split at spaces (`/app/server -v`). Unset is "" (the image's own).
@@ -90,7 +93,14 @@ export function argvText(value: unknown, name: string): string {
   if (text === "") return "";
   // Text that opens like JSON is taken as JSON, so a typo is an error rather than odd words.
   if (text.startsWith("[") || text.startsWith("{") || text.startsWith('"')) {
-    const read = readJsonStringArray(text);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new Error(`${name} is not JSON: '${text.slice(0, 64)}' (${ARGV_FORMS})`);
+    }
+    if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new Error(`${name} must be an array of strings, got ${text.slice(0, 64)} (${ARGV_FORMS})`);
+    const read = readJsonStringArray(text); // FC's bounds, as the gateway checks them
     if (!Array.isArray(read)) throw new Error(`${name} ${read?.error ?? "is empty"}`);
     return JSON.stringify(read);
   }

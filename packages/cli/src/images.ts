@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { NoRespondersError, RequestError } from "@nats-io/transport-node";
 import { decodeImageMessage, ImageListReply } from "@nimbus/protocol";
 import { connectPlatformNats } from "./nats.js";
 import { formatTable } from "./table.js";
@@ -52,11 +53,13 @@ async function askNodes(waitMs: number): Promise<ImageListReply[]> {
     }
   } catch (err) {
     // nats.js says so when nothing subscribes to the subject: no invoker runs (or another prefix).
-    if ((err as Error).name !== "NoRespondersError") throw err;
+    const noResponders = err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders());
+    if (!noResponders) throw err;
+    throw new Error(`no invoker node listens on ${subject}: is 'npm start' (or 'nimbus invoker') running, with this NIMBUS_PREFIX?`, { cause: err });
   } finally {
     await nc.drain();
   }
-  if (replies.length === 0) throw new Error(`no invoker node answered on ${subject} within ${waitMs} ms: is 'npm start' (or an invoker) running, with this NIMBUS_PREFIX?`);
+  if (replies.length === 0) throw new Error(`no invoker node answered on ${subject} within ${waitMs} ms (a longer --wait may help)`);
   return replies.sort((a, b) => a.node.localeCompare(b.node));
 }
 
