@@ -50,6 +50,7 @@ const MANIFEST = "nimbus.yaml";
 /** Function fields nimbus.yaml may set (FC's names). */
 const FUNCTION_FIELDS = ["runtime", "handler", "memorySize", "timeout", "initializer", "initializationTimeout", "environmentVariables", "instanceConcurrency", "caPort", "customRuntimeConfig", "description", "layers"];
 
+/** `nimbus deploy`: creates or updates a service's function from a directory of code or a container image. */
 export async function deploy(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -90,7 +91,6 @@ export async function deploy(argv: string[]): Promise<void> {
   if (namedFunction === undefined) process.stderr.write(`no --function and no 'function:' in ${manifestPath}: naming the function '${fn}' after its directory\n`);
   const httpTrigger = values.http ?? (manifest["httpTrigger"] as string | undefined);
 
-  const client = clientFor(await loadConfig());
   let what: string;
   if (image) {
     what = `image ${image.customContainerConfig.image}`;
@@ -99,6 +99,7 @@ export async function deploy(argv: string[]): Promise<void> {
     spec["code"] = { zipFile: zip.toString("base64") };
     what = `${zip.length} bytes`;
   }
+  const client = clientFor(await loadConfig());
 
   await client.createService(service).catch((err: unknown) => {
     if (!(err instanceof FcApiError && err.code === "ServiceAlreadyExists")) throw err;
