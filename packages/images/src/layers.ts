@@ -68,9 +68,12 @@ class LinkTable {
   }
 }
 
-/** A tar entry name as a root-relative path (`./a//b/` → `a/b`), or the reason it may not be one. */
+/**
+ * A tar entry name as a root-relative path (`./a//b/` → `a/b`, `/` → the root), or the reason it may
+ * not be one. A leading `/` means the image's root, as Docker and containerd read it (and as umoci
+ * unpacks it); what may not be is a `..` that would climb out of it.
+ */
 function entryPath(name: string): { path: string } | { refused: string } {
-  if (name.startsWith("/")) return { refused: "an absolute path" };
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) return { refused: "a '..' component" };
   return { path: parts.join("/") };

@@ -64,6 +64,7 @@ function fcEnv(record: FunctionRecord, service: ServiceRecord, fn: FunctionInfo,
     FC_ACCOUNT_ID: fn.accountId,
     FC_INSTANCE_ID: instanceId,
     FC_CUSTOM_LISTEN_PORT: String(fn.caPort),
+    FC_SERVER_PORT: String(fn.caPort),
     FC_FUNCTION_VERSION: fn.service.versionId || "LATEST",
   };
 }
