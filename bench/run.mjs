@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const available = (await readdir(here)).filter((f) => f.endsWith(".mjs") && !["run.mjs", "lib.mjs", "async-lib.mjs"].includes(f)).map((f) => f.slice(0, -4));
+const available = (await readdir(here)).filter((f) => f.endsWith(".mjs") && f !== "run.mjs" && f !== "lib.mjs" && !f.endsWith("-lib.mjs")).map((f) => f.slice(0, -4));
 const name = process.argv[2];
 if (!name || !available.includes(name)) {
   console.error(`usage: npm run bench -- <name>\navailable: ${available.join(", ")}`);
