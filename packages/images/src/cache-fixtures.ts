@@ -141,13 +141,16 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 export async function downloadStarted(cacheDir: string): Promise<{ staging: string; bytes: number }> {
   return waitFor("a pull to start writing blobs", async () => {
     for (const name of await readdir(cacheDir).catch(() => [] as string[])) {
-      const download = join(cacheDir, name, "download");
-      if (!name.startsWith(".staging-") || !existsSync(download)) continue;
-      let bytes = 0;
-      for (const file of await readdir(download).catch(() => [] as string[])) {
-        if (file !== "version") bytes += (await stat(join(download, file)).catch(() => ({ size: 0 }))).size; // skopeo writes 'version' first
+      if (!name.startsWith(".staging-")) continue;
+      // Blobs land in the OCI layout's blob dir (a `dir:` download for images with zstd layers).
+      for (const download of [join(cacheDir, name, "layout", "blobs", "sha256"), join(cacheDir, name, "download")]) {
+        if (!existsSync(download)) continue;
+        let bytes = 0;
+        for (const file of await readdir(download).catch(() => [] as string[])) {
+          if (file !== "version") bytes += (await stat(join(download, file)).catch(() => ({ size: 0 }))).size; // skopeo writes 'version' first
+        }
+        if (bytes > 0) return { staging: join(cacheDir, name), bytes };
       }
-      if (bytes > 0) return { staging: join(cacheDir, name), bytes };
     }
     return undefined;
   });

@@ -1,16 +1,20 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
 import { extract, type Header } from "tar-stream";
 import { ImageError } from "./errors.js";
 
-/** One uncompressed layer tar on disk and the digest its content must have (the config's diff_id). */
+/** One layer tar on disk (plain, or gzip as the registry served it) and the digest its uncompressed content must have (the config's diff_id). */
 export interface LayerFile {
   path: string;
   diffId: string;
+  compression?: "gzip" | "none";
 }
+
+/** Gunzip in big chunks: with zlib's 16 KB default, decompressing was half the scan. */
+const GUNZIP_CHUNK_BYTES = 1024 * 1024;
 
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
@@ -113,13 +117,13 @@ function checkEntry(layer: number, header: Header, links: LinkTable): void {
 /** Reads one layer tar: checks every entry and the digest of the whole file. */
 async function checkLayer(layer: number, file: LayerFile, links: LinkTable): Promise<number> {
   const hash = createHash("sha256");
-  let hashed = 0;
   let entries = 0;
   let inEntry = false;
-  const input = createReadStream(file.path);
-  input.on("data", (chunk) => {
+  const raw = createReadStream(file.path, { highWaterMark: GUNZIP_CHUNK_BYTES });
+  const input = file.compression === "gzip" ? raw.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })) : raw;
+  raw.on("error", (err) => input.destroy(err));
+  input.on("data", (chunk: Buffer) => {
     hash.update(chunk);
-    hashed += chunk.length;
   });
   const tar = extract();
   tar.on("entry", (header, stream, next) => {
@@ -151,9 +155,8 @@ async function checkLayer(layer: number, file: LayerFile, links: LinkTable): Pro
       throw new ImageError("InvalidImage", `layer ${layer + 1} is not a valid tar archive: ${(err as Error).message}`, { cause: err });
     }
   }
-  const size = (await stat(file.path)).size;
   const digest = `sha256:${hash.digest("hex")}`;
-  if (hashed !== size || digest !== file.diffId) {
+  if (digest !== file.diffId) {
     throw new ImageError("InvalidImage", `layer ${layer + 1}'s content has digest ${digest}, but the image config says ${file.diffId}`);
   }
   return entries;

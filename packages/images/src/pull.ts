@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageError } from "./errors.js";
-import { checkLayers } from "./layers.js";
+import { checkLayers, type LayerFile } from "./layers.js";
 import { MediaTypes, parseImageConfig, parseManifest, sha256Digest, type Descriptor, type ImageConfig } from "./manifest.js";
 import { formatPlatform, normalizePlatform, selectPlatform } from "./platform.js";
 import { pinnedReference, skopeoReference } from "./reference.js";
@@ -41,10 +41,13 @@ export interface PulledImage {
 
 /**
  * Pulls an image pinned by digest into `staging`: picks this node's manifest, refuses an image over
- * `maxImageBytes` before downloading a byte of it, copies it with `skopeo copy --dest-decompress`
- * (skopeo checks every blob against its digest), checks each uncompressed layer against the
- * config's diff_ids and for paths out of the root, unpacks it with `umoci unpack` into an OCI
- * layout written here, and readies the root for the sandbox. Nothing outside `staging` is touched.
+ * `maxImageBytes` before downloading a byte of it, copies it with `skopeo copy` (which checks every
+ * blob against its digest) into an OCI layout, and then at once unpacks it with `umoci raw unpack`
+ * while every layer is checked (its uncompressed content against the config's diff_id, its entries
+ * for paths out of the root): the unpacked root is kept only when every check passed. The staging
+ * directory is its owner's alone until the cache opens it, so nothing a hostile layer put there is
+ * reachable meanwhile. Layers stay compressed as served (gzip), except zstd ones, which umoci 0.4
+ * cannot read: skopeo decompresses those. Nothing outside `staging` is touched.
  */
 export async function pullImage(ref: ImageReference & { digest: string }, options: PullOptions): Promise<PulledImage> {
   const what = `image ${pinnedReference(ref, ref.digest)}`;
@@ -57,26 +60,70 @@ export async function pullImage(ref: ImageReference & { digest: string }, option
       `${what}: its layers take ${downloadBytes} bytes (${image.layers.length} layers, compressed), over this node's limit of ${options.maxImageBytes} bytes (NIMBUS_MAX_IMAGE_BYTES)`,
     );
   }
+  const compressions = image.layers.map((layer) => layerCompression(layer.mediaType, what));
   await options.reserve(downloadBytes);
 
   options.onPhase?.("download", { manifestDigest: image.digest, bytes: downloadBytes, layers: image.layers.length });
-  const download = await copyImage(ref, image.digest, options, what);
+  const decompress = compressions.includes("zstd");
+  const layout = decompress ? await copyDecompressed(ref, image, options, what) : await copyLayout(ref, image.digest, options, what);
 
   options.onPhase?.("check", {});
-  const config = await readDownloaded(download, image.digest, image.config, image.layers.length, what);
+  const { config, layers } = await readLayout(layout, image.config, image.layers.length, what);
   const has = normalizePlatform(config.platform);
   const wanted = normalizePlatform(platform ?? options.platform);
   if (has.os !== wanted.os || has.architecture !== wanted.architecture) {
     if (platform) throw new ImageError("InvalidImage", `${what}: its ${formatPlatform(platform)} entry is an image for ${formatPlatform(config.platform)}`);
     throw new ImageError("NoMatchingPlatform", `${what} is for ${formatPlatform(config.platform)}, not ${formatPlatform(wanted)}`);
   }
-  await checkLayers(config.diffIds.map((diffId) => ({ path: join(download, diffId.slice("sha256:".length)), diffId })));
+  const files = config.diffIds.map((diffId, i) => ({
+    path: join(layout, "blobs", "sha256", (layers[i] as Descriptor).digest.slice("sha256:".length)),
+    diffId,
+    compression: decompress ? ("none" as const) : (compressions[i] === "gzip" ? ("gzip" as const) : ("none" as const)),
+  }));
 
   options.onPhase?.("unpack", {});
-  const rootfs = await unpack(options.staging, download, image.config, config.diffIds, options.access.timeoutMs, what);
+  const rootfs = await unpackChecked(options.staging, layout, files, options.access.timeoutMs, what);
   options.onPhase?.("prepare", {});
   await prepareRootfs(rootfs);
+  await rm(layout, { recursive: true, force: true });
   return { manifestDigest: image.digest, platform: has, config, downloadBytes, sizeBytes: await diskUsage(rootfs) };
+}
+
+/** How a layer is compressed, from its media type (Docker's and OCI's). */
+function layerCompression(mediaType: string, what: string): "gzip" | "zstd" | "none" {
+  if (/tar\.gzip$|tar\+gzip$/.test(mediaType)) return "gzip";
+  if (/tar\+zstd$/.test(mediaType)) return "zstd";
+  if (/\.tar$/.test(mediaType)) return "none";
+  throw new ImageError("InvalidImage", `${what}: a layer of media type '${mediaType}' is not one this node can unpack (tar, tar+gzip, tar+zstd)`);
+}
+
+/**
+ * Unpacks the layout's image into `<staging>/rootfs` with `umoci raw unpack` (rootless unless we
+ * are root) while the layers are checked alongside; a failed check stops umoci and fails the pull.
+ */
+async function unpackChecked(staging: string, layout: string, files: LayerFile[], timeoutMs: number, what: string): Promise<string> {
+  const rootfs = join(staging, "rootfs");
+  const layerBytes = await bytesIn(join(layout, "blobs", "sha256"));
+  const rootless = process.getuid?.() !== 0;
+  const stop = new AbortController();
+  const unpacking = runTool("umoci", ["raw", "unpack", ...(rootless ? ["--rootless"] : []), "--image", `${layout}:image`, rootfs], {
+    timeoutMs: timeoutMs + layerBytes / UNPACK_MIN_BYTES_PER_MS,
+    signal: stop.signal,
+  });
+  try {
+    await checkLayers(files);
+  } catch (err) {
+    stop.abort();
+    await unpacking;
+    throw err;
+  }
+  const result = await unpacking;
+  if (result.timedOut) throw new ImageError("Unavailable", `${what}: umoci did not finish unpacking ${layerBytes} bytes of layers in time (a slow or busy disk)`);
+  if (result.code !== 0) {
+    const said = result.stderr.trim().split("\n").at(-1)?.replace(/^\W+/, "") || `exited with ${result.code ?? result.signal}`;
+    throw new ImageError("InvalidImage", `${what}: umoci could not unpack it: ${said}`);
+  }
+  return rootfs;
 }
 
 /** The image manifest to pull: the reference's own, or this node's entry of its index (and that entry's platform). */
@@ -95,45 +142,46 @@ async function chooseManifest(
 }
 
 /**
- * `skopeo copy --dest-decompress` of one manifest (by its digest) into `<staging>/download`, a
- * flat `dir:` layout of plain tars named by their diff_ids. Stopped once no bytes have arrived for
- * the registry timeout, so a large image is not cut off while a stalled one is.
+ * `skopeo copy` of one manifest (by its digest) into an OCI layout at `<staging>/layout`, tagged
+ * `image`, its layers as the registry serves them. Stopped once no bytes have arrived for the
+ * registry timeout, so a large image is not cut off while a stalled one is.
  */
-async function copyImage(ref: ImageReference, manifestDigest: string, options: PullOptions, what: string): Promise<string> {
+async function copyLayout(ref: ImageReference, manifestDigest: string, options: PullOptions, what: string): Promise<string> {
+  const layout = join(options.staging, "layout");
+  const { access } = options;
+  const copy = await runTool("skopeo", ["copy", "--quiet", ...skopeoAccessFlags(ref.registry, access, "src"), skopeoReference(ref, manifestDigest), `oci:${layout}:image`], {
+    timeoutMs: access.timeoutMs,
+    progress: () => bytesIn(join(layout, "blobs", "sha256")),
+  });
+  if (copy.timedOut) throw new ImageError("Unavailable", `${what}: the download made no progress for ${access.timeoutMs} ms (skopeo was stopped)`);
+  if (copy.code !== 0) throw skopeoError(copy, what, access.timeoutMs);
+  return layout;
+}
+
+/**
+ * For an image with zstd layers (which umoci 0.4 cannot read): `skopeo copy --dest-decompress`
+ * into a flat `dir:` of plain tars named by their diff_ids, then an OCI layout over them (moved, not
+ * copied) with one manifest of uncompressed layers tagged `image`.
+ */
+async function copyDecompressed(ref: ImageReference, image: { digest: string; config: Descriptor }, options: PullOptions, what: string): Promise<string> {
   const download = join(options.staging, "download");
   await mkdir(download, { recursive: true });
   const { access } = options;
   const copy = await runTool(
     "skopeo",
-    ["copy", "--quiet", "--dest-decompress", ...skopeoAccessFlags(ref.registry, access, "src"), skopeoReference(ref, manifestDigest), `dir:${download}`],
+    ["copy", "--quiet", "--dest-decompress", ...skopeoAccessFlags(ref.registry, access, "src"), skopeoReference(ref, image.digest), `dir:${download}`],
     { timeoutMs: access.timeoutMs, progress: () => bytesIn(download) },
   );
   if (copy.timedOut) throw new ImageError("Unavailable", `${what}: the download made no progress for ${access.timeoutMs} ms (skopeo was stopped)`);
   if (copy.code !== 0) throw skopeoError(copy, what, access.timeoutMs);
-  return download;
+  const written = parseManifest(await readFile(join(download, "manifest.json")), `${what}: the copied manifest`);
+  if (written.kind !== "image") throw new ImageError("InvalidImage", `${what}: skopeo wrote an index where a manifest was expected`);
+  const layout = await writeLayout(options.staging, download, image.config, written.layers.map((l) => l.digest));
+  await rm(download, { recursive: true, force: true });
+  return layout;
 }
 
-/** `umoci unpack` (rootless unless we are root) of the checked layers; returns `<staging>/rootfs` and removes everything else. */
-async function unpack(staging: string, download: string, config: Descriptor, diffIds: string[], timeoutMs: number, what: string): Promise<string> {
-  const layout = await writeLayout(staging, download, config, diffIds);
-  const bundle = join(staging, "bundle");
-  const layerBytes = await bytesIn(join(layout, "blobs", "sha256"));
-  const rootless = process.getuid?.() !== 0;
-  const result = await runTool("umoci", ["unpack", ...(rootless ? ["--rootless"] : []), "--image", `${layout}:image`, bundle], {
-    timeoutMs: timeoutMs + layerBytes / UNPACK_MIN_BYTES_PER_MS,
-  });
-  if (result.timedOut) throw new ImageError("Unavailable", `${what}: umoci did not finish unpacking ${layerBytes} bytes of layers in time (a slow or busy disk)`);
-  if (result.code !== 0) {
-    const said = result.stderr.trim().split("\n").at(-1)?.replace(/^\W+/, "") || `exited with ${result.code ?? result.signal}`;
-    throw new ImageError("InvalidImage", `${what}: umoci could not unpack it: ${said}`);
-  }
-  const rootfs = join(staging, "rootfs");
-  await rename(join(bundle, "rootfs"), rootfs);
-  await Promise.all([bundle, layout, download].map((path) => rm(path, { recursive: true, force: true })));
-  return rootfs;
-}
-
-/** Bytes in the files directly inside `dir` (skopeo's dir: destination is flat; it writes blobs to temp files there). */
+/** Bytes in the files directly inside `dir` (where skopeo writes blobs, to temp files first). */
 async function bytesIn(dir: string): Promise<number> {
   let total = 0;
   for (const name of await readdir(dir).catch(() => [])) total += (await stat(join(dir, name)).catch(() => ({ size: 0 }))).size;
@@ -141,23 +189,28 @@ async function bytesIn(dir: string): Promise<number> {
 }
 
 /**
- * Reads what `skopeo copy` wrote and checks it against what was verified from the registry: the
- * config blob is the one the manifest names (by digest), and the uncompressed layers are named by
- * the config's diff_ids, in order.
+ * Reads the image from the layout skopeo wrote and checks it against what was verified from the
+ * registry: its config blob is the one the manifest names (by digest, and hashed again here), and
+ * it has as many layers as the config has diff_ids.
  */
-async function readDownloaded(download: string, manifestDigest: string, configDescriptor: Descriptor, layerCount: number, what: string): Promise<ImageConfig> {
-  const written = parseManifest(await readFile(join(download, "manifest.json")), `${what}: the copied manifest`);
+async function readLayout(layout: string, configDescriptor: Descriptor, layerCount: number, what: string): Promise<{ config: ImageConfig; layers: Descriptor[] }> {
+  const blob = (digest: string) => join(layout, "blobs", "sha256", digest.slice("sha256:".length));
+  const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests?: { digest: string; annotations?: Record<string, string> }[] };
+  const entry = index.manifests?.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === "image");
+  if (!entry) throw new ImageError("InvalidImage", `${what}: skopeo wrote no image to its layout`);
+  const manifestBytes = await readFile(blob(entry.digest));
+  if (sha256Digest(manifestBytes) !== entry.digest) throw new ImageError("InvalidImage", `${what}: the copied manifest does not match its digest`);
+  const written = parseManifest(manifestBytes, `${what}: the copied manifest`);
   if (written.kind !== "image" || written.config.digest !== configDescriptor.digest) {
-    throw new ImageError("InvalidImage", `${what}: skopeo wrote a manifest for another config than ${manifestDigest} names`);
+    throw new ImageError("InvalidImage", `${what}: skopeo wrote a manifest for another config than the registry's manifest names`);
   }
-  const configBytes = await readFile(join(download, configDescriptor.digest.slice("sha256:".length)));
+  const configBytes = await readFile(blob(configDescriptor.digest));
   if (sha256Digest(configBytes) !== configDescriptor.digest) throw new ImageError("InvalidImage", `${what}: its config blob does not match its digest`);
   const config = parseImageConfig(configBytes, `${what}: its config`);
-  const copied = written.layers.map((l) => l.digest);
-  if (copied.length !== layerCount || copied.some((digest, i) => digest !== config.diffIds[i])) {
-    throw new ImageError("InvalidImage", `${what}: its layers do not match the diff_ids of its config (${copied.length} layers, ${config.diffIds.length} diff_ids)`);
+  if (written.layers.length !== layerCount || config.diffIds.length !== layerCount) {
+    throw new ImageError("InvalidImage", `${what}: its layers do not match the diff_ids of its config (${written.layers.length} layers, ${config.diffIds.length} diff_ids)`);
   }
-  return config;
+  return { config, layers: written.layers };
 }
 
 /** An OCI layout over the downloaded blobs (moved, not copied), with one manifest of uncompressed layers tagged `image`. */

@@ -1,3 +1,5 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { chmod, lstat, mkdir, readdir, readlink, unlink, writeFile } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { ImageError } from "./errors.js";
@@ -100,8 +102,22 @@ async function dropPrivilegeBits(dir: string): Promise<void> {
   }
 }
 
-/** Bytes a directory tree takes on disk (allocated blocks; hard links counted once). */
+/**
+ * Bytes a directory tree takes on disk (allocated blocks; hard links counted once): coreutils' `du`
+ * (an order of magnitude faster on a large image), else a walk of our own.
+ */
 export async function diskUsage(dir: string): Promise<number> {
+  try {
+    const { stdout } = await promisify(execFile)("du", ["-s", "-B1", dir], { timeout: 60_000 });
+    const bytes = Number.parseInt(stdout, 10);
+    if (Number.isFinite(bytes)) return bytes;
+  } catch {
+    // no du, or it failed: count ourselves
+  }
+  return walkUsage(dir);
+}
+
+async function walkUsage(dir: string): Promise<number> {
   const seen = new Set<string>();
   let total = 0;
   const walk = async (path: string): Promise<void> => {

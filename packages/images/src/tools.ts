@@ -17,6 +17,8 @@ export interface RunOptions {
   progress?: () => Promise<number>;
   /** stdout beyond this fails the run (manifests are small; nothing here reads big output). */
   maxStdoutBytes?: number;
+  /** Kills the child when aborted (its work is not wanted any more). */
+  signal?: AbortSignal;
 }
 
 export interface ToolResult {
@@ -93,6 +95,9 @@ export async function runTool(tool: Tool, args: string[], options: RunOptions): 
     child.kill("SIGKILL");
   };
   let timer = setTimeout(kill, options.timeoutMs);
+  const abort = () => child.kill("SIGKILL");
+  if (options.signal?.aborted) abort();
+  options.signal?.addEventListener("abort", abort, { once: true });
   let poller: NodeJS.Timeout | undefined;
   if (options.progress) {
     let last = -1;
@@ -122,6 +127,7 @@ export async function runTool(tool: Tool, args: string[], options: RunOptions): 
     child.once("close", (code, signal) => resolve({ code, signal }));
   });
   clearTimeout(timer);
+  options.signal?.removeEventListener("abort", abort);
   if (poller) clearInterval(poller);
   if (overflow) stderr += `\n${tool} wrote more than ${options.maxStdoutBytes} bytes to stdout`;
   return { stdout: Buffer.concat(stdout), stderr, ...exit, timedOut, ms: Date.now() - started };
