@@ -77,7 +77,7 @@ const PHASES = ["manifest", "download", "check", "unpack", "prepare"];
  * The platform's pull: a new ImageCache on an empty directory (init() done, untimed, as the invoker
  * does at start) and one `acquire` of the pinned image — the invoker's path from "no such image
  * here" to "rootfs ready": manifest lookup, size check, skopeo copy --dest-decompress, blob and
- * layer checks, umoci unpack, mount points, disk usage, meta.json, rename into place. The cache's
+ * umoci raw unpack with the layer checks alongside, mount points, disk usage, meta.json, rename into place. The cache's
  * pino logger (at debug) is read to time each phase; `finish` is everything after `prepare`
  * starts (mount points, disk usage, room, meta.json, the rename).
  */
@@ -142,7 +142,7 @@ export async function instrumentedPull(pinned, dir) {
     });
   const tool = (run) => tools.find((t) => t.run === run)?.ms ?? 0;
   // Each phase against the tool run inside it; the rest of a phase is Nimbus's own work.
-  const inside = { manifest: "skopeo inspect", download: "skopeo copy", check: undefined, unpack: "umoci unpack", prepare: undefined };
+  const inside = { manifest: "skopeo inspect", download: "skopeo copy", check: undefined, unpack: "umoci raw", prepare: undefined };
   const rows = PHASES.map((phase) => {
     const ms = pull[`${phase}Ms`];
     const run = inside[phase];

@@ -23,9 +23,9 @@ const MB = 1e6;
 const PHASES = {
   manifest: "skopeo inspect --raw of the pinned manifest, size check",
   download: "skopeo copy --dest-decompress → dir: (plain tars)",
-  check: "config and layer digests, the layer scan (every tar read and hashed in Node)",
-  unpack: "OCI layout over the tars, umoci unpack, rename, rm of tars and bundle",
-  prepare: "mount points, disk usage walk, meta.json, rename into the cache",
+  check: "the copied manifest and config against their digests",
+  unpack: "umoci raw unpack, with every layer gunzipped, hashed and scanned in Node alongside",
+  prepare: "mount points, setuid bits, du, meta.json, rename into the cache",
 };
 const load = () => loadavg().map((l) => round2(l));
 
