@@ -2,10 +2,12 @@ import type { FromInstance, FunctionError, HttpResponseInfo, ToInstance } from "
 import type { SandboxedProcess } from "@nimbus/sandbox";
 import { ControlChannel, pauseFor, TimeoutError } from "./control.js";
 import { failures } from "./messages.js";
+import { failureFor, InstanceStartError, type StopReason } from "./stop-reasons.js";
 import { TailBuffer, type LogSource } from "./log.js";
 import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
 
 export type { InstanceOptions, InvocationInput, InvocationResult } from "./types.js";
+export { InstanceStartError, type StopReason } from "./stop-reasons.js";
 
 interface Pending {
   id: number;
@@ -26,39 +28,6 @@ const PING_GRACE_MS = 500;
 const OUTPUT_BACKOFF_MS = 100;
 
 export type InstanceState = "starting" | "ready" | "stopping" | "dead";
-
-/** Why an instance was stopped: decides what its in-flight invocations are told. */
-export type StopReason =
-  | "start failed"
-  | "initializer failed"
-  | "initializer failed while provisioning"
-  | "initializer timed out"
-  | "timeout"
-  | "unresponsive after a timeout"
-  | "protocol error"
-  | "stopped on request"
-  | "retired"
-  | "idle"
-  | "evicted for another function"
-  | "node stopping"
-  | "crashed";
-
-/**
- * An instance that could not start: the function's own error (its module threw, its server exited
- * or never listened, it did not load in time) as its callers get it, and the output it printed.
- * The instance is already stopped, its whole sandbox with it.
- */
-export class InstanceStartError extends Error {
-  override readonly name = "InstanceStartError";
-
-  constructor(
-    readonly functionError: FunctionError,
-    /** What the instance printed while starting, and the reason (for `x-fc-log-type: Tail`). */
-    readonly output: Buffer,
-  ) {
-    super(functionError.errorMessage);
-  }
-}
 
 /**
  * One function instance: a sandboxed runtime process, its control channel, and the invocations in
@@ -414,7 +383,7 @@ export class Instance {
       clearTimeout(entry.timer);
       this.options.logSink.end(this.source, entry.input.requestId);
       if (entry.abandoned) continue;
-      const error = oomKilled ? failures.outOfMemory(Date.now() - entry.started, limit) : this.failureFor(reason, Date.now() - entry.started, memoryMb);
+      const error = oomKilled ? failures.outOfMemory(Date.now() - entry.started, limit) : failureFor(reason, { durationMs: Date.now() - entry.started, memoryMb, initializationTimeoutMs: this.options.initializationTimeoutMs });
       entry.resolve(this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, memoryMb));
     }
     this.pending.clear();
@@ -425,22 +394,6 @@ export class Instance {
       this.options.logger.info({ instanceId: this.id, code, signal, oomKilled, served: this.served }, "instance exited");
     }
     for (const handler of this.deathHandlers) handler();
-  }
-
-  /** What an invocation still in flight is told when its instance is gone for `reason`. */
-  private failureFor(reason: StopReason | undefined, durationMs: number, memoryMb: number): FunctionError {
-    switch (reason) {
-      case "initializer timed out":
-        return failures.initializationTimedOut(this.options.initializationTimeoutMs / 1000);
-      case "unresponsive after a timeout":
-        return failures.stoppedWithConcurrent();
-      case "stopped on request":
-        return failures.stopped();
-      case "protocol error":
-        return failures.crashed(durationMs, memoryMb, "the instance broke its control protocol");
-      default:
-        return failures.crashed(durationMs, memoryMb);
-    }
   }
 
   private send(message: ToInstance): void {

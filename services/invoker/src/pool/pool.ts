@@ -8,15 +8,14 @@ import type { Registry } from "../cluster/registry.js";
 import { Instance, InstanceStartError, type InvocationInput, type InvocationResult } from "../instances/instance.js";
 import { failures } from "../instances/messages.js";
 import type { LogSink } from "../instances/log.js";
+import { Cancellations } from "./cancellations.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
 import { NoCommandError, UnknownUserError } from "./image-spec.js";
 import { launchPlan } from "./instance-spec.js";
 import { acquireSource, ImageRejectedError, type InstanceSource, type SourceDeps } from "./sources.js";
 
-const CANCEL_MEMORY_MS = 60_000;
 /** How much longer a request may wait for an instance of an image the node must pull first. */
 const IMAGE_PULL_ALLOWANCE_MS = 5 * 60_000;
-const MAX_REMEMBERED_CANCELS = 10_000;
 
 /** What an instance of a class is started from. */
 export interface LaunchSpec {
@@ -76,7 +75,7 @@ export class Pool implements Scaler {
   private reaper: NodeJS.Timeout | undefined;
   private draining = false;
   /** Requests stopped before they reached this node: refused if they still arrive (request id → until). */
-  private readonly cancelled = new Map<string, number>();
+  private readonly cancelled = new Cancellations();
   /** Names this node in its instances' ids (`c-<node tag>-<random>`). */
   private readonly nodeTag: string;
 
@@ -127,9 +126,7 @@ export class Pool implements Scaler {
    * on its way to a node) still keeps it from running.
    */
   cancel(requestId: string): boolean {
-    const now = Date.now();
-    for (const [id, until] of this.cancelled) if (until < now) this.cancelled.delete(id);
-    if (this.cancelled.size < MAX_REMEMBERED_CANCELS) this.cancelled.set(requestId, now + CANCEL_MEMORY_MS);
+    this.cancelled.add(requestId);
     for (const { pool } of this.classes.values()) {
       for (const instance of pool.instances) {
         if (instance.runs(requestId)) {
@@ -143,9 +140,7 @@ export class Pool implements Scaler {
 
   /** A request stopped (FC's StopStatefulAsyncInvocation) before it got a slot does not run. */
   stoppedBeforeRun(requestId: string): InvocationResult | undefined {
-    if (this.cancelled.size === 0) return undefined;
-    const until = this.cancelled.get(requestId);
-    if (until === undefined || until < Date.now()) return undefined;
+    if (!this.cancelled.has(requestId)) return undefined;
     const stopped = failures.stopped();
     return { body: Buffer.from(stopped.body), errorType: stopped.errorType, durationMs: 0, maxMemoryMb: 0, coldStart: false };
   }
