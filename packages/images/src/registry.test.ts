@@ -33,6 +33,9 @@ const SAID = {
   tagMissing: `time="2026-12-01T13:07:17Z" level=fatal msg="Error parsing image name \\"docker://127.0.0.1:5055/test/one:nope\\": reading manifest nope in 127.0.0.1:5055/test/one: manifest unknown: manifest unknown"`,
   copyMissing: `time="2026-12-01T13:07:17Z" level=fatal msg="initializing source docker://127.0.0.1:5055/test/none:v1: reading manifest v1 in 127.0.0.1:5055/test/none: manifest unknown: manifest unknown"`,
   unauthorized: `time="2026-12-01T13:07:28Z" level=fatal msg="Error parsing image name \\"docker://127.0.0.1:5056/test/one:v1\\": reading manifest v1 in 127.0.0.1:5056/test/one: unauthorized: authentication required"`,
+  // Bearer-token auth: anonymous (the token grants nothing, the registry lists why) and a wrong password (the token server's 401).
+  tokenAnonymous: `time="2026-12-01T14:05:53Z" level=fatal msg="Error parsing image name \\"docker://127.0.0.1:35207/test/one:v1\\": reading manifest v1 in 127.0.0.1:35207/test/one: errors:\\ndenied: requested access to the resource is denied\\nunauthorized: authentication required\\n"`,
+  tokenWrongPassword: `time="2026-12-01T14:05:53Z" level=fatal msg="Error parsing image name \\"docker://127.0.0.1:35207/test/one:v1\\": unable to retrieve auth token: invalid username/password: unauthorized: incorrect username or password"`,
   hubDenied: `time="x" level=fatal msg="Error parsing image name \\"docker://docker.io/team/private:latest\\": reading manifest latest in docker.io/team/private: requested access to the resource is denied"`,
   refused: `time="2026-12-01T13:07:17Z" level=fatal msg="Error parsing image name \\"docker://127.0.0.1:1/x:y\\": pinging container registry 127.0.0.1:1: Get \\"http://127.0.0.1:1/v2/\\": dial tcp 127.0.0.1:1: connect: connection refused"`,
   https: `time="x" level=fatal msg="Error parsing image name \\"docker://10.0.0.5:5000/a:b\\": pinging container registry 10.0.0.5:5000: Get \\"https://10.0.0.5:5000/v2/\\": http: server gave HTTP response to HTTPS client"`,
@@ -45,10 +48,19 @@ describe("skopeo's errors", () => {
     expect(skopeoMessage(SAID.copyMissing)).toBe("reading manifest v1 in 127.0.0.1:5055/test/none: manifest unknown: manifest unknown");
   });
 
+  it("put a registry's list of errors on one line, not with its escaped newlines squashed into the words", () => {
+    expect(skopeoMessage(SAID.tokenAnonymous)).toBe(
+      "reading manifest v1 in 127.0.0.1:35207/test/one: errors: denied: requested access to the resource is denied; unauthorized: authentication required",
+    );
+    expect(skopeoMessage(SAID.tokenWrongPassword)).toBe("unable to retrieve auth token: invalid username/password: unauthorized: incorrect username or password");
+  });
+
   it.each([
     ["tagMissing", "NotFound"],
     ["copyMissing", "NotFound"],
     ["unauthorized", "Unauthorized"],
+    ["tokenAnonymous", "Unauthorized"],
+    ["tokenWrongPassword", "Unauthorized"],
     ["hubDenied", "Unauthorized"],
     ["refused", "Unavailable"],
     ["https", "Unavailable"],

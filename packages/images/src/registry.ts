@@ -51,8 +51,14 @@ export function skopeoMessage(stderr: string): string {
   const lines = stderr.split("\n").filter((l) => l.trim() !== "");
   const fatal = [...lines].reverse().find((l) => /level=(fatal|error)/.test(l)) ?? lines.at(-1) ?? "";
   const quoted = /msg="((?:[^"\\]|\\.)*)"/.exec(fatal)?.[1];
-  const message = quoted === undefined ? fatal.trim() : quoted.replace(/\\(.)/g, "$1");
-  return message.replace(/^(?:Error parsing image name|initializing source) "?docker:\/\/\S*?"?: /, "");
+  const message = quoted === undefined ? fatal.trim() : quoted.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c === "t" ? " " : c));
+  // A registry's error list comes as `errors:\n<code>: <message>\n…` (token auth's refusals do): one line.
+  const oneLine = message
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .reduce((line, part) => (line === "" ? part : `${line}${line.endsWith(":") ? " " : "; "}${part}`), "");
+  return oneLine.replace(/^(?:Error parsing image name|initializing source) "?docker:\/\/\S*?"?: /, "");
 }
 
 /** The ImageError for a failed skopeo run on `what` (e.g. `image r.io/a:v1`), keeping the registry's words. */
