@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
 // runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
-// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo and umoci — and for tests docker-registry — when
+// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo and umoci — and for tests docker-registry and openssl — when
 // it is allowed to), builds, then hands over.
 import { spawnSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
@@ -111,6 +111,7 @@ const IMAGES = [
   { binary: "umoci", pkg: "umoci", why: "custom-container images cannot be unpacked without it" },
 ];
 const REGISTRY = { binary: "docker-registry", pkg: "docker-registry", why: "the image registry tests push to and pull from" };
+const OPENSSL = { binary: "openssl", pkg: "openssl", why: "the test registry's token server makes its signing certificate with it" };
 
 /** `npm start -- --help` and `npm run invoker -- --help` answer at once when the CLI is built. */
 const CLI = join(ROOT, "packages", "cli", "dist", "main.js");
@@ -153,6 +154,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
       { ...ZIP, required: true },
       ...IMAGES.map((m) => ({ ...m, required: true })),
       { ...REGISTRY, required: true },
+      { ...OPENSSL, required: true },
     ]);
     ensureNodeModules();
     build();

@@ -4,6 +4,9 @@ import { join } from "node:path";
 import { hash as bcryptHash } from "bcryptjs";
 import { freePort } from "./ports.js";
 import { ServerProcess } from "./server-process.js";
+import { TokenServer, type TokenAccount } from "./token-server.js";
+
+export { TokenServer, libtrustKeyId, type TokenAccess, type TokenAccount, type TokenRequest, type TokenServerOptions } from "./token-server.js";
 
 export interface RegistryServerOptions {
   /** Directory for the config, htpasswd file, log and blob store; reused across restarts. */
@@ -12,6 +15,11 @@ export interface RegistryServerOptions {
   port?: number;
   /** Require HTTP basic auth with this one account (an htpasswd file, bcrypt). */
   htpasswd?: { user: string; password: string };
+  /**
+   * Require bearer tokens (Distribution's token auth) from a token server started alongside, which
+   * gives them to these accounts; the first one's are `credentials`. Not together with `htpasswd`.
+   */
+  token?: { accounts: readonly TokenAccount[] };
   readyTimeoutMs?: number;
   /** Called with every log line (for a console). */
   onLine?: (line: string) => void;
@@ -30,11 +38,14 @@ export interface RegistryRequest {
  */
 const BCRYPT_COST = 5;
 const REQUEST_HISTORY = 10_000;
+/** The `service` (a token's `aud`) and `issuer` the registry and its token server agree on. */
+const TOKEN_SERVICE = "nimbus-test-registry";
+const TOKEN_ISSUER = "nimbus-test-token-server";
 
 /**
  * A real image registry: Debian's `docker-registry` (CNCF Distribution 2.8), plain HTTP on
  * 127.0.0.1 (clients treat loopback registries as insecure-allowed, as Docker does), filesystem
- * storage, optional htpasswd auth.
+ * storage, optional htpasswd or bearer-token auth.
  */
 export class RegistryServer extends ServerProcess {
   /** Requests answered since start (oldest dropped past 10 000), parsed from the registry's log. */
@@ -44,6 +55,8 @@ export class RegistryServer extends ServerProcess {
     readonly options: RegistryServerOptions,
     readonly port: number,
     configFile: string,
+    /** The token server that issues this registry's bearer tokens, in token mode. */
+    readonly tokenServer: TokenServer | undefined,
   ) {
     super({
       binary: "docker-registry",
@@ -58,8 +71,13 @@ export class RegistryServer extends ServerProcess {
     });
   }
 
-  /** Writes the config (and htpasswd file) and starts the registry, resolving once it listens. */
+  /**
+   * Writes the config (and htpasswd file, or starts the token server) and starts the registry,
+   * resolving once it listens.
+   */
   static async start(options: RegistryServerOptions): Promise<RegistryServer> {
+    if (options.htpasswd && options.token) throw new Error("a test registry takes htpasswd or token auth, not both");
+    if (options.token?.accounts.length === 0) throw new Error("token auth needs at least one account");
     await mkdir(join(options.dir, "data"), { recursive: true });
     const port = options.port ?? (await freePort());
     const configFile = join(options.dir, "config.yml");
@@ -86,10 +104,37 @@ export class RegistryServer extends ServerProcess {
       `  secret: "${randomBytes(16).toString("hex")}"`,
       ...(options.htpasswd ? ["auth:", "  htpasswd:", "    realm: nimbus", `    path: "${htpasswdFile}"`] : []),
     ];
+    const tokenServer = options.token
+      ? await TokenServer.start({ dir: join(options.dir, "token"), service: TOKEN_SERVICE, issuer: TOKEN_ISSUER, accounts: options.token.accounts })
+      : undefined;
+    if (tokenServer) {
+      lines.push(
+        "auth:",
+        "  token:",
+        `    realm: "${tokenServer.realm}"`,
+        `    service: "${TOKEN_SERVICE}"`,
+        `    issuer: "${TOKEN_ISSUER}"`,
+        `    rootcertbundle: "${tokenServer.certFile}"`,
+      );
+    }
     await writeFile(configFile, lines.join("\n") + "\n", { mode: 0o600 });
-    const server = new RegistryServer(options, port, configFile);
-    await server.launch();
+    const server = new RegistryServer(options, port, configFile, tokenServer);
+    try {
+      await server.launch();
+    } catch (err) {
+      await tokenServer?.stop();
+      throw err;
+    }
     return server;
+  }
+
+  /** Stops the registry (SIGTERM, SIGKILL after the deadline), then its token server. */
+  override async stop(deadlineMs?: number): Promise<void> {
+    try {
+      await super.stop(deadlineMs);
+    } finally {
+      await this.tokenServer?.stop();
+    }
   }
 
   /** `127.0.0.1:<port>`: the registry part of image references (`127.0.0.1:5000/team/app:v1`). */
@@ -102,9 +147,10 @@ export class RegistryServer extends ServerProcess {
     return `http://${this.host}`;
   }
 
-  /** `user:password` for skopeo's `--creds`, when auth is on. */
+  /** `user:password` for skopeo's `--creds`, when auth is on (token auth: its first account). */
   get credentials(): string | undefined {
-    return this.options.htpasswd ? `${this.options.htpasswd.user}:${this.options.htpasswd.password}` : undefined;
+    const account = this.options.htpasswd ?? this.options.token?.accounts[0];
+    return account ? `${account.user}:${account.password}` : undefined;
   }
 
   private record(line: string): void {

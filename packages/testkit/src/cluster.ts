@@ -19,9 +19,10 @@ export interface ClusterOptions {
   natsMaxPayloadBytes?: number;
   /**
    * Start an image registry too (Debian's docker-registry on a free loopback port); with
-   * `{ auth: true }` it requires a password, which services get through NIMBUS_REGISTRY_AUTH.
+   * `{ auth: true }` (or `"basic"`) it requires a password, with `{ auth: "token" }` a bearer token
+   * its token server gives for that password; services get it through NIMBUS_REGISTRY_AUTH.
    */
-  registry?: boolean | { auth: boolean };
+  registry?: boolean | { auth: RegistryAuth };
 }
 
 export interface Credentials {
@@ -76,7 +77,7 @@ export class TestCluster {
       await mkdir(join(dir, "logs"), { recursive: true });
       const env = { ...options.env };
       if (options.registry) {
-        registry = await startRegistry(join(dir, "registry"), typeof options.registry === "object" && options.registry.auth);
+        registry = await startRegistry(join(dir, "registry"), typeof options.registry === "object" ? options.registry.auth : false);
         if (registry.credentials) env["NIMBUS_REGISTRY_AUTH"] = await writeAuthFile(join(dir, "registry-auth.json"), [registry]);
       }
       const cluster = new TestCluster(dir, nats, redis, registry, env);
@@ -165,9 +166,17 @@ export class TestCluster {
   }
 }
 
+/**
+ * How a test registry guards its images: not at all, HTTP basic (`true` or `"basic"`, htpasswd),
+ * or bearer tokens from a token server of its own (`"token"`, Distribution's token auth).
+ */
+export type RegistryAuth = boolean | "basic" | "token";
+
 /** A test image registry in `dir`, with a random password for user `nimbus` when `auth` is on. */
-export function startRegistry(dir: string, auth = false): Promise<RegistryServer> {
-  return RegistryServer.start({ dir, ...(auth ? { htpasswd: { user: "nimbus", password: randomBytes(12).toString("hex") } } : {}) });
+export function startRegistry(dir: string, auth: RegistryAuth = false): Promise<RegistryServer> {
+  const account = { user: "nimbus", password: randomBytes(12).toString("hex") };
+  if (auth === "token") return RegistryServer.start({ dir, token: { accounts: [account] } });
+  return RegistryServer.start({ dir, ...(auth ? { htpasswd: account } : {}) });
 }
 
 /** Writes a Docker-style auth file (`{"auths": {host: {auth}}}`) for registries with credentials; returns its path. */
