@@ -8,7 +8,8 @@ import type { CachedImage } from "./types.js";
 
 // Faults during pulls (RELIABILITY #25): a killed skopeo, a frozen or restarted registry, a SIGKILLed
 // process mid-pull; and concurrency, restarts and pre-pulls. Each interruption lands mid-blob: the
-// tests wait until skopeo has written part of the Node image's 40 MB layer, then freeze the registry.
+// pull goes through a proxy that serves the registry at 10 MB/s, and the tests wait until skopeo
+// has written part of the Node image's 40 MB layer, then freeze the registry.
 
 let f: CacheFixture;
 beforeAll(async () => {
@@ -56,7 +57,7 @@ describe("ImageCache: concurrency and restarts", () => {
 
   it("fails a pull whose skopeo is killed mid-download, leaves nothing usable, and the next acquire pulls again", async () => {
     const t = await f.cache();
-    const acquiring = t.cache.acquire(f.pinned("node"));
+    const acquiring = t.cache.acquire(await f.slowPinned("node"));
     const { staging, bytes } = await downloadStarted(t.dir);
     f.open.pause(); // hold the download where it is
     console.log(`skopeo had written ${bytes} bytes when the registry was frozen`);
@@ -81,7 +82,7 @@ describe("ImageCache: concurrency and restarts", () => {
 
   it("fails Unavailable when the registry freezes mid-download, after timeoutMs without progress", async () => {
     const t = await f.cache({ access: { insecureRegistries: [], timeoutMs: 2_000 } });
-    const acquiring = t.cache.acquire(f.pinned("node"));
+    const acquiring = t.cache.acquire(await f.slowPinned("node"));
     const { bytes } = await downloadStarted(t.dir);
     f.open.pause();
     const started = Date.now();
@@ -100,7 +101,7 @@ describe("ImageCache: concurrency and restarts", () => {
 
   it("pulls again and succeeds after the registry restarts mid-pull", async () => {
     const t = await f.cache();
-    const acquiring = t.cache.acquire(f.pinned("node"));
+    const acquiring = t.cache.acquire(await f.slowPinned("node"));
     const { bytes } = await downloadStarted(t.dir);
     f.open.pause(); // stop the transfer where it is, then kill: the registry dies mid-blob
     await f.open.kill();
@@ -119,7 +120,7 @@ describe("ImageCache: concurrency and restarts", () => {
 
   it("after a SIGKILL of the process pulling, leaves nothing usable; init() cleans up and the next acquire pulls", async () => {
     const cacheDir = join(f.dir, "caches", "killed");
-    const script = await f.pullScript(cacheDir, [f.pinned("node")]);
+    const script = await f.pullScript(cacheDir, [await f.slowPinned("node")]);
     const child = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "inherit"] });
     let output = "";
     child.stdout.on("data", (c: Buffer) => (output += c.toString()));

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { promisify } from "node:util";
@@ -17,10 +18,69 @@ import { hostPlatform } from "./platform.js";
 
 export const exec = promisify(execFile);
 
+/**
+ * A TCP proxy of the test's own in front of a registry, passing what the registry sends at most at
+ * `bytesPerSecond`: a pull through it takes seconds, so a fault injected "mid-download" lands
+ * mid-blob however fast the machine (the registry itself serves 40 MB in a fraction of a second).
+ */
+export class ThrottledProxy {
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(upstreamPort: number, bytesPerSecond: number): Promise<ThrottledProxy> {
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      const upstream = connect(upstreamPort, "127.0.0.1");
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+        s.on("error", () => undefined);
+      }
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+      client.pipe(upstream);
+      // Registry → client, in 50 ms slices of the rate.
+      const slice = bytesPerSecond / 20;
+      let sent = 0;
+      let window = Date.now();
+      upstream.on("data", (chunk: Buffer) => {
+        client.write(chunk);
+        sent += chunk.length;
+        if (sent < slice) return;
+        const wait = Math.max(0, window + 50 - Date.now());
+        sent = 0;
+        upstream.pause();
+        setTimeout(() => {
+          window = Date.now();
+          upstream.resume();
+        }, wait);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const proxy = new ThrottledProxy(server, (server.address() as AddressInfo).port);
+    for (const s of sockets) proxy.sockets.add(s);
+    return proxy;
+  }
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
 /** Registries (one anonymous, one with htpasswd) and the test images pushed to them, in a temp dir. */
 export class CacheFixture {
   readonly pushed: Record<string, PushedImage> = {};
   private caches = 0;
+  private throttled: ThrottledProxy | undefined;
 
   private constructor(
     readonly dir: string,
@@ -28,6 +88,15 @@ export class CacheFixture {
     readonly locked: RegistryServer,
     readonly images: TestImages,
   ) {}
+
+  /**
+   * `pinned(key)` through a proxy that serves the open registry at 10 MB/s (a 40 MB layer takes
+   * about four seconds): for faults that must land in the middle of a download.
+   */
+  async slowPinned(key: string): Promise<string> {
+    this.throttled ??= await ThrottledProxy.start(Number(this.open.host.split(":").at(-1)), 10 * 1024 * 1024);
+    return this.pinned(key).replace(this.open.host, this.throttled.host);
+  }
 
   /** Starts both registries and pushes `team/<key>:v1` for each image `build` returns. */
   static async start(build: (images: TestImages) => Promise<Record<string, { tag: string; locked?: boolean }>>): Promise<CacheFixture> {
@@ -43,6 +112,7 @@ export class CacheFixture {
   }
 
   async stop(): Promise<void> {
+    await this.throttled?.stop();
     await Promise.allSettled([this.open.stop(), this.locked.stop()]);
     await rm(this.dir, { recursive: true, force: true });
   }
@@ -142,12 +212,12 @@ export async function downloadStarted(cacheDir: string): Promise<{ staging: stri
   return waitFor("a pull to start writing blobs", async () => {
     for (const name of await readdir(cacheDir).catch(() => [] as string[])) {
       if (!name.startsWith(".staging-")) continue;
-      // Blobs land in the OCI layout's blob dir (a `dir:` download for images with zstd layers).
-      for (const download of [join(cacheDir, name, "layout", "blobs", "sha256"), join(cacheDir, name, "download")]) {
+      // skopeo streams a blob into a temp file at the OCI layout's top (a `dir:` download for images with zstd layers).
+      for (const download of [join(cacheDir, name, "layout"), join(cacheDir, name, "download")]) {
         if (!existsSync(download)) continue;
         let bytes = 0;
         for (const file of await readdir(download).catch(() => [] as string[])) {
-          if (file !== "version") bytes += (await stat(join(download, file)).catch(() => ({ size: 0 }))).size; // skopeo writes 'version' first
+          if (!/^(version|oci-layout|index\.json|blobs)$/.test(file)) bytes += (await stat(join(download, file)).catch(() => ({ size: 0 }))).size; // skopeo writes these first
         }
         if (bytes > 0) return { staging: join(cacheDir, name), bytes };
       }

@@ -151,7 +151,8 @@ async function copyLayout(ref: ImageReference, manifestDigest: string, options: 
   const { access } = options;
   const copy = await runTool("skopeo", ["copy", "--quiet", ...skopeoAccessFlags(ref.registry, access, "src"), skopeoReference(ref, manifestDigest), `oci:${layout}:image`], {
     timeoutMs: access.timeoutMs,
-    progress: () => bytesIn(join(layout, "blobs", "sha256")),
+    // skopeo streams each blob into a temp file at the layout's top, then moves it under blobs/.
+    progress: async () => (await bytesIn(layout)) + (await bytesIn(join(layout, "blobs", "sha256"))),
   });
   if (copy.timedOut) throw new ImageError("Unavailable", `${what}: the download made no progress for ${access.timeoutMs} ms (skopeo was stopped)`);
   if (copy.code !== 0) throw skopeoError(copy, what, access.timeoutMs);
