@@ -1,3 +1,3 @@
 export * from "./dispatcher.js";
 export * from "./resolver.js";
-export * from "./request.js";
+export * from "./caller.js";

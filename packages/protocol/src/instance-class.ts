@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { effectiveFunction } from "./effective-function.js";
 import type { FunctionRecord } from "./resources/function.js";
 
 /**
@@ -19,6 +20,8 @@ export function instanceClass(record: FunctionRecord, versionId = "LATEST"): str
 const cache = new WeakMap<FunctionRecord, Map<string, string>>();
 
 function computeClass(record: FunctionRecord, versionId: string): string {
+  // What instances run with (FC's defaults applied), so an absent setting and its default are one class.
+  const fn = effectiveFunction(record);
   const relevant = [
     // An instance belongs to one function: identical code deployed twice must never share instances.
     record.serviceName,
@@ -28,11 +31,11 @@ function computeClass(record: FunctionRecord, versionId: string): string {
     record.runtime,
     record.handler,
     record.initializer ?? "",
-    record.initializationTimeout ?? 0,
-    record.timeout ?? 0,
-    record.memorySize ?? 0,
-    record.instanceConcurrency ?? 1,
-    record.caPort ?? 0,
+    fn.initializationTimeoutMs / 1000,
+    fn.timeoutMs / 1000,
+    fn.memoryMb,
+    fn.instanceConcurrency,
+    fn.caPort,
     record.layers ?? [],
     record.customRuntimeConfig ?? {},
     Object.entries(record.environmentVariables ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),

@@ -1,5 +1,5 @@
 import { AsyncQueues, InvocationStore } from "@nimbus/async";
-import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
@@ -43,22 +43,22 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
 
   const presenceTracker = new PresenceTracker(nc, naming);
   const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), { ackTimeoutMs: 5_000, livenessCheckMs: 500 });
-  const resolver = new TargetResolver(mirrors, naming);
+  const caller = new FunctionCaller(new TargetResolver(mirrors, naming), dispatcher, {
+    coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
+    maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
+  });
   const queues = new AsyncQueues(redis, nc, naming);
   const records = new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   const processor = createProcessor({
     naming,
     arn: { region: env.NIMBUS_REGION, accountId: env.NIMBUS_ACCOUNT_ID },
     nc,
-    resolver,
-    dispatcher,
+    caller,
     records,
     queues,
     asyncConfigs,
     logger: logger.child({ module: "processor" }),
     retry: { baseMs: env.NIMBUS_ASYNC_RETRY_BASE_MS, platformBaseMs: env.NIMBUS_ASYNC_PLATFORM_RETRY_BASE_MS, maxMs: env.NIMBUS_ASYNC_RETRY_MAX_MS },
-    coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
-    maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
     metrics: {
       final: new Counter({ name: "nimbus_async_final_total", help: "Asynchronous invocations that reached a final state.", labelNames: ["service", "function", "status"], registers: [metrics] }),
       retries: new Counter({ name: "nimbus_async_retries_total", help: "Retries scheduled, by kind (function or platform error).", labelNames: ["service", "function", "kind"], registers: [metrics] }),

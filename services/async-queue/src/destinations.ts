@@ -1,7 +1,7 @@
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { newInvocationRecord, type AsyncQueues, type InvocationStore } from "@nimbus/async";
-import type { TargetResolver } from "@nimbus/dispatch";
+import type { FunctionCaller } from "@nimbus/dispatch";
 import { InvokeHeaders } from "@nimbus/protocol/wire";
 import { isNimbusError, parseDestination, type AsyncJob, type DestinationRecord } from "@nimbus/protocol";
 
@@ -10,7 +10,8 @@ const encoder = new TextEncoder();
 export interface DestinationDeps {
   nc: NatsConnection;
   queues: AsyncQueues;
-  resolver: TargetResolver;
+  /** Checks a destination function exists (FC's not-found errors). */
+  resolver: Pick<FunctionCaller, "resolve">;
   records: InvocationStore;
 }
 
@@ -36,7 +37,7 @@ export async function deliver(arn: string, record: DestinationRecord, deps: Dest
     }
     case "function": {
       try {
-        deps.resolver.resolve(destination.service, destination.qualifier, destination.fn);
+        deps.resolver.resolve({ service: destination.service, qualifier: destination.qualifier, fn: destination.fn });
       } catch (err) {
         return `Failed: ${isNimbusError(err) ? err.message : String(err)}`;
       }

@@ -1,6 +1,6 @@
 import { DelayedError, type Job } from "bullmq";
 import { newInvocationRecord, type AsyncQueues, type InvocationStore, type InvocationUpdate } from "@nimbus/async";
-import { dispatchMeta, invokeRequestFor, type Dispatcher, type Target, type TargetResolver } from "@nimbus/dispatch";
+import type { FunctionCaller, Target } from "@nimbus/dispatch";
 import {
   AsyncDefaults,
   FINAL_STATUSES,
@@ -17,7 +17,7 @@ import {
 } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 import type { Mirror } from "@nimbus/store";
-import { inSpan, SpanKind, traceparentFor, type Counter, type Logger } from "@nimbus/telemetry";
+import { Attr, SpanKind, type Counter, type Logger } from "@nimbus/telemetry";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { backoffMs } from "./backoff.js";
 import { deliver } from "./destinations.js";
@@ -26,15 +26,12 @@ export interface ProcessorDeps {
   naming: Naming;
   arn: { region: string; accountId: string };
   nc: NatsConnection;
-  resolver: TargetResolver;
-  dispatcher: Dispatcher;
+  caller: FunctionCaller;
   records: InvocationStore;
   queues: AsyncQueues;
   asyncConfigs: Mirror<AsyncConfigRecord>;
   logger: Logger;
   retry: { baseMs: number; platformBaseMs: number; maxMs: number };
-  coldStartAllowanceMs: number;
-  maxResponseBytes: number;
   metrics: AsyncMetrics;
 }
 
@@ -135,7 +132,7 @@ class AsyncRun {
 
     let target: Target;
     try {
-      target = deps.resolver.resolve(data.service, data.qualifier, data.function);
+      target = deps.caller.resolve({ service: data.service, qualifier: data.qualifier, fn: data.function });
     } catch (err) {
       return this.finish({ status: "Invalid", fields: { invocationErrorMessage: isNimbusError(err) ? err.message : String(err) } });
     }
@@ -159,30 +156,24 @@ class AsyncRun {
     return this.functionError(outcome.errorType, response, ran);
   }
 
-  private invoke(target: Target): Promise<InvocationOutcome & { body: Uint8Array }> {
+  private async invoke(target: Target): Promise<InvocationOutcome & { body: Uint8Array }> {
     const { data, deps } = this;
-    const attributes = {
-      "faas.invoked_name": target.fn,
-      "faas.invocation_id": data.requestId,
-      "messaging.system": "bullmq",
-      "messaging.message.id": data.invocationId,
-      "nimbus.service": target.service,
-      "nimbus.qualifier": target.qualifier,
-      "nimbus.attempt": data.functionErrors + data.platformErrors + 1,
-    };
     // A child of the span that queued it (the caller's trace, carried in the job).
-    return inSpan(`process ${target.service}/${target.fn}`, { kind: SpanKind.CONSUMER, attributes, traceparent: data.traceparent }, (span) =>
-      deps.dispatcher.invoke(
-        invokeRequestFor(target, {
-          kind: "event",
-          trigger: "async",
-          body: Buffer.from(data.payload, "base64"),
-          coldStartAllowanceMs: deps.coldStartAllowanceMs,
-          maxResponseBytes: deps.maxResponseBytes,
-        }),
-        dispatchMeta(data.requestId, traceparentFor(span, data.traceparent), () => deps.resolver.resolve(data.service, data.qualifier, data.function)),
-      ),
-    );
+    const { outcome } = await deps.caller.call({
+      to: { service: data.service, qualifier: data.qualifier, fn: data.function },
+      target,
+      kind: "event",
+      trigger: "async",
+      body: Buffer.from(data.payload, "base64"),
+      requestId: data.requestId,
+      traceparent: data.traceparent,
+      span: {
+        name: `process ${target.service}/${target.fn}`,
+        kind: SpanKind.CONSUMER,
+        attributes: { [Attr.messagingSystem]: "bullmq", [Attr.messagingMessageId]: data.invocationId, [Attr.attempt]: data.functionErrors + data.platformErrors + 1 },
+      },
+    });
+    return outcome;
   }
 
   /** The platform could not run it (throttled, no invoker, a node died): retried within the event age. */
@@ -310,7 +301,7 @@ class AsyncRun {
 
   private async deliver(pending: { arn: string; record: DestinationRecord }): Promise<void> {
     const { data, deps } = this;
-    const status = await deliver(pending.arn, pending.record, { nc: deps.nc, queues: deps.queues, resolver: deps.resolver, records: deps.records }).catch(
+    const status = await deliver(pending.arn, pending.record, { nc: deps.nc, queues: deps.queues, resolver: deps.caller, records: deps.records }).catch(
       (err: unknown) => `Failed: ${(err as Error).message}`,
     );
     if (status !== "Succeeded") this.log.warn({ destination: pending.arn, status }, "destination not delivered");

@@ -33,7 +33,7 @@ import { VersionCatalog } from "./versions/catalog.js";
 import { versionRoutes } from "./versions/routes.js";
 import { tagRoutes } from "./tags/routes.js";
 import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
-import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { asyncConfigRoutes } from "./async/config-routes.js";
 import { invocationRoutes as statefulInvocationRoutes } from "./async/invocation-routes.js";
 import { invocationRoutes } from "./invoke/routes.js";
@@ -146,6 +146,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
   };
   const resolver = new TargetResolver(mirrors, naming);
+  const caller = new FunctionCaller(resolver, dispatcher, { coldStartAllowanceMs: limits.coldStartAllowanceMs, maxResponseBytes: limits.maxResponseBytes });
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   const intake = {
@@ -153,11 +154,11 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     redisReady: () => connections.redis,
     timeoutMs: env.NIMBUS_ASYNC_ENQUEUE_TIMEOUT_MS,
   };
-  invocationRoutes(http, resolver, dispatcher, intake, limits);
+  invocationRoutes(http, caller, intake, limits);
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);
-  const httpDeps = { resolver, triggers: triggerCatalog, dispatcher, authenticator, limits };
+  const httpDeps = { caller, triggers: triggerCatalog, authenticator, limits };
   proxyRoutes(http, httpDeps);
   customDomainRoutes(http, ctx, domainCatalog, httpDeps);
   capacityRoutes(http, ctx, functionCatalog, redis);

@@ -1,5 +1,5 @@
 import { LATEST, type Naming } from "@nimbus/protocol";
-import { contextFrom, SpanKind, SpanStatusCode, traceparentFor, tracer } from "@nimbus/telemetry";
+import { Attr, contextFrom, faasTrigger, SpanKind, SpanStatusCode, traceparentFor, tracer } from "@nimbus/telemetry";
 import type { InvocationRecorder } from "./telemetry/recorder.js";
 import type { PayloadStore } from "@nimbus/store";
 import type { Registry } from "./cluster/registry.js";
@@ -18,9 +18,6 @@ export interface HandlerDeps {
   maxInlineBytes: () => number;
   recorder: InvocationRecorder;
 }
-
-/** OpenTelemetry's `faas.trigger` for how a call reached the function. */
-const FAAS_TRIGGER: Record<string, string> = { http: "http", nats: "pubsub", timer: "timer", oss: "datasource", async: "other", api: "other" };
 
 /** Redirects a request may take before it must be served (or refused) where it is. */
 const MAX_HOPS = 2;
@@ -50,12 +47,12 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
       {
         kind: SpanKind.SERVER,
         attributes: {
-          "faas.trigger": FAAS_TRIGGER[req.trigger] ?? "other",
-          "faas.invocation_id": meta.requestId,
-          "faas.name": req.function,
-          "faas.version": versionId,
-          "nimbus.service": req.service,
-          "nimbus.qualifier": req.qualifier,
+          [Attr.faasTrigger]: faasTrigger(req.trigger),
+          [Attr.faasInvocationId]: meta.requestId,
+          [Attr.faasName]: req.function,
+          [Attr.faasVersion]: versionId,
+          [Attr.service]: req.service,
+          [Attr.qualifier]: req.qualifier,
         },
       },
       contextFrom(meta.traceparent),
@@ -111,8 +108,8 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
       ...(result.errorType ? { errorType: result.errorType } : {}),
       ...(result.timedOut ? { timedOut: true } : {}),
     });
-    span.setAttribute("faas.coldstart", result.coldStart);
-    span.setAttribute("faas.instance", outcome.instanceId);
+    span.setAttribute(Attr.faasColdstart, result.coldStart);
+    span.setAttribute(Attr.faasInstance, outcome.instanceId);
     if (result.errorType) span.setStatus({ code: SpanStatusCode.ERROR, message: result.errorType });
     span.end();
     if (result.body.length > req.maxResponseBytes) {

@@ -1,5 +1,5 @@
 import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
-import { Dispatcher, TargetResolver } from "@nimbus/dispatch";
+import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
@@ -44,10 +44,11 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), { ackTimeoutMs: 5_000, livenessCheckMs: 500 });
   const queues = new AsyncQueues(redis, nc, naming);
   const submitter = new AsyncSubmitter(queues, new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS), env.NIMBUS_ASYNC_MAX_BACKLOG);
-  const invoker = new TriggerInvoker(new TargetResolver(mirrors, naming), dispatcher, submitter, {
+  const caller = new FunctionCaller(new TargetResolver(mirrors, naming), dispatcher, {
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
-  }, new Counter({ name: "nimbus_trigger_events_total", help: "Events turned into invocations, by trigger type and outcome.", labelNames: ["type", "outcome"], registers: [metrics] }));
+  });
+  const invoker = new TriggerInvoker(caller, submitter, new Counter({ name: "nimbus_trigger_events_total", help: "Events turned into invocations, by trigger type and outcome.", labelNames: ["type", "outcome"], registers: [metrics] }));
   const timers = new Timers(redis, naming, mirrors.triggers, invoker, logger.child({ module: "timers" }));
   const nats = new NatsTriggers(
     nc,

@@ -1,22 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { AsyncSubmitter } from "@nimbus/async";
-import { dispatchMeta, invokeRequestFor, type Dispatcher, type TargetResolver } from "@nimbus/dispatch";
+import type { FunctionCaller } from "@nimbus/dispatch";
 import type { TriggerRecord } from "@nimbus/protocol";
 import type { InvocationOutcome, TriggerKind } from "@nimbus/protocol/wire";
-import { inSpan, SpanKind, traceparentFor, type Counter } from "@nimbus/telemetry";
-
-export interface InvokeLimits {
-  coldStartAllowanceMs: number;
-  maxResponseBytes: number;
-}
+import { Attr, faasTrigger, inSpan, SpanKind, traceparentFor, type Counter } from "@nimbus/telemetry";
 
 /** How a trigger's event becomes an invocation: queued (async) or run now (sync), with the trigger's qualifier. */
 export class TriggerInvoker {
   constructor(
-    private readonly resolver: TargetResolver,
-    private readonly dispatcher: Dispatcher,
+    private readonly caller: FunctionCaller,
     private readonly submitter: AsyncSubmitter,
-    private readonly limits: InvokeLimits,
     private readonly events?: Counter<"type" | "outcome">,
   ) {}
 
@@ -55,21 +48,28 @@ export class TriggerInvoker {
 
   /** Runs the function now and returns what it produced (platform failures throw NimbusError). */
   run(trigger: TriggerRecord, payload: Buffer, kind: TriggerKind, requestId: string = randomUUID(), traceparent?: string): Promise<InvocationOutcome & { body: Uint8Array }> {
-    const resolve = () => this.resolver.resolve(trigger.serviceName, trigger.qualifier, trigger.functionName);
-    const work = inSpan(`${kind} → ${trigger.serviceName}/${trigger.functionName}`, { kind: SpanKind.CONSUMER, attributes: this.attributes(trigger, kind, requestId), traceparent }, (span) =>
-      this.dispatcher.invoke(invokeRequestFor(resolve(), { kind: "event", trigger: kind, body: payload, ...this.limits }), dispatchMeta(requestId, traceparentFor(span, traceparent), resolve)),
-    );
+    const work = this.caller
+      .call({
+        to: { service: trigger.serviceName, qualifier: trigger.qualifier, fn: trigger.functionName },
+        kind: "event",
+        trigger: kind,
+        body: payload,
+        requestId,
+        traceparent,
+        span: { name: `${kind} → ${trigger.serviceName}/${trigger.functionName}`, kind: SpanKind.CONSUMER, attributes: { [Attr.trigger]: trigger.triggerName } },
+      })
+      .then((r) => r.outcome);
     return this.count(kind, work, (o) => (o.errorType ? "function-error" : "ran"));
   }
 
   private attributes(trigger: TriggerRecord, kind: TriggerKind, requestId: string) {
     return {
-      "faas.trigger": kind === "nats" ? "pubsub" : kind === "oss" ? "datasource" : kind === "timer" ? "timer" : "other",
-      "faas.invoked_name": trigger.functionName,
-      "faas.invocation_id": requestId,
-      "nimbus.service": trigger.serviceName,
-      "nimbus.qualifier": trigger.qualifier,
-      "nimbus.trigger": trigger.triggerName,
+      [Attr.faasTrigger]: faasTrigger(kind),
+      [Attr.faasInvokedName]: trigger.functionName,
+      [Attr.faasInvocationId]: requestId,
+      [Attr.service]: trigger.serviceName,
+      [Attr.qualifier]: trigger.qualifier,
+      [Attr.trigger]: trigger.triggerName,
     };
   }
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
+import { effectiveFunction } from "../effective-function.js";
 import { errors } from "../errors.js";
-import { Defaults, Limits } from "../limits.js";
+import { Limits } from "../limits.js";
 import { NAME_PATTERN } from "../names.js";
 import { CUSTOM_CONTAINER_RUNTIME, isCustomContainer, isCustomRuntime, isSupportedRuntime, RUNTIMES } from "../runtimes.js";
 import { intField, stringMap } from "../validation.js";
@@ -180,20 +181,20 @@ export function hasCodePackage(record: Pick<FunctionRecord, "codeSha256">): bool
  * function's pinned digest is on an invoker node yet (FC's accelerationInfo.status).
  */
 export function functionView(record: FunctionRecord, acceleration: (digest: string) => AccelerationStatus = () => "Preparing") {
-  const custom = isCustomRuntime(record.runtime) || isCustomContainer(record.runtime);
+  const fn = effectiveFunction(record);
   return {
     functionId: record.functionId,
     functionName: record.functionName,
     description: record.description ?? "",
     runtime: record.runtime,
     handler: record.handler,
-    timeout: record.timeout ?? Defaults.timeoutSeconds,
+    timeout: fn.timeoutMs / 1000,
     initializer: record.initializer ?? "",
-    initializationTimeout: record.initializationTimeout ?? Defaults.initializationTimeoutSeconds,
-    memorySize: record.memorySize ?? Defaults.memorySizeMb,
+    initializationTimeout: fn.initializationTimeoutMs / 1000,
+    memorySize: fn.memoryMb,
     environmentVariables: record.environmentVariables ?? {},
-    instanceConcurrency: record.instanceConcurrency ?? Defaults.instanceConcurrency,
-    caPort: record.caPort ?? (custom ? Defaults.caPort : undefined),
+    instanceConcurrency: fn.instanceConcurrency,
+    caPort: fn.caPort,
     layers: record.layers ?? [],
     customRuntimeConfig: record.customRuntimeConfig ?? (isCustomRuntime(record.runtime) ? { command: [], args: [] } : undefined),
     customContainerConfig: record.customContainerConfig

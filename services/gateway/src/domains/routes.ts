@@ -67,7 +67,7 @@ export function customDomainRoutes(app: FastifyInstance, ctx: GatewayContext, do
       if (route.methods?.length && !route.methods.includes(req.method as never)) {
         throw new NimbusError("MethodNotAllowed", `method ${req.method} is not routed for '${route.path}' on '${host}' (allowed: ${route.methods.join(", ")})`);
       }
-      return serveHttp(req, reply, http, () => http.resolver.resolve(route.serviceName, route.qualifier, route.functionName), { path, basePath: "", url });
+      return serveHttp(req, reply, http, { service: route.serviceName, qualifier: route.qualifier, fn: route.functionName }, { path, basePath: "", url });
     };
     const options = { bodyLimit: http.limits.maxSyncBodyBytes, config: { public: true } };
     scope.all(CUSTOM_DOMAIN_PREFIX, options, handler);

@@ -87,15 +87,11 @@ export class FunctionCatalog {
           }
         : await this.storeCode(code?.zipFile ?? "", expectedChecksum);
     const now = fcTimestamp();
+    // FC's numeric defaults (timeout, memory, concurrency…) are not stored: effectiveFunction applies them.
     const record: FunctionRecord = {
       description: "",
-      timeout: Defaults.timeoutSeconds,
       initializer: "",
-      initializationTimeout: Defaults.initializationTimeoutSeconds,
-      memorySize: Defaults.memorySizeMb,
       environmentVariables: {},
-      instanceConcurrency: Defaults.instanceConcurrency,
-      caPort: Defaults.caPort,
       layers: [],
       ...spec,
       // The schema requires a handler of every code function; images ignore it (FC's too).

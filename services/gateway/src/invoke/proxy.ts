@@ -3,13 +3,13 @@ import { NimbusError } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 import type { Authenticator } from "../http/auth.js";
 import type { TriggerCatalog } from "../triggers/catalog.js";
-import { dispatchMeta, invokeRequestFor, type Dispatcher, type Target, type TargetResolver } from "@nimbus/dispatch";
+import type { CallAddress, FunctionCaller } from "@nimbus/dispatch";
 import type { InvocationLimits } from "./routes.js";
 import { traceparentOf } from "./headers.js";
-import { inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
+import { Attr, SpanKind } from "@nimbus/telemetry";
 import { rawBodies } from "./raw-bodies.js";
 import { checkFunctionResponse } from "./http-response.js";
-import { resolveTarget } from "./target.js";
+import { callAddress } from "./target.js";
 
 interface Params {
   serviceName: string;
@@ -56,9 +56,8 @@ function answer(reply: FastifyReply, outcome: InvocationOutcome & { body: Uint8A
 }
 
 export interface HttpDeps {
-  resolver: TargetResolver;
+  caller: FunctionCaller;
   triggers: TriggerCatalog;
-  dispatcher: Dispatcher;
   authenticator: Authenticator;
   limits: InvocationLimits;
 }
@@ -72,10 +71,10 @@ export async function serveHttp(
   req: FastifyRequest,
   reply: FastifyReply,
   deps: HttpDeps,
-  resolve: () => Target,
+  to: CallAddress,
   where: { path: string; basePath: string; url: string },
 ): Promise<FastifyReply> {
-  const target = resolve();
+  const target = deps.caller.resolve(to);
   const trigger = deps.triggers.httpTrigger(target.service, target.fn, target.qualifier);
   if (!trigger) {
     throw new NimbusError("TriggerNotFound", `function '${target.fn}' of service '${target.service}' has no HTTP trigger for qualifier '${target.qualifier}'`);
@@ -88,15 +87,18 @@ export async function serveHttp(
   }
   const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   const http = { method: req.method, path: where.path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: where.url, basePath: where.basePath };
-  const attributes = { "faas.invoked_name": target.fn, "faas.invocation_id": req.id, "nimbus.service": target.service, "nimbus.qualifier": target.qualifier, "http.request.method": req.method, "url.path": where.path };
-  return inSpan(`${req.method} ${target.service}/${target.fn}`, { kind: SpanKind.SERVER, attributes, traceparent: traceparentOf(req) }, async (span) => {
-    const outcome = await deps.dispatcher.invoke(
-      invokeRequestFor(target, { kind: "http", trigger: "http", body, http, ...deps.limits }),
-      dispatchMeta(req.id, traceparentFor(span, traceparentOf(req)), resolve),
-    );
-    if (outcome.http) span.setAttribute("http.response.status_code", outcome.http.status);
-    return answer(reply, outcome);
+  const { outcome } = await deps.caller.call({
+    to,
+    target,
+    kind: "http",
+    trigger: "http",
+    body,
+    http,
+    requestId: req.id,
+    traceparent: traceparentOf(req),
+    span: { name: `${req.method} ${target.service}/${target.fn}`, kind: SpanKind.SERVER, attributes: { [Attr.httpRequestMethod]: req.method, [Attr.urlPath]: where.path } },
   });
+  return answer(reply, outcome);
 }
 
 /**
@@ -108,7 +110,7 @@ export function proxyRoutes(app: FastifyInstance, deps: HttpDeps): void {
   void app.register(async (scope) => {
     rawBodies(scope);
     const handler = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) =>
-      serveHttp(req, reply, deps, () => resolveTarget(deps.resolver, req.params.serviceName, req.params.functionName), {
+      serveHttp(req, reply, deps, callAddress(req.params.serviceName, req.params.functionName), {
         path: `/${req.params["*"] ?? ""}`,
         basePath: `/2016-08-15/proxy/${req.params.serviceName}/${req.params.functionName}`,
         url: req.url,

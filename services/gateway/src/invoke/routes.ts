@@ -1,11 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import { errors } from "@nimbus/protocol";
-import { inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
-import { dispatchMeta, invokeRequestFor, type Dispatcher, type TargetResolver } from "@nimbus/dispatch";
+import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
+import type { FunctionCaller } from "@nimbus/dispatch";
 import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
 import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
-import { resolveTarget } from "./target.js";
+import { callAddress } from "./target.js";
 
 export interface InvocationLimits {
   maxSyncBodyBytes: number;
@@ -21,13 +21,7 @@ interface Params {
 }
 
 /** `POST /2016-08-15/services/{svc}[.{q}]/functions/{fn}/invocations`. */
-export function invocationRoutes(
-  app: FastifyInstance,
-  resolver: TargetResolver,
-  dispatcher: Dispatcher,
-  intake: AsyncIntake,
-  limits: InvocationLimits,
-): void {
+export function invocationRoutes(app: FastifyInstance, caller: FunctionCaller, intake: AsyncIntake, limits: InvocationLimits): void {
   void app.register(async (scope) => {
     rawBodies(scope);
     scope.post<{ Params: Params }>(
@@ -37,32 +31,31 @@ export function invocationRoutes(
         checkFcHeaders(req);
         const type = invocationType(req);
         const log = logType(req, type);
-        const target = resolveTarget(resolver, req.params.serviceName, req.params.functionName);
+        const to = callAddress(req.params.serviceName, req.params.functionName);
+        const target = caller.resolve(to);
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        const attributes = {
-          "faas.invoked_name": target.fn,
-          "faas.invocation_id": req.id,
-          "nimbus.service": target.service,
-          "nimbus.qualifier": target.qualifier,
-          "nimbus.invocation_type": type,
-        };
-        return inSpan(`${type === "Async" ? "enqueue" : "invoke"} ${target.service}/${target.fn}`, { kind: type === "Async" ? SpanKind.PRODUCER : SpanKind.SERVER, attributes, traceparent: traceparentOf(req) }, async (span) => {
-          const traceparent = traceparentFor(span, traceparentOf(req));
-          if (type === "Async") {
-            if (body.length > limits.maxAsyncBodyBytes) throw errors.entityTooLarge(limits.maxAsyncBodyBytes);
-            const invocationId = await enqueueAsync(intake, req, target, body, traceparent);
+        if (type === "Async") {
+          if (body.length > limits.maxAsyncBodyBytes) throw errors.entityTooLarge(limits.maxAsyncBodyBytes);
+          const attributes = { [Attr.faasInvokedName]: target.fn, [Attr.faasInvocationId]: req.id, [Attr.service]: target.service, [Attr.qualifier]: target.qualifier, [Attr.invocationType]: type };
+          return inSpan(`enqueue ${target.service}/${target.fn}`, { kind: SpanKind.PRODUCER, attributes, traceparent: traceparentOf(req) }, async (span) => {
+            const invocationId = await enqueueAsync(intake, req, target, body, traceparentFor(span, traceparentOf(req)));
             return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
-          }
-          const outcome = await dispatcher.invoke(
-            invokeRequestFor(target, { kind: "event", trigger: "api", body, logTail: log === "Tail", ...limits }),
-            dispatchMeta(req.id, traceparent, () => resolveTarget(resolver, req.params.serviceName, req.params.functionName)),
-          );
-          span.setAttribute("faas.coldstart", outcome.coldStart);
-          if (outcome.errorType) span.setAttribute("nimbus.error_type", outcome.errorType);
-          setInvocationHeaders(reply, outcome, target.record.codeChecksum);
-          reply.type(outcome.errorType ? "application/json" : "application/octet-stream");
-          return reply.send(Buffer.from(outcome.body.buffer, outcome.body.byteOffset, outcome.body.byteLength));
+          });
+        }
+        const { outcome } = await caller.call({
+          to,
+          target,
+          kind: "event",
+          trigger: "api",
+          body,
+          logTail: log === "Tail",
+          requestId: req.id,
+          traceparent: traceparentOf(req),
+          span: { name: `invoke ${target.service}/${target.fn}`, kind: SpanKind.SERVER, attributes: { [Attr.invocationType]: type } },
         });
+        setInvocationHeaders(reply, outcome, target.record.codeChecksum);
+        reply.type(outcome.errorType ? "application/json" : "application/octet-stream");
+        return reply.send(Buffer.from(outcome.body.buffer, outcome.body.byteOffset, outcome.body.byteLength));
       },
     );
   });

@@ -1,8 +1,8 @@
 import { assertName, parseQualifiedService } from "@nimbus/protocol";
-import type { Target, TargetResolver } from "@nimbus/dispatch";
+import type { CallAddress } from "@nimbus/dispatch";
 
-/** Resolves the `{svc}[.{qualifier}]` path segment and a function name (404s as FC). */
-export function resolveTarget(resolver: TargetResolver, serviceSegment: string, functionName: string): Target {
+/** The function a `{svc}[.{qualifier}]` path segment and a function name address (names checked as FC does). */
+export function callAddress(serviceSegment: string, functionName: string): CallAddress {
   const { service, qualifier } = parseQualifiedService(serviceSegment);
-  return resolver.resolve(service, qualifier, assertName("function", functionName));
+  return { service, qualifier, fn: assertName("function", functionName) };
 }

@@ -1,0 +1,95 @@
+import type { HttpRequestInfo, InvocationOutcome, TriggerKind } from "@nimbus/protocol/wire";
+import { Attr, faasTrigger, inSpan, traceparentFor, type SpanKind } from "@nimbus/telemetry";
+import type { Dispatcher } from "./dispatcher.js";
+import { dispatchMeta, invokeRequestFor } from "./request.js";
+import type { Target, TargetResolver } from "./resolver.js";
+
+/** What every call from one caller (a gateway, an async-queue replica, a trigger router) is allowed. */
+export interface CallLimits {
+  /** Time a call may spend starting an instance, on top of the function's own timeouts. */
+  coldStartAllowanceMs: number;
+  maxResponseBytes: number;
+}
+
+/** The function a call is for, as the caller names it. */
+export interface CallAddress {
+  service: string;
+  /** LATEST when absent: LATEST, a version id or an alias. */
+  qualifier: string | undefined;
+  fn: string;
+}
+
+/** One call of a function. */
+export interface Call {
+  to: CallAddress;
+  /**
+   * The target, when the caller resolved it already to check something of it first (an HTTP
+   * trigger's methods, an async invocation's validity): this resolution is the one that runs, so
+   * an alias's weighted pick is made once.
+   */
+  target?: Target;
+  kind: "event" | "http";
+  trigger: TriggerKind;
+  body: Uint8Array;
+  http?: HttpRequestInfo;
+  logTail?: boolean;
+  requestId: string;
+  /** The caller's trace (its `traceparent`), which the call's span continues. */
+  traceparent?: string | undefined;
+  /** The call's span: its name, its kind, and what the caller adds to the attributes every call has. */
+  span: { name: string; kind: SpanKind; attributes?: Record<string, string | number | boolean> };
+}
+
+export interface CallResult {
+  target: Target;
+  outcome: InvocationOutcome & { body: Uint8Array };
+}
+
+/**
+ * The one owner of "call a function": resolves the target (FC's not-found errors), applies the
+ * function's effective configuration to the request once, runs it through the dispatcher —
+ * resolving again when an invoker says the function changed meanwhile — in a span with the
+ * attributes every call has (and what it turned out to be: cold start, error type, HTTP status).
+ * The gateway (API calls, HTTP triggers, custom domains), the async queue and the trigger router
+ * each make one call here.
+ */
+export class FunctionCaller {
+  constructor(
+    private readonly resolver: TargetResolver,
+    private readonly dispatcher: Dispatcher,
+    private readonly limits: CallLimits,
+  ) {}
+
+  /** The function a call names, now (throws FC's ServiceNotFound/FunctionNotFound/…). */
+  resolve(to: CallAddress): Target {
+    return this.resolver.resolve(to.service, to.qualifier, to.fn);
+  }
+
+  /** Runs the call; platform failures throw NimbusError, the function's own come back in the outcome. */
+  async call(call: Call): Promise<CallResult> {
+    const target = call.target ?? this.resolve(call.to);
+    const attributes = {
+      [Attr.faasTrigger]: faasTrigger(call.trigger),
+      [Attr.faasInvokedName]: target.fn,
+      [Attr.faasInvocationId]: call.requestId,
+      [Attr.service]: target.service,
+      [Attr.qualifier]: target.qualifier,
+      ...call.span.attributes,
+    };
+    return inSpan(call.span.name, { kind: call.span.kind, attributes, traceparent: call.traceparent }, async (span) => {
+      const request = invokeRequestFor(target, {
+        kind: call.kind,
+        trigger: call.trigger,
+        body: call.body,
+        ...(call.http ? { http: call.http } : {}),
+        logTail: call.logTail ?? false,
+        ...this.limits,
+      });
+      const outcome = await this.dispatcher.invoke(request, dispatchMeta(call.requestId, traceparentFor(span, call.traceparent), () => this.resolve(call.to)));
+      span.setAttribute(Attr.faasColdstart, outcome.coldStart);
+      if (outcome.errorType) span.setAttribute(Attr.errorType, outcome.errorType);
+      if (outcome.http) span.setAttribute(Attr.httpResponseStatusCode, outcome.http.status);
+      return { target, outcome };
+    });
+  }
+}
