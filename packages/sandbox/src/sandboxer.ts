@@ -19,6 +19,8 @@ const CONTROL_FD = 3;
 const INFO_FD = 4;
 /** bwrap reads the seccomp program from here (`--seccomp`). */
 const SECCOMP_FD = 5;
+/** How often the cgroup's peak memory is read again (callers in between get the last reading). */
+const PEAK_READ_MS = 100;
 
 export interface SandboxerOptions {
   /** Host directory for generated files (passwd, group, hosts). */
@@ -89,6 +91,8 @@ export class SandboxedProcess {
   readonly exited: Promise<SandboxExit>;
   private watchdogTripped = false;
   private watchdog: MemoryWatch | undefined;
+  private peakMb = 0;
+  private peakReadAt: number | undefined;
 
   /** The instance's network stack (slirp4netns), when it has one: it goes when the instance does. */
   private network: ChildProcess | undefined;
@@ -192,8 +196,15 @@ export class SandboxedProcess {
    * highest reading): never a figure the instance reports about itself.
    */
   peakMemoryMb(): number {
-    const bytes = this.cgroup ? this.cgroup.peakBytesNow() : this.watchdog?.peakBytes();
-    return bytes === undefined ? 0 : Math.round((bytes / 1024 / 1024) * 100) / 100;
+    // Read from the cgroup at most every PEAK_READ_MS: a peak moves slowly, and a read per call
+    // was 2-3% of a warm call's CPU in the invoker (bench/README.md, "Profile of a warm call").
+    const now = Date.now();
+    if (this.peakReadAt === undefined || now - this.peakReadAt >= PEAK_READ_MS) {
+      const bytes = this.cgroup ? this.cgroup.peakBytesNow() : this.watchdog?.peakBytes();
+      this.peakMb = bytes === undefined ? 0 : Math.round((bytes / 1024 / 1024) * 100) / 100;
+      this.peakReadAt = now;
+    }
+    return this.peakMb;
   }
 }
 
