@@ -3,7 +3,7 @@ import type { SandboxedProcess } from "@nimbus/sandbox";
 import { ControlChannel, pauseFor, TimeoutError } from "./control.js";
 import { failures } from "./messages.js";
 import { failureFor, InstanceStartError, type StopReason } from "./stop-reasons.js";
-import { TailBuffer, type LogSource } from "./log.js";
+import { InstanceOutput, type TailBuffer } from "./log.js";
 import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
 
 export type { InstanceOptions, InvocationInput, InvocationResult } from "./types.js";
@@ -22,7 +22,6 @@ interface Pending {
   abandoned: boolean;
 }
 
-const TAIL_BYTES = 4 * 1024;
 const PING_GRACE_MS = 500;
 /** How long an instance printing faster than its output rate is not read from. */
 const OUTPUT_BACKOFF_MS = 100;
@@ -55,16 +54,14 @@ export class Instance {
   private stopReason: StopReason | undefined;
   /** Why the process went away, when the platform knows more than its exit status (network setup failed). */
   private exitDetail: string | undefined;
-  /** Output written outside any invocation (start-up, module load): shown when the instance fails to start. */
-  private readonly instanceOutput = new TailBuffer(2048);
+  /** Where its output goes: each invocation's log, or the instance's own. */
+  private readonly output: InstanceOutput;
   /** The invocation an initializer runs for (its output belongs to that invocation's log). */
   private readonly initFor = new Map<number, Pending>();
 
-  /** Where this instance's output comes from (for the log sink). */
-  private readonly source: LogSource;
-
   constructor(readonly options: InstanceOptions) {
-    this.source = { instanceId: options.id, service: options.fn.service.name, fn: options.fn.name, versionId: options.fn.service.versionId };
+    const source = { instanceId: options.id, service: options.fn.service.name, fn: options.fn.name, versionId: options.fn.service.versionId };
+    this.output = new InstanceOutput(options.logSink, source);
   }
 
   get id(): string {
@@ -101,7 +98,7 @@ export class Instance {
         void this.stop("protocol error");
       },
       () => {
-        const output = this.instanceOutput.read().toString("utf8").trim();
+        const output = this.output.printed().toString("utf8").trim();
         return `${this.exitDetail ?? this.stopReason ?? "the instance exited"}${output ? `: ${output}` : ""}`;
       },
     );
@@ -137,11 +134,9 @@ export class Instance {
     else if (phase === "sandbox") error = failures.startFailed(`the sandbox did not start within ${this.options.startTimeoutMs} ms`);
     else error = this.options.fn.kind === "custom" ? failures.serverNotStarted(this.options.fn.caPort, this.options.loadTimeoutMs) : failures.loadTimedOut(this.options.loadTimeoutMs);
     await this.stop("start failed");
-    const line = Buffer.from(`[nimbus] the instance failed to start: ${error.errorMessage}\n`);
-    this.options.logSink.write(this.source, undefined, "stderr", line, true);
-    this.options.logSink.end(this.source, "");
+    const printed = this.output.startFailed(error.errorMessage);
     this.options.logger.info({ instanceId: this.id, reason: error.errorMessage }, "instance failed to start");
-    return new InstanceStartError(error, Buffer.concat([this.instanceOutput.read(), line]));
+    return new InstanceStartError(error, printed);
   }
 
   /** Takes a slot (check `free` first); the next invoke() runs in it. */
@@ -172,7 +167,7 @@ export class Instance {
         started,
         resolve,
         timer: setTimeout(() => this.timedOut(entry), this.options.timeoutMs),
-        tail: input.logTail ? this.newTail(coldStart) : undefined,
+        tail: input.logTail ? this.output.tail(coldStart) : undefined,
         coldStart,
         abandoned: false,
       };
@@ -187,7 +182,7 @@ export class Instance {
         if (this.state !== "ready") return; // died meanwhile: died() answered it
         // A cold start's init duration: starting the sandbox, loading the code and the initializer.
         if (entry.coldStart) entry.initDurationMs = (this.startupMs ?? 0) + (this.initDurationMs ?? 0);
-        this.log(entry, `FC Invoke Start RequestId: ${input.requestId}\n`);
+        this.output.platform(entry, `FC Invoke Start RequestId: ${input.requestId}\n`);
         const ctx = contextFor(input, started + this.options.timeoutMs);
         const message: ToInstance =
           input.kind === "http" && input.http
@@ -265,20 +260,6 @@ export class Instance {
     return this.initialized;
   }
 
-  /** A platform line in an invocation's log (FC's start and end markers). */
-  private log(entry: Pending, line: string): void {
-    const data = Buffer.from(line);
-    entry.tail?.push(data);
-    this.options.logSink.write(this.source, requestOf(entry), "stdout", data, true);
-  }
-
-  /** A cold start's log begins with what the instance printed while starting (module loading). */
-  private newTail(coldStart: boolean): TailBuffer {
-    const tail = new TailBuffer(TAIL_BYTES);
-    if (coldStart) tail.push(this.instanceOutput.read());
-    return tail;
-  }
-
   private timedOut(entry: Pending): void {
     if (!this.pending.has(entry.id) || entry.abandoned) return;
     const error = failures.timedOut(this.options.timeoutMs / 1000, this.memoryMb());
@@ -312,10 +293,7 @@ export class Instance {
         return;
       case "log": {
         const entry = this.pending.get(message.id) ?? this.initFor.get(message.id);
-        if (entry) entry.tail?.push(message.data);
-        else this.instanceOutput.push(message.data);
-        const accepted = this.options.logSink.write(this.source, entry ? requestOf(entry) : undefined, message.stream === 1 ? "stdout" : "stderr", message.data);
-        if (!accepted) this.control?.pauseFor(OUTPUT_BACKOFF_MS);
+        if (!this.output.write(entry, message.stream === 1 ? "stdout" : "stderr", message.data)) this.control?.pauseFor(OUTPUT_BACKOFF_MS);
         return;
       }
       case "result":
@@ -323,11 +301,11 @@ export class Instance {
         const entry = this.pending.get(message.id);
         if (!entry) return;
         if (message.t === "result") {
-          this.log(entry, `FC Invoke End RequestId: ${entry.input.requestId}\n`);
+          this.output.platform(entry, `FC Invoke End RequestId: ${entry.input.requestId}\n`);
           this.finish(entry, { body: Buffer.from(message.body), ...(message.http ? { http: message.http } : {}) });
         } else {
           const kind = message.error.errorType === "HandledInvocationError" ? "Handled" : "Unhandled";
-          this.log(entry, `FC Invoke End RequestId: ${entry.input.requestId}, Error: ${kind} function error\n`);
+          this.output.platform(entry, `FC Invoke End RequestId: ${entry.input.requestId}, Error: ${kind} function error\n`);
           this.finish(entry, { body: Buffer.from(message.error.body), errorType: message.error.errorType });
         }
         return;
@@ -338,7 +316,7 @@ export class Instance {
   private finish(entry: Pending, outcome: Outcome): void {
     clearTimeout(entry.timer);
     if (!this.pending.delete(entry.id)) return;
-    this.options.logSink.end(this.source, entry.input.requestId);
+    this.output.end(entry);
     this.lastUsed = Date.now();
     this.served++;
     this.active = Math.max(0, this.active - 1);
@@ -381,13 +359,13 @@ export class Instance {
     const memoryMb = oomKilled ? limit : this.memoryMb();
     for (const entry of this.pending.values()) {
       clearTimeout(entry.timer);
-      this.options.logSink.end(this.source, entry.input.requestId);
+      this.output.end(entry);
       if (entry.abandoned) continue;
       const error = oomKilled ? failures.outOfMemory(Date.now() - entry.started, limit) : failureFor(reason, { durationMs: Date.now() - entry.started, memoryMb, initializationTimeoutMs: this.options.initializationTimeoutMs });
       entry.resolve(this.result(entry, { body: Buffer.from(error.body), errorType: error.errorType }, memoryMb));
     }
     this.pending.clear();
-    this.options.logSink.end(this.source, "");
+    this.output.gone();
     this.active = 0;
     this.control?.gone();
     if (!reason || reason === "crashed" || oomKilled) {
@@ -409,16 +387,10 @@ export class Instance {
   private pipeRaw(stream: NodeJS.ReadableStream, name: "stdout" | "stderr"): void {
     stream.on("data", (data: Buffer) => {
       const only = this.pending.size === 1 ? [...this.pending.values()][0] : undefined;
-      if (only) only.tail?.push(data);
-      else this.instanceOutput.push(data);
       // Over its output rate: read it more slowly (what it writes waits in the pipe, its writer with it).
-      if (!this.options.logSink.write(this.source, only ? requestOf(only) : undefined, name, data)) pauseFor(stream, OUTPUT_BACKOFF_MS);
+      if (!this.output.write(only, name, data)) pauseFor(stream, OUTPUT_BACKOFF_MS);
     });
   }
 }
 
 type Outcome = { body: Buffer; errorType?: FunctionError["errorType"]; http?: HttpResponseInfo };
-
-function requestOf(entry: Pending): { requestId: string; qualifier: string } {
-  return { requestId: entry.input.requestId, qualifier: entry.input.qualifier };
-}

@@ -45,3 +45,76 @@ export interface LogSink {
    */
   end(source: LogSource, requestId: string): void;
 }
+
+/** An invocation as its output sees it: its request, and its tail when the caller asked for one. */
+export interface OutputOwner {
+  input: { requestId: string; qualifier: string };
+  tail: TailBuffer | undefined;
+}
+
+/** How much of an invocation's output `x-fc-log-type: Tail` returns. */
+const TAIL_BYTES = 4 * 1024;
+/** How much of what an instance printed outside any invocation is kept (a failed start shows it). */
+const OUTSIDE_BYTES = 2048;
+
+/**
+ * Where one instance's output goes: an invocation's to its tail and to the sink under its request;
+ * the rest (start-up, module load, output no single invocation owns) to the sink on its own, and
+ * kept for a failed start's message and the next cold start's tail.
+ */
+export class InstanceOutput {
+  private readonly outside = new TailBuffer(OUTSIDE_BYTES);
+
+  constructor(
+    private readonly sink: LogSink,
+    private readonly source: LogSource,
+  ) {}
+
+  /** A tail for an invocation; a cold start's begins with what the instance printed while starting. */
+  tail(coldStart: boolean): TailBuffer {
+    const tail = new TailBuffer(TAIL_BYTES);
+    if (coldStart) tail.push(this.outside.read());
+    return tail;
+  }
+
+  /** The function's output. False when it prints faster than its output rate: read from it more slowly for a while. */
+  write(owner: OutputOwner | undefined, stream: "stdout" | "stderr", data: Uint8Array): boolean {
+    if (owner) owner.tail?.push(data);
+    else this.outside.push(data);
+    return this.sink.write(this.source, owner && requestOf(owner), stream, data);
+  }
+
+  /** A platform line in an invocation's log (FC's start and end markers): never capped. */
+  platform(owner: OutputOwner, line: string): void {
+    const data = Buffer.from(line);
+    owner.tail?.push(data);
+    this.sink.write(this.source, requestOf(owner), "stdout", data, true);
+  }
+
+  /** The invocation ended: what is still buffered for it goes out. */
+  end(owner: OutputOwner): void {
+    this.sink.end(this.source, owner.input.requestId);
+  }
+
+  /** The instance is gone: what it printed outside any invocation goes out. */
+  gone(): void {
+    this.sink.end(this.source, "");
+  }
+
+  /** What the instance printed outside any invocation (the end of it). */
+  printed(): Buffer {
+    return this.outside.read();
+  }
+
+  /** Says in the function's log why the instance failed to start; returns what it printed, that line last. */
+  startFailed(message: string): Buffer {
+    const line = Buffer.from(`[nimbus] the instance failed to start: ${message}\n`);
+    this.sink.write(this.source, undefined, "stderr", line, true);
+    this.gone();
+    return Buffer.concat([this.outside.read(), line]);
+  }
+}
+
+function requestOf(owner: OutputOwner): { requestId: string; qualifier: string } {
+  return { requestId: owner.input.requestId, qualifier: owner.input.qualifier };
+}
