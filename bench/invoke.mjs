@@ -3,9 +3,8 @@
 // handler in-process and serverless-offline 13 in-process, rounds interleaved.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { authorization } from "@nimbus/sdk";
 import { makeZip, TestCluster } from "@nimbus/testkit";
-import { cpuSeconds, ensurePeers, interleave, nodeServer, report, round2, round3, ROUNDS, SECONDS, signedScript, wrk } from "./lib.mjs";
+import { bareHandlerServer, cpuSeconds, ensurePeers, interleave, report, round2, round3, ROUNDS, SECONDS, signedInvocation, signedScript, wrk } from "./lib.mjs";
 
 const HANDLER = "exports.handler = (event, context, callback) => callback(null, 'ok');";
 const withPeers = process.env.BENCH_PEERS !== "0";
@@ -18,24 +17,11 @@ try {
   const zipFile = (await makeZip({ "index.js": HANDLER })).toString("base64");
   await client.createFunction("bench", { functionName: "noop", runtime: "nodejs20", handler: "index.handler", instanceConcurrency: 100, code: { zipFile } });
   await client.createFunction("bench", { functionName: "noop1", runtime: "nodejs20", handler: "index.handler", instanceConcurrency: 1, code: { zipFile } });
-  const script = async (fn) => {
-    const path = `/2016-08-15/services/bench/functions/${fn}/invocations`;
-    const headers = { date: new Date().toUTCString() };
-    headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
-    return { url: `${cluster.endpoint()}${path}`, script: await signedScript(`/tmp/nimbus-bench-${fn}.lua`, { headers }) };
-  };
+  const script = (fn) => signedInvocation(cluster, "bench", fn, `/tmp/nimbus-bench-${fn}.lua`);
   const nimbusPids = [cluster.service("gateway").process.pid, cluster.service("invoker").process.pid, cluster.nats.process.pid, cluster.redis?.process.pid].filter(Boolean);
 
   // The same handler, called in-process by a plain http server: the physical limit.
-  const bare = await nodeServer(`
-    import { createServer } from "node:http";
-    const mod = { exports: {} }; new Function("exports", "module", ${JSON.stringify(HANDLER)})(mod.exports, mod);
-    const server = createServer((req, res) => {
-      const chunks = []; req.on("data", (c) => chunks.push(c));
-      req.on("end", () => mod.exports.handler(Buffer.concat(chunks), {}, (err, out) => res.end(out)));
-    });
-    server.listen(0, "127.0.0.1", () => console.log(server.address().port));
-  `);
+  const bare = await bareHandlerServer(HANDLER);
   stops.push(() => bare.stop());
 
   const variants = {

@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { authorization } from "@nimbus/sdk";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const run = promisify(execFile);
@@ -108,6 +109,30 @@ export async function signedScript(file, { method = "POST", headers, body = "" }
   for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers["${k}"] = ${JSON.stringify(v)}`);
   await writeFile(file, lines.join("\n") + "\n");
   return file;
+}
+
+/**
+ * A signed invocation of `fn` in `service` for wrk: its URL and a script with the headers (the
+ * signature's Date holds for 15 minutes: sign again before each use in a long run).
+ */
+export async function signedInvocation(cluster, service, fn, file) {
+  const path = `/2016-08-15/services/${service}/functions/${fn}/invocations`;
+  const headers = { date: new Date().toUTCString() };
+  headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
+  return { url: `${cluster.endpoint()}${path}`, script: await signedScript(file, { headers }) };
+}
+
+/** An event handler's source run in-process by a plain Node http server: a call's physical limit. */
+export function bareHandlerServer(handler) {
+  return nodeServer(`
+    import { createServer } from "node:http";
+    const mod = { exports: {} }; new Function("exports", "module", ${JSON.stringify(handler)})(mod.exports, mod);
+    const server = createServer((req, res) => {
+      const chunks = []; req.on("data", (c) => chunks.push(c));
+      req.on("end", () => mod.exports.handler(Buffer.concat(chunks), {}, (err, out) => res.end(out)));
+    });
+    server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+  `);
 }
 
 /** Installs the peer platforms (serverless-offline) into bench/peers when missing. */

@@ -20,9 +20,8 @@ import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { authorization } from "@nimbus/sdk";
 import { makeZip, TestCluster } from "@nimbus/testkit";
-import { interleave, nodeServer, report, ROOT, ROUNDS, SECONDS, signedScript, wrk } from "./lib.mjs";
+import { bareHandlerServer, interleave, report, ROOT, ROUNDS, SECONDS, signedInvocation, signedScript, wrk } from "./lib.mjs";
 import { startProfiler } from "./inspector-lib.mjs";
 import { cpuPerCall, cpuSnapshot, envOf, instancePids, summarize } from "./profile-lib.mjs";
 
@@ -64,22 +63,9 @@ try {
     redis: cluster.redis?.process.pid,
   };
   // Signed again before each use: a signature's Date holds for 15 minutes.
-  const target = async (fn) => {
-    const path = `/2016-08-15/services/bench/functions/${fn}/invocations`;
-    const headers = { date: new Date().toUTCString() };
-    headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
-    return { url: `${cluster.endpoint()}${path}`, script: await signedScript(`/tmp/nimbus-profile-${fn}.lua`, { headers }) };
-  };
+  const target = (fn) => signedInvocation(cluster, "bench", fn, `/tmp/nimbus-profile-${fn}.lua`);
 
-  const bare = await nodeServer(`
-    import { createServer } from "node:http";
-    const mod = { exports: {} }; new Function("exports", "module", ${JSON.stringify(HANDLER)})(mod.exports, mod);
-    const server = createServer((req, res) => {
-      const chunks = []; req.on("data", (c) => chunks.push(c));
-      req.on("end", () => mod.exports.handler(Buffer.concat(chunks), {}, (err, out) => res.end(out)));
-    });
-    server.listen(0, "127.0.0.1", () => console.log(server.address().port));
-  `);
+  const bare = await bareHandlerServer(HANDLER);
   stops.push(() => bare.stop());
   const variants = {
     bare: { url: `http://127.0.0.1:${bare.port}/`, script: await signedScript("/tmp/nimbus-profile-bare.lua", { headers: {} }), roles: { bare: bare.pid } },

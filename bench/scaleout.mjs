@@ -1,9 +1,8 @@
 // scaleout — P6: throughput of a 1 ms CPU-bound handler with one invoker node, then two, on the same
 // NATS and Redis. On one machine both nodes share its cores, so this measures the software's
 // scale-out overhead, not extra hardware (see the note in the results).
-import { authorization } from "@nimbus/sdk";
 import { makeZip, TestCluster } from "@nimbus/testkit";
-import { interleave, report, round2, ROUNDS, signedScript, wrk } from "./lib.mjs";
+import { interleave, report, round2, ROUNDS, signedInvocation, wrk } from "./lib.mjs";
 
 const HANDLER = "exports.handler = (e, c, cb) => { const end = process.hrtime.bigint() + 1000000n; while (process.hrtime.bigint() < end) {} cb(null, 'ok'); };";
 
@@ -12,11 +11,7 @@ try {
   const client = cluster.client();
   await client.createService("scale");
   await client.createFunction("scale", { functionName: "cpu", runtime: "nodejs20", handler: "index.handler", code: { zipFile: (await makeZip({ "index.js": HANDLER })).toString("base64") } });
-  const path = "/2016-08-15/services/scale/functions/cpu/invocations";
-  const headers = { date: new Date().toUTCString() };
-  headers.authorization = authorization(cluster.credentials.accessKeyId, cluster.credentials.accessKeySecret, { method: "POST", path, headers });
-  const script = await signedScript("/tmp/nimbus-bench-scale.lua", { headers });
-  const url = `${cluster.endpoint()}${path}`;
+  const { url, script } = await signedInvocation(cluster, "scale", "cpu", "/tmp/nimbus-bench-scale.lua");
 
   const measure = async () => wrk(url, { connections: 16, script });
   await wrk(url, { connections: 16, seconds: 2, script });
