@@ -148,13 +148,15 @@ export class CacheFixture {
   }
 
   /** A Node script that runs an ImageCache on `cacheDir` (the built package) and acquires `refs`, printing 'acquired <rootfs>'. */
-  async pullScript(cacheDir: string, refs: string[]): Promise<string> {
+  async pullScript(cacheDir: string, refs: string[], options: { runAs?: number } = {}): Promise<string> {
     const script = join(this.dir, `pull-child-${this.caches++}.mjs`);
     const index = new URL("../dist/index.js", import.meta.url).href;
+    // Dropped once the modules are loaded: the checkout may sit where that user cannot read (mktemp -d).
+    const drop = options.runAs === undefined ? "" : `process.setgroups([]); process.setgid(${options.runAs}); process.setuid(${options.runAs});\n`;
     await writeFile(
       script,
       `import { ImageCache, hostPlatform } from ${JSON.stringify(index)};
-const log = (level) => (fields, msg) => console.log(JSON.stringify({ level, msg, ...fields }));
+${drop}const log = (level) => (fields, msg) => console.log(JSON.stringify({ level, msg, ...fields }));
 const logger = { info: log("info"), warn: log("warn"), error: log("error"), debug: () => {}, child() { return logger; } };
 const cache = new ImageCache({ dir: ${JSON.stringify(cacheDir)}, maxBytes: 1e10, maxImageBytes: 1e10, platform: hostPlatform(), logger,
   access: { insecureRegistries: [], timeoutMs: 60000 } });

@@ -140,8 +140,8 @@ describe("ImageCache: pulling and unpacking real images", () => {
     await mkdir(home, { mode: 0o777 });
     await chmod(home, 0o777);
     await chmod(f.dir, 0o755);
-    const script = await f.pullScript(join(home, "cache"), [f.pinned("layered")]);
-    const { stdout } = await exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "env", `HOME=${home}`, process.execPath, script]);
+    const script = await f.pullScript(join(home, "cache"), [f.pinned("layered")], { runAs: 65534 });
+    const { stdout } = await exec(process.execPath, [script], { env: { PATH: process.env["PATH"], HOME: home } });
     const rootfs = /acquired (\S+)/.exec(stdout)?.[1];
     expect(rootfs, stdout).toBeDefined();
     expect((await stat(join(rootfs!, "data/keep.txt"))).uid).toBe(65534);
