@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { useCluster } from "../helpers/cluster.js";
 import { expectFcError, uniqueName } from "../helpers/fc.js";
-import { deploy } from "../helpers/functions.js";
+import { deploy, eventually } from "../helpers/functions.js";
 import { Collector, connectNats } from "../helpers/nats.js";
 
 const ctx = useCluster({
@@ -170,6 +171,36 @@ describe("triggers through @alicloud/fc2 and the trigger router", () => {
     nc.publish(`doomed.${svc}`, "payload");
     const [record] = await failures.waitFor(1, 20_000);
     expect(record?.json()).toMatchObject({ subject: `doomed.${svc}`, deliveries: 2, errorCode: "UnhandledInvocationError", data_base64: Buffer.from("payload").toString("base64") });
+  });
+
+  it("keeps trying a durable trigger whose stream cannot be made yet, and it holds up no other trigger", async () => {
+    const svc = uniqueName("blk");
+    const jsm = await jetstreamManager(nc);
+    // A stream of someone else's already takes the subject: the trigger's own cannot be made.
+    const blocker = `BLOCKER_${svc.toUpperCase()}`;
+    await jsm.streams.add({ name: blocker, subjects: [`blocked.${svc}.>`] });
+    const seen = await echoFunction(svc, "jobs");
+    await ctx.fc.createTrigger(svc, "jobs", { triggerName: "queue", triggerType: "nats", triggerConfig: { subject: `blocked.${svc}.>`, durable: true } });
+
+    // Meanwhile, a trigger created after it listens.
+    await deploy(ctx.cluster, svc, "echo", { "index.js": ECHO });
+    await ctx.fc.createTrigger(svc, "echo", { triggerName: "rpc", triggerType: "nats", triggerConfig: { subject: `free.${svc}`, invocationType: "Sync", cloudEvents: false } });
+    const reply = await eventually(() => nc.request(`free.${svc}`, "hello", { timeout: 5_000 }), "the Sync trigger answering", 15_000);
+    expect(reply.string()).toBe("hello");
+    expect(seen.messages).toHaveLength(0);
+
+    // Once the subject is free, the durable trigger's stream is made without touching the trigger.
+    await jsm.streams.delete(blocker);
+    const stream = await eventually(async () => {
+      const name = await jsm.streams.find(`blocked.${svc}.x`);
+      if (name === blocker) throw new Error("still the blocker's");
+      return name;
+    }, "the durable trigger's stream", 20_000);
+    expect(stream).toMatch(/_TRG_/);
+    const js = jetstream(nc);
+    for (let i = 0; i < 3; i++) await js.publish(`blocked.${svc}.x`, JSON.stringify({ i }));
+    await seen.waitFor(3, 20_000);
+    expect(new Set(events(seen).map((e) => (e["data"] as { i: number }).i))).toEqual(new Set([0, 1, 2]));
   });
 
   it("runs the function whose filter takes a MinIO notification's object, and not the others", async () => {

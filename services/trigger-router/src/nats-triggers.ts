@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
@@ -44,7 +45,9 @@ export const ReplyHeaders = { errorType: "Nimbus-Error-Type", errorCode: "Nimbus
 export class NatsTriggers {
   private readonly running = new Map<string, Running>();
   private unwatch: (() => void) | undefined;
-  private changes: Promise<void> = Promise.resolve();
+  /** Each trigger's changes, applied in order; one trigger's slow or failing stream holds up no other. */
+  private readonly changes = new Map<string, Promise<void>>();
+  private readonly stopping = new AbortController();
   private stopped = false;
 
   constructor(
@@ -56,25 +59,60 @@ export class NatsTriggers {
     private readonly logger: Logger,
   ) {}
 
+  /** Resolves once every trigger there is has been tried once (those that failed keep being retried). */
   async start(): Promise<void> {
     await this.ensureFailureStream();
-    for (const [key, { value }] of this.entries()) await this.apply(key, value);
     this.unwatch = this.triggers.onChange((key, current) => {
       if (current && current.value.triggerType !== "nats") return;
-      this.changes = this.changes.then(() => this.apply(key, current?.value)).catch((err: unknown) => this.logger.warn({ err, key }, "cannot update a NATS trigger"));
+      void this.schedule(key);
     });
+    const tried: Promise<void>[] = [];
+    for (const [key, entry] of this.triggers.withPrefix("")) if (entry.value.triggerType === "nats") tried.push(this.schedule(key));
+    await Promise.all(tried);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.unwatch?.();
-    await this.changes;
+    await Promise.all(this.changes.values());
     await Promise.all([...this.running.values()].map((r) => r.stop()));
     this.running.clear();
   }
 
-  private *entries(): Generator<[string, { value: TriggerRecord }]> {
-    for (const [key, entry] of this.triggers.withPrefix("")) if (entry.value.triggerType === "nats") yield [key, entry];
+  /**
+   * Brings a trigger in line with its record, after what is already queued for it. An attempt that
+   * fails (JetStream did not answer, its stream could not be made) is retried, with backoff, until
+   * it takes or the record changes again: a trigger is never left silently not listening. Resolves
+   * after the first attempt.
+   */
+  private schedule(key: string): Promise<void> {
+    let tried!: () => void;
+    const firstAttempt = new Promise<void>((resolve) => (tried = resolve));
+    const next = (this.changes.get(key) ?? Promise.resolve()).then(async () => {
+      for (let attempt = 1; !this.stopped; attempt++) {
+        try {
+          await this.apply(key, this.record(key));
+          return;
+        } catch (err) {
+          this.logger.warn({ err, trigger: key, attempt }, "cannot start or update a NATS trigger; trying again");
+        } finally {
+          tried();
+        }
+        await sleep(Math.min(30_000, 250 * 2 ** attempt), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      }
+    });
+    this.changes.set(key, next);
+    void next.finally(() => {
+      if (this.changes.get(key) === next) this.changes.delete(key);
+    });
+    return firstAttempt;
+  }
+
+  /** The trigger's record as it is now (undefined once it is deleted). */
+  private record(key: string): TriggerRecord | undefined {
+    const value = this.triggers.get(key)?.value;
+    return value?.triggerType === "nats" ? value : undefined;
   }
 
   /** Starts, restarts (its config changed) or stops a trigger. */
