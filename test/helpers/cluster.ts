@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { TestCluster, type ClusterOptions } from "@nimbus/testkit";
 import type FC from "@alicloud/fc2";
 import { fcClient } from "./fc.js";
@@ -10,6 +10,10 @@ export function useCluster(options: ClusterOptions = {}): { readonly cluster: Te
   beforeAll(async () => {
     cluster = await TestCluster.start(options);
     fc = fcClient(cluster);
+  });
+  // A failed test shows what the services logged (the cluster's directory goes with it).
+  afterEach(async ({ task }) => {
+    if (task.result?.state === "fail" && cluster) console.log(`${task.name} failed; the services logged:\n${await cluster.logTails()}`);
   });
   afterAll(async () => {
     await cluster?.stop();

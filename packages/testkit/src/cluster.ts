@@ -155,6 +155,18 @@ export class TestCluster {
     return readFile(proc.process.options.logFile ?? "", "utf8").catch(() => proc.process.recentOutput());
   }
 
+  /** The end of every service's log, each under its name: what to print when a test failed. */
+  async logTails(lines = 30): Promise<string> {
+    const parts: string[] = [];
+    for (const [name, list] of this.services) {
+      for (let n = 0; n < list.length; n++) {
+        const tail = (await this.logs(name, n)).trimEnd().split("\n").slice(-lines).join("\n");
+        if (tail) parts.push(`--- ${name}[${n}] (last ${lines} lines)\n${tail}`);
+      }
+    }
+    return parts.join("\n");
+  }
+
   /** Stops everything and removes the temp dir. Safe to call twice. */
   async stop(): Promise<void> {
     const all = [...this.services.values()].flat();
