@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blobGets, CacheFixture, downloadStarted, failure, leftovers, pulls, skopeoPids, waitFor } from "./cache-fixtures.js";
@@ -43,6 +44,20 @@ describe("ImageCache: concurrency and restarts", () => {
     expect(second.cache.list()).toEqual([expect.objectContaining({ digest: image.digest, inUse: 0, references: [f.pinned("layered")] })]);
     expect((await second.cache.acquire(f.pinned("layered"))).rootfs).toBe(image.rootfs);
     expect(pulls(second)).toBe(0);
+  });
+
+  it("keeps a reference an image gained later across a restart (its meta.json is saved, not rewritten on every use)", async () => {
+    const first = await f.cache();
+    const image = await first.cache.acquire(f.pinned("layered"));
+    for (let i = 0; i < 5; i++) await first.cache.acquire(f.pinned("layered"));
+    const other = await f.slowPinned("layered"); // the same digest under another registry host
+    await first.cache.acquire(other);
+    const metaFile = join(first.dir, image.digest.slice("sha256:".length), "meta.json");
+    await waitFor("the new reference in meta.json", async () => (await readFile(metaFile, "utf8")).includes(other) || undefined);
+    expect(await readdir(join(first.dir, image.digest.slice("sha256:".length)))).toEqual(["meta.json", "rootfs"]);
+    const second = await f.cache({ dir: first.dir });
+    expect(second.cache.list()).toEqual([expect.objectContaining({ digest: image.digest, references: [f.pinned("layered"), other] })]);
+    expect(pulls(first)).toBe(1);
   });
 
   it("prepulls in the background without marking the image in use", async () => {

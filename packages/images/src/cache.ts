@@ -26,6 +26,8 @@ export interface ImageCacheOptions {
 const STAGING = ".staging-";
 const TRASH = ".trash-";
 const META = "meta.json";
+/** An image's last use is saved at most this often (LRU order after a restart is approximate by as much). */
+const SAVE_LAST_USE_MS = 60_000;
 
 const metaSchema = z.object({
   digest: z.string().regex(/^sha256:[a-f0-9]{64}$/),
@@ -41,6 +43,11 @@ interface Entry {
   meta: Meta;
   lastUsed: number;
   inUse: number;
+  /** The last use meta.json holds. */
+  savedLastUse: number;
+  /** meta.json is being written, or has a change to save (a new reference). */
+  saving?: boolean;
+  unsaved?: boolean;
 }
 
 /**
@@ -77,7 +84,8 @@ export class ImageCache {
         await rm(path, { recursive: true, force: true });
         continue;
       }
-      this.entries.set(name, { meta, lastUsed: Date.parse(meta.lastUsed) || 0, inUse: 0 });
+      const lastUsed = Date.parse(meta.lastUsed) || 0;
+      this.entries.set(name, { meta, lastUsed, inUse: 0, savedLastUse: lastUsed });
     }
   }
 
@@ -141,7 +149,10 @@ export class ImageCache {
       // Another pull may have evicted it while this one waited its turn; it is only ours once counted.
       if (this.entries.get(hex) === entry) {
         if (use) entry.inUse++;
-        if (!entry.meta.references.includes(reference)) entry.meta.references.push(reference);
+        if (!entry.meta.references.includes(reference)) {
+          entry.meta.references.push(reference);
+          entry.unsaved = true;
+        }
         return entry;
       }
       if (attempt >= 3) throw new ImageError("CacheFull", `image ${reference} was evicted again before it could be used: the image cache (NIMBUS_IMAGE_CACHE_BYTES) is too small for the images in demand`);
@@ -180,7 +191,7 @@ export class ImageCache {
       await this.evicting.get(hex); // an earlier copy of this image on its way out must be gone first
       await rm(final, { recursive: true, force: true }); // not indexed, so nothing uses it (a crash between rename and index)
       await rename(staging, final);
-      const entry: Entry = { meta, lastUsed: Date.now(), inUse: 0 };
+      const entry: Entry = { meta, lastUsed: Date.now(), inUse: 0, savedLastUse: Date.now() };
       this.reserved.delete(staging);
       this.entries.set(hex, entry);
       log.info({ digest: ref.digest, manifestDigest: pulled.manifestDigest, downloadBytes: pulled.downloadBytes, sizeBytes: pulled.sizeBytes, ms: Date.now() - started }, "image pulled");
@@ -248,15 +259,32 @@ export class ImageCache {
     return total;
   }
 
-  /** Marks an image used now and saves that (a best effort: LRU order after a restart is approximate if it fails). */
+  /**
+   * Marks an image used now. Its meta.json is rewritten (one writer at a time) when it gained a
+   * reference or its saved last use is over SAVE_LAST_USE_MS old, not on every cold start: a best
+   * effort, LRU order after a restart is approximate.
+   */
   private touch(entry: Entry): void {
     entry.lastUsed = Date.now();
-    entry.meta.lastUsed = new Date(entry.lastUsed).toISOString();
+    if (entry.unsaved || entry.lastUsed - entry.savedLastUse >= SAVE_LAST_USE_MS) this.save(entry);
+  }
+
+  private save(entry: Entry): void {
+    if (entry.saving) return;
+    entry.saving = true;
+    entry.unsaved = false;
+    const lastUsed = entry.lastUsed;
+    entry.meta.lastUsed = new Date(lastUsed).toISOString();
     const dir = join(this.options.dir, hexOf(entry.meta.digest));
     const tmp = join(dir, `${META}.${randomBytes(4).toString("hex")}`);
     void writeFile(tmp, JSON.stringify(entry.meta, null, 2))
       .then(() => rename(tmp, join(dir, META)))
-      .catch((err: unknown) => this.options.logger.warn({ err, digest: entry.meta.digest }, "could not save an image's last use"));
+      .then(() => (entry.savedLastUse = lastUsed))
+      .catch((err: unknown) => this.options.logger.warn({ err, digest: entry.meta.digest }, "could not save an image's last use"))
+      .finally(() => {
+        entry.saving = false;
+        if (entry.unsaved) this.save(entry); // a reference added meanwhile
+      });
   }
 
   private unpacked(entry: Entry): UnpackedImage {
