@@ -38,8 +38,19 @@ export interface EffectiveFunction {
   readonly loadTimeoutMs: number;
 }
 
-/** Applies FC's defaults to a function record. */
+/**
+ * Applies FC's defaults to a function record, once per record object: records are immutable once
+ * stored, and every call reads its function's (an image's command is parsed from JSON).
+ */
 export function effectiveFunction(record: FunctionRecord): EffectiveFunction {
+  let fn = cache.get(record);
+  if (!fn) cache.set(record, (fn = compute(record)));
+  return fn;
+}
+
+const cache = new WeakMap<FunctionRecord, EffectiveFunction>();
+
+function compute(record: FunctionRecord): EffectiveFunction {
   const timeoutMs = (record.timeout ?? Defaults.timeoutSeconds) * 1000;
   const initializationTimeoutMs = (record.initializationTimeout ?? Defaults.initializationTimeoutSeconds) * 1000;
   return {
