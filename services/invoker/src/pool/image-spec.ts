@@ -25,13 +25,22 @@ export interface ImageAccounts {
 /** Docker's PATH for an image whose config sets none. */
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/**
+ * The function's image cannot run, for a reason the function's configuration (or its registry's
+ * content) must fix — not found, refused credentials, no build for this platform, too large, a
+ * hostile layer, no command, an unknown user: the function fails to start, and says so in its log.
+ */
+export class ImageRejectedError extends Error {
+  override readonly name: string = "ImageRejectedError";
+}
+
 /** A command the image's config and the function's overrides leave empty. */
-export class NoCommandError extends Error {
+export class NoCommandError extends ImageRejectedError {
   override readonly name = "NoCommandError";
 }
 
 /** The image's user is not one it knows. */
-export class UnknownUserError extends Error {
+export class UnknownUserError extends ImageRejectedError {
   override readonly name = "UnknownUserError";
 }
 

@@ -7,12 +7,12 @@ import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
 import { Instance, InstanceStartError, type InvocationInput, type InvocationResult } from "../instances/instance.js";
 import { failures } from "../instances/messages.js";
-import type { LogSink } from "../instances/log.js";
+import { InstanceOutput, type LogSink } from "../instances/log.js";
 import { Cancellations } from "./cancellations.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
-import { NoCommandError, UnknownUserError } from "./image-spec.js";
+import { ImageRejectedError } from "./image-spec.js";
 import { launchPlan } from "./instance-spec.js";
-import { acquireSource, ImageRejectedError, type InstanceSource, type SourceDeps } from "./sources.js";
+import { acquireSource, type InstanceSource, type SourceDeps } from "./sources.js";
 
 /** How much longer a request may wait for an instance of an image the node must pull first. */
 const IMAGE_PULL_ALLOWANCE_MS = 5 * 60_000;
@@ -315,12 +315,10 @@ export class Pool implements Scaler {
   /** A start that failed before any sandbox existed (the image cannot run): the reason goes to the function's log. */
   private failedToStart(instanceId: string, key: ClassKey, fn: EffectiveFunction, reason: string): InstanceStartError {
     const error = failures.startFailed(reason);
-    const line = Buffer.from(`[nimbus] the instance failed to start: ${error.errorMessage}\n`);
     const source = { instanceId, service: key.service, fn: key.fn, versionId: key.versionId === LATEST ? "" : key.versionId };
-    this.deps.logSink.write(source, undefined, "stderr", line, true);
-    this.deps.logSink.end(source, "");
+    const printed = new InstanceOutput(this.deps.logSink, source).startFailed(error.errorMessage);
     this.deps.logger.info({ instanceId, function: fn.record.functionName, reason }, "instance failed to start");
-    return new InstanceStartError(error, line);
+    return new InstanceStartError(error, printed);
   }
 
   private room(memoryMb: number): boolean {
@@ -350,13 +348,7 @@ export class Pool implements Scaler {
   }
 
   private async startInstance(id: string, key: ClassKey, fn: EffectiveFunction, service: ServiceRecord, source: InstanceSource): Promise<Instance> {
-    let plan: ReturnType<typeof launchPlan>;
-    try {
-      plan = launchPlan(fn, service, key.versionId, source, this.options, id);
-    } catch (err) {
-      if (err instanceof NoCommandError || err instanceof UnknownUserError) throw this.failedToStart(id, key, fn, err.message);
-      throw err;
-    }
+    const plan = launchPlan(fn, service, key.versionId, source, this.options, id);
     const process = await this.deps.sandboxer.spawn({
       id,
       root: plan.root,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { ImageError, type UnpackedImage } from "@nimbus/images";
 import { errors, NimbusError, type EffectiveFunction } from "@nimbus/protocol";
 import type { CodeCache } from "../code/cache.js";
-import type { ImageAccounts } from "./image-spec.js";
+import { ImageRejectedError, type ImageAccounts } from "./image-spec.js";
 
 /** What an instance runs from, held (never evicted from its cache) until release(). */
 export type InstanceSource =
@@ -18,14 +18,6 @@ export interface SourceDeps {
   images: { acquire(pinned: string): Promise<UnpackedImage>; release(digest: string): void };
 }
 
-/**
- * The function's image cannot run, for a reason the function's configuration (or its registry's
- * content) must fix — not found, refused credentials, no build for this platform, too large, a
- * hostile layer: the function fails to start, and says so in its log.
- */
-export class ImageRejectedError extends Error {
-  override readonly name = "ImageRejectedError";
-}
 
 /** Each account file is read up to this size (an image's /etc/passwd is small). */
 const MAX_ACCOUNTS_BYTES = 1024 * 1024;
