@@ -194,13 +194,6 @@ export class PresenceTracker {
     return max;
   }
 
-  /** True when a node of that service is alive. */
-  isAlive(service: string, node: string): boolean {
-    const entry = this.seen.get(`${service}/${node}`);
-    if (!entry) return false;
-    return entry.at >= this.now() - expiryOf(entry.beat);
-  }
-
   /**
    * True when a node is gone: heard from, but not within its expiry; or never heard from although
    * it has had a whole expiry window since `since` (when it was first known to exist, e.g. it
