@@ -292,7 +292,7 @@ describe("traces exported to an OTLP collector", () => {
     const enqueue = spans.find((s) => s.service === "nimbus-gateway") as ReceivedSpan;
     const processSpan = spans.find((s) => s.service === "nimbus-async-queue") as ReceivedSpan;
     const invoker = spans.find((s) => s.service === "nimbus-invoker") as ReceivedSpan;
-    expect(enqueue).toMatchObject({ name: "enqueue otel/fn", kind: 4, parentSpanId: CALLER_SPAN });
+    expect(enqueue).toMatchObject({ name: "enqueue otel/fn", kind: 4, parentSpanId: CALLER_SPAN, attributes: { "faas.trigger": "other" } });
     expect(processSpan).toMatchObject({ kind: 5, parentSpanId: enqueue.spanId });
     expect(invoker).toMatchObject({ parentSpanId: processSpan.spanId, attributes: { "faas.trigger": "other", "faas.coldstart": false } });
     expect(tracing.traceparent.split("-")[2]).toBe(invoker.spanId);

@@ -40,6 +40,20 @@ export interface Call {
   span: { name: string; kind: SpanKind; attributes?: Record<string, string | number | boolean> };
 }
 
+/**
+ * The attributes every span of a call carries, whoever makes it: a call run now (FunctionCaller)
+ * or one queued to run later (an async invocation, a trigger's event).
+ */
+export function callAttributes(to: { service: string; qualifier: string; fn: string }, requestId: string, trigger: TriggerKind): Record<string, string> {
+  return {
+    [Attr.faasTrigger]: faasTrigger(trigger),
+    [Attr.faasInvokedName]: to.fn,
+    [Attr.faasInvocationId]: requestId,
+    [Attr.service]: to.service,
+    [Attr.qualifier]: to.qualifier,
+  };
+}
+
 export interface CallResult {
   target: Target;
   outcome: InvocationOutcome & { body: Uint8Array };
@@ -68,14 +82,7 @@ export class FunctionCaller {
   /** Runs the call; platform failures throw NimbusError, the function's own come back in the outcome. */
   async call(call: Call): Promise<CallResult> {
     const target = call.target ?? this.resolve(call.to);
-    const attributes = {
-      [Attr.faasTrigger]: faasTrigger(call.trigger),
-      [Attr.faasInvokedName]: target.fn,
-      [Attr.faasInvocationId]: call.requestId,
-      [Attr.service]: target.service,
-      [Attr.qualifier]: target.qualifier,
-      ...call.span.attributes,
-    };
+    const attributes = { ...callAttributes(target, call.requestId, call.trigger), ...call.span.attributes };
     return inSpan(call.span.name, { kind: call.span.kind, attributes, traceparent: call.traceparent }, async (span) => {
       const request = invokeRequestFor(target, {
         kind: call.kind,

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { AsyncSubmitter } from "@nimbus/async";
-import type { FunctionCaller } from "@nimbus/dispatch";
+import { callAttributes, type FunctionCaller } from "@nimbus/dispatch";
 import type { TriggerRecord } from "@nimbus/protocol";
 import type { InvocationOutcome, TriggerKind } from "@nimbus/protocol/wire";
-import { Attr, faasTrigger, inSpan, SpanKind, traceparentFor, type Counter } from "@nimbus/telemetry";
+import { Attr, inSpan, SpanKind, traceparentFor, type Counter } from "@nimbus/telemetry";
 
 /** How a trigger's event becomes an invocation: queued (async) or run now (sync), with the trigger's qualifier. */
 export class TriggerInvoker {
@@ -63,13 +63,7 @@ export class TriggerInvoker {
   }
 
   private attributes(trigger: TriggerRecord, kind: TriggerKind, requestId: string) {
-    return {
-      [Attr.faasTrigger]: faasTrigger(kind),
-      [Attr.faasInvokedName]: trigger.functionName,
-      [Attr.faasInvocationId]: requestId,
-      [Attr.service]: trigger.serviceName,
-      [Attr.qualifier]: trigger.qualifier,
-      [Attr.trigger]: trigger.triggerName,
-    };
+    const to = { service: trigger.serviceName, qualifier: trigger.qualifier, fn: trigger.functionName };
+    return { ...callAttributes(to, requestId, kind), [Attr.trigger]: trigger.triggerName };
   }
 }
