@@ -1,7 +1,7 @@
-import type { HttpRequestInfo, InvocationOutcome, TriggerKind } from "@nimbus/protocol/wire";
+import { effectiveFunction } from "@nimbus/protocol";
+import type { HttpRequestInfo, InvocationOutcome, InvokeRequest, TriggerKind } from "@nimbus/protocol/wire";
 import { Attr, faasTrigger, inSpan, traceparentFor, type SpanKind } from "@nimbus/telemetry";
-import type { Dispatcher } from "./dispatcher.js";
-import { dispatchMeta, invokeRequestFor } from "./request.js";
+import type { DispatchMeta, Dispatcher } from "./dispatcher.js";
 import type { Target, TargetResolver } from "./resolver.js";
 
 /** What every call from one caller (a gateway, an async-queue replica, a trigger router) is allowed. */
@@ -84,14 +84,7 @@ export class FunctionCaller {
     const target = call.target ?? this.resolve(call.to);
     const attributes = { ...callAttributes(target, call.requestId, call.trigger), ...call.span.attributes };
     return inSpan(call.span.name, { kind: call.span.kind, attributes, traceparent: call.traceparent }, async (span) => {
-      const request = invokeRequestFor(target, {
-        kind: call.kind,
-        trigger: call.trigger,
-        body: call.body,
-        ...(call.http ? { http: call.http } : {}),
-        logTail: call.logTail ?? false,
-        ...this.limits,
-      });
+      const request = invokeRequestFor(target, call, this.limits);
       const outcome = await this.dispatcher.invoke(request, dispatchMeta(call.requestId, traceparentFor(span, call.traceparent), () => this.resolve(call.to)));
       span.setAttribute(Attr.faasColdstart, outcome.coldStart);
       if (outcome.errorType) span.setAttribute(Attr.errorType, outcome.errorType);
@@ -99,4 +92,40 @@ export class FunctionCaller {
       return { target, outcome };
     });
   }
+}
+
+/**
+ * What a call to `target` asks an invoker for. Its deadline allows the function's timeout, its
+ * initializer's when it has one, and a cold start.
+ */
+function invokeRequestFor(target: Target, call: Call, limits: CallLimits): InvokeRequest {
+  const fn = effectiveFunction(target.record);
+  const timeoutMs = fn.timeoutMs + (fn.hasInitializer ? fn.initializationTimeoutMs : 0);
+  return {
+    service: target.service,
+    function: target.fn,
+    qualifier: target.qualifier,
+    ...(target.versionId ? { versionId: target.versionId } : {}),
+    cls: target.cls,
+    kind: call.kind,
+    trigger: call.trigger,
+    body: call.body,
+    ...(call.http ? { http: call.http } : {}),
+    logTail: call.logTail ?? false,
+    deadline: Date.now() + timeoutMs + limits.coldStartAllowanceMs,
+    hops: 0,
+    maxResponseBytes: limits.maxResponseBytes,
+  };
+}
+
+/** A call's meta: its ids, and how to resolve its target again when an invoker says it changed. */
+function dispatchMeta(requestId: string, traceparent: string | undefined, resolve: () => Target): DispatchMeta {
+  return {
+    requestId,
+    ...(traceparent ? { traceparent } : {}),
+    reresolve: () => {
+      const fresh = resolve();
+      return { cls: fresh.cls, ...(fresh.versionId ? { versionId: fresh.versionId } : {}) };
+    },
+  };
 }

@@ -139,14 +139,9 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES), (digest) => acceleration.status(digest));
   tagRoutes(http, serviceCatalog);
   codeRoutes(http, ctx);
-  const limits = {
-    maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES,
-    maxAsyncBodyBytes: env.NIMBUS_MAX_ASYNC_BODY_BYTES,
-    maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,
-    coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
-  };
+  const limits = { maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES, maxAsyncBodyBytes: env.NIMBUS_MAX_ASYNC_BODY_BYTES };
   const resolver = new TargetResolver(mirrors, naming);
-  const caller = new FunctionCaller(resolver, dispatcher, { coldStartAllowanceMs: limits.coldStartAllowanceMs, maxResponseBytes: limits.maxResponseBytes });
+  const caller = new FunctionCaller(resolver, dispatcher, { coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS, maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES });
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   const intake = {

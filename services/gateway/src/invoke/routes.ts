@@ -7,12 +7,10 @@ import { checkFcHeaders, invocationType, logType, setInvocationHeaders, tracepar
 import { rawBodies } from "./raw-bodies.js";
 import { callAddress } from "./target.js";
 
+/** What the gateway takes in a call (what a call may take to run and return is the FunctionCaller's). */
 export interface InvocationLimits {
   maxSyncBodyBytes: number;
   maxAsyncBodyBytes: number;
-  maxResponseBytes: number;
-  /** Time allowed for a cold start on top of the function's own timeouts. */
-  coldStartAllowanceMs: number;
 }
 
 interface Params {
