@@ -5,12 +5,18 @@ import { decode, encode, InvokeHeaders, type InvocationOutcome, type InvokeReply
 import { TickBatch, type PresenceTracker } from "@nimbus/service-kit";
 import type { PayloadStore } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
+import { InvokerLinks, type Answer, type InvokerLink } from "./links.js";
 
 export interface DispatchOptions {
   /** An invoker must answer (or say it accepted) within this long, or it is presumed gone. */
   ackTimeoutMs: number;
   /** How often in-flight requests are checked against the liveness of the node running them. */
   livenessCheckMs: number;
+  /**
+   * Who is calling (`service/node`), as invokers log it; set to send warm calls over direct links
+   * to the invokers that hold their class, unset to send every call through NATS.
+   */
+  direct?: { caller: string };
 }
 
 export interface DispatchMeta {
@@ -20,16 +26,19 @@ export interface DispatchMeta {
   reresolve: () => Pick<InvokeRequest, "cls" | "versionId">;
 }
 
-type Answer = InvokeReply | { s: "no-responders" } | { s: "lost"; reason: string };
-
 interface Pending {
   resolve: (answer: Answer) => void;
   node?: string;
   /** When the node said it took the request. */
   acceptedAt: number;
-  ackTimer: NodeJS.Timeout;
+  ackTimer?: NodeJS.Timeout;
   deadlineTimer: NodeJS.Timeout;
+  /** Takes a direct call off its link's books (it ended some other way: deadline, liveness). */
+  forget?: () => void;
 }
+
+/** Where one attempt of a call goes: a direct link to an invoker, or a NATS subject. */
+type Route = { link: InvokerLink } | { subject: string };
 
 /** Times an answer may be `busy`, `redirect` or `stale` before the gateway gives up. */
 const MAX_ATTEMPTS = 8;
@@ -39,11 +48,14 @@ const LAGGING_MS = 500;
 const INLINE_HEADROOM = 64 * 1024;
 
 /**
- * Sends invocations to invokers and waits for their answers. One inbox subscription serves every
- * request (the reply subject carries a token), so an invoker can answer twice: `accepted` with its
- * node id, then the outcome. A request whose node stops heartbeating fails at once instead of
- * waiting for the function's timeout; a request nobody subscribes to goes to placement, and with no
- * invoker at all fails in milliseconds (NATS answers "no responders").
+ * Sends invocations to invokers and waits for their answers. A call whose instance class an
+ * invoker holds goes straight to it over a direct link (the one with the fewest calls outstanding);
+ * the rest go through NATS: the class's subject, else placement. One inbox subscription serves
+ * every NATS request (the reply subject carries a token), so an invoker can answer twice:
+ * `accepted` with its node id, then the outcome. A request whose node stops heartbeating, or whose
+ * link closes, fails at once instead of waiting for the function's timeout; a request nobody
+ * subscribes to goes to placement, and with no invoker at all fails in milliseconds (NATS answers
+ * "no responders").
  */
 export class Dispatcher {
   private readonly inbox = `_INBOX.${nuid.next()}`;
@@ -54,6 +66,7 @@ export class Dispatcher {
   private counter = 0;
   /** Publishes leave once per event-loop turn: one socket write for many requests under load. */
   private readonly outbox = new TickBatch();
+  private readonly links: InvokerLinks | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -62,7 +75,18 @@ export class Dispatcher {
     private readonly payloads: PayloadStore,
     private readonly logger: Logger,
     private readonly options: DispatchOptions,
-  ) {}
+  ) {
+    if (options.direct) {
+      const links = new InvokerLinks(options.direct.caller, logger.child({ module: "direct" }));
+      presence.onBeat((beat) => links.observe(beat));
+      this.links = links;
+    }
+  }
+
+  /** Direct links to invokers that are open now. */
+  get directLinks(): number {
+    return this.links?.open ?? 0;
+  }
 
   start(): void {
     this.sub = this.nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? undefined : this.receive(msg)) });
@@ -81,6 +105,7 @@ export class Dispatcher {
   stop(): void {
     clearInterval(this.liveness);
     this.sub?.unsubscribe();
+    this.links?.stop();
     for (const pending of this.pending.values()) pending.resolve({ s: "lost", reason: "the gateway is stopping" });
   }
 
@@ -98,10 +123,10 @@ export class Dispatcher {
       const { body: _inline, ...rest } = req;
       req = { ...rest, bodyRef: ref };
     }
-    let subject = this.naming.subjects.invokeClass(req.service, req.function, req.cls);
+    let route = this.classRoute(req);
     const busy = new Set<string>();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const answer = await this.send(subject, req, meta);
+      const answer = await this.send(route, req, meta);
       switch (answer.s) {
         case "done": {
           const body = answer.bodyRef ? await this.payloads.take(answer.bodyRef) : (answer.body ?? new Uint8Array(0));
@@ -109,8 +134,8 @@ export class Dispatcher {
         }
         case "no-responders":
           // No invoker holds an instance of this class: any invoker may start one. None at all: fail now.
-          if (subject === this.naming.subjects.invokePlace) throw errors.noInvoker();
-          subject = this.naming.subjects.invokePlace;
+          if ("subject" in route && route.subject === this.naming.subjects.invokePlace) throw errors.noInvoker();
+          route = { subject: this.naming.subjects.invokePlace };
           break;
         case "busy": {
           // That node is full: try each other live invoker once, directly (the placement subject's
@@ -120,21 +145,21 @@ export class Dispatcher {
           busy.add(answer.node);
           const others = this.presence.alive().filter((b) => b.service === "invoker" && b.ready && !busy.has(b.node));
           const next = others[Math.floor(Math.random() * others.length)];
-          if (next) subject = this.naming.subjects.invokeNode(next.node);
+          if (next) route = this.nodeRoute(next.node);
           else {
-            subject = this.naming.subjects.invokeNode(answer.node);
+            route = this.nodeRoute(answer.node);
             req = { ...req, lastResort: true };
           }
           break;
         }
         case "redirect":
-          subject = this.naming.subjects.invokeNode(answer.node);
+          route = this.nodeRoute(answer.node);
           req = { ...req, hops: req.hops + 1 };
           break;
         case "stale": {
           const fresh = meta.reresolve();
           req = { ...req, ...fresh };
-          subject = this.naming.subjects.invokeClass(req.service, req.function, req.cls);
+          route = this.classRoute(req);
           break;
         }
         case "failed":
@@ -148,21 +173,44 @@ export class Dispatcher {
     throw new NimbusError("ResourceExhausted", "no invoker had room to run the function; retry later");
   }
 
-  private send(subject: string, req: InvokeRequest, meta: DispatchMeta): Promise<Answer> {
+  /** Where a call of the request's class goes first: an invoker holding it, directly, else its NATS subject. */
+  private classRoute(req: InvokeRequest): Route {
+    const link = this.links?.pick(req.cls);
+    return link ? { link } : { subject: this.naming.subjects.invokeClass(req.service, req.function, req.cls) };
+  }
+
+  /** Where a call for one node goes: its direct link when open, else its NATS subject. */
+  private nodeRoute(node: string): Route {
+    const link = this.links?.forNode(node);
+    return link ? { link } : { subject: this.naming.subjects.invokeNode(node) };
+  }
+
+  private send(route: Route, req: InvokeRequest, meta: DispatchMeta): Promise<Answer> {
     return new Promise((resolve) => {
       const token = (this.counter++).toString(36);
-      const headers = natsHeaders();
-      headers.set(InvokeHeaders.requestId, meta.requestId);
-      if (meta.traceparent) headers.set(InvokeHeaders.traceparent, meta.traceparent);
       const finish = (answer: Answer) => {
         const pending = this.pending.get(token);
         if (!pending) return;
         clearTimeout(pending.ackTimer);
         clearTimeout(pending.deadlineTimer);
+        pending.forget?.();
         this.pending.delete(token);
         resolve(answer);
       };
       const wait = Math.max(0, req.deadline - Date.now());
+      const deadlineTimer = setTimeout(() => finish({ s: "lost", reason: "the invocation did not finish before its deadline" }), wait + 5_000);
+      if ("link" in route) {
+        // The node is known from the start, and a closed link says so at once: no ack to wait for.
+        this.pending.set(token, { resolve: finish, node: route.link.node, acceptedAt: Date.now(), deadlineTimer });
+        const forget = route.link.call(meta.requestId, meta.traceparent, req, finish);
+        const entry = this.pending.get(token);
+        if (entry) entry.forget = forget;
+        return;
+      }
+      const subject = route.subject;
+      const headers = natsHeaders();
+      headers.set(InvokeHeaders.requestId, meta.requestId);
+      if (meta.traceparent) headers.set(InvokeHeaders.traceparent, meta.traceparent);
       const ackWait = Math.min(this.options.ackTimeoutMs, wait + 1_000);
       // No answer yet: lost, unless invokers say they are busy (their main loops lag): then it waits
       // on, up to the deadline, since the one that took it may just not have had a turn to say so.
@@ -174,12 +222,7 @@ export class Dispatcher {
         }
         finish({ s: "lost", reason: "no invoker answered in time" });
       };
-      this.pending.set(token, {
-        resolve: finish,
-        acceptedAt: 0,
-        ackTimer: setTimeout(noAnswer, ackWait),
-        deadlineTimer: setTimeout(() => finish({ s: "lost", reason: "the invocation did not finish before its deadline" }), wait + 5_000),
-      });
+      this.pending.set(token, { resolve: finish, acceptedAt: 0, ackTimer: setTimeout(noAnswer, ackWait), deadlineTimer });
       const data = encode(req);
       this.outbox.push(() => {
         try {
@@ -227,6 +270,7 @@ export class Dispatcher {
     this.lastLivenessCheck = now;
     if (late > this.options.livenessCheckMs) return;
     setImmediate(() => {
+      this.links?.prune((node) => this.presence.isGone("invoker", node, now));
       for (const pending of this.pending.values()) {
         if (pending.node && this.presence.isGone("invoker", pending.node, pending.acceptedAt)) {
           pending.resolve({ s: "lost", reason: `the invoker node running the function (${pending.node}) stopped` });

@@ -43,6 +43,7 @@ function beat(): void {
   if (lagMs > data.stallMs) return;
   const heartbeat: Heartbeat = {
     ...data.identity,
+    ...(data.direct ? { direct: data.direct } : {}),
     ready: state.ready(),
     startedAt: data.startedAt,
     pid: process.pid,

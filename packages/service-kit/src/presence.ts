@@ -15,6 +15,8 @@ export interface Heartbeat {
   intervalMs: number;
   /** How far behind the node's main event loop is (ms): a busy node gets that much more grace. */
   lagMs?: number;
+  /** An invoker's direct-call address and the token it asks for (see DirectAdvert). */
+  direct?: { address: string; token: string };
 }
 
 export const HEARTBEAT_INTERVAL_MS = 2_000;
@@ -30,6 +32,7 @@ export interface PresenceThreadData {
   natsUrl: string;
   prefix: string;
   identity: { service: string; node: string };
+  direct?: Heartbeat["direct"];
   startedAt: string;
   intervalMs: number;
   stallMs: number;
@@ -64,6 +67,8 @@ export interface PresenceOptions {
   natsUrl: string;
   prefix: string;
   identity: { service: string; node: string };
+  /** Where this node takes calls directly (invokers). */
+  direct?: Heartbeat["direct"];
   isReady: () => boolean;
   intervalMs?: number;
   /** A main thread that has not run for this long gets no more heartbeats (the node is presumed dead). */
@@ -96,6 +101,7 @@ export class PresencePublisher {
       natsUrl: this.options.natsUrl,
       prefix: this.options.prefix,
       identity: this.options.identity,
+      ...(this.options.direct ? { direct: this.options.direct } : {}),
       startedAt: this.startedAt,
       intervalMs: this.options.intervalMs ?? HEARTBEAT_INTERVAL_MS,
       stallMs: this.options.stallMs ?? MAX_LAG_GRACE_MS,
@@ -142,6 +148,7 @@ function expiryOf(beat: Heartbeat): number {
 /** Follows every service's heartbeats: who is alive, and ready, right now. */
 export class PresenceTracker {
   private readonly seen = new Map<string, { beat: Heartbeat; at: number }>();
+  private readonly listeners: ((beat: Heartbeat) => void)[] = [];
   private sub: Subscription | undefined;
 
   constructor(
@@ -159,6 +166,7 @@ export class PresenceTracker {
           const beat = JSON.parse(decoder.decode(msg.data)) as Heartbeat;
           if (typeof beat.service === "string" && typeof beat.node === "string") {
             this.seen.set(`${beat.service}/${beat.node}`, { beat, at: this.now() });
+            for (const listener of this.listeners) listener(beat);
           }
         } catch {
           // not a heartbeat; ignore
@@ -169,6 +177,11 @@ export class PresenceTracker {
       () => this.probe(),
       () => undefined,
     );
+  }
+
+  /** Calls `listener` with every heartbeat heard from now on. */
+  onBeat(listener: (beat: Heartbeat) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Asks every service to publish its heartbeat now. */

@@ -42,7 +42,11 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   const asyncConfigs = mirrors.asyncConfigs;
 
   const presenceTracker = new PresenceTracker(nc, naming);
-  const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), { ackTimeoutMs: 5_000, livenessCheckMs: 500 });
+  const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), {
+    ackTimeoutMs: 5_000,
+    livenessCheckMs: 500,
+    direct: { caller: `async-queue/${node}` },
+  });
   const caller = new FunctionCaller(new TargetResolver(mirrors, naming), dispatcher, {
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,

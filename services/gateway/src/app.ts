@@ -113,6 +113,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const dispatcher = new Dispatcher(nc, naming, presence, store.payloads, logger.child({ module: "dispatch" }), {
     ackTimeoutMs: env.NIMBUS_INVOKE_ACK_TIMEOUT_MS,
     livenessCheckMs: 500,
+    direct: { caller: `gateway/${env.NIMBUS_NODE_ID}` },
   });
 
   const keys = new Map([[env.NIMBUS_ACCESS_KEY_ID, env.NIMBUS_ACCESS_KEY_SECRET]]);

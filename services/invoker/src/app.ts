@@ -20,6 +20,7 @@ import { Pool } from "./pool/pool.js";
 import { Provisioner } from "./pool/provisioner.js";
 import { Resolver } from "./resolver.js";
 import { InvokeServer } from "./transport/server.js";
+import { DirectServer } from "./transport/direct.js";
 
 export interface InvokerDeps {
   env: InvokerEnv;
@@ -123,6 +124,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   const recorder = new InvocationRecorder(nc, naming, createFaasMetrics(metrics), 200);
 
   let server: InvokeServer | undefined;
+  let direct: DirectServer | undefined;
   const pool = new Pool(
     {
       nodeId: node,
@@ -147,7 +149,10 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       logger: logger.child({ module: "pool" }),
       maxInstancesFor: (service, qualifier, fn) =>
         onDemand.get(naming.kvKeys.onDemandConfig(service, qualifier, fn))?.value.maximumInstanceCount ?? DEFAULT_MAXIMUM_INSTANCE_COUNT,
-      onClassActive: (key, active) => server?.setClassActive(key, active),
+      onClassActive: (key, active) => {
+        server?.setClassActive(key, active);
+        direct?.setClassActive(key.cls, active);
+      },
     },
   );
 
@@ -192,31 +197,32 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
 
   const provisioner = new Provisioner(pool, registry, mirrors, naming, env.NIMBUS_PROVISION_INTERVAL_MS, logger.child({ module: "provisioner" }));
 
-  server = new InvokeServer(
-    nc,
-    naming,
+  const handle = createInvokeHandler({
     node,
-    createInvokeHandler({
-      node,
-      naming,
-      resolver: new Resolver(mirrors),
-      pool,
-      registry,
-      payloads: store.payloads,
-      recorder,
-      maxInlineBytes: () => Math.max(64 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - INLINE_HEADROOM),
-    }),
-    logger.child({ module: "transport" }),
-    (requestId) => pool.cancel(requestId),
-  );
-  const presence = new PresencePublisher({
-    natsUrl: env.NIMBUS_NATS_URL,
-    prefix: env.NIMBUS_PREFIX,
-    identity: { service: "invoker", node },
-    isReady: () => connections.up,
-    intervalMs: PRESENCE_INTERVAL_MS,
-    logger,
+    naming,
+    resolver: new Resolver(mirrors),
+    pool,
+    registry,
+    payloads: store.payloads,
+    recorder,
+    maxInlineBytes: () => Math.max(64 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - INLINE_HEADROOM),
   });
+  server = new InvokeServer(nc, naming, node, handle, logger.child({ module: "transport" }), (requestId) => pool.cancel(requestId));
+  if (env.NIMBUS_INVOKER_DIRECT_LISTEN !== "off") {
+    const listen = env.NIMBUS_INVOKER_DIRECT_LISTEN;
+    const colon = listen.lastIndexOf(":");
+    direct = new DirectServer(
+      {
+        host: listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1"),
+        port: Number(listen.slice(colon + 1)),
+        ...(env.NIMBUS_INVOKER_DIRECT_ADVERTISE_HOST ? { advertiseHost: env.NIMBUS_INVOKER_DIRECT_ADVERTISE_HOST } : {}),
+        node,
+      },
+      handle,
+      logger.child({ module: "direct" }),
+    );
+  }
+  let presence: PresencePublisher | undefined;
 
   let stopped: Promise<void> | undefined;
   return {
@@ -224,7 +230,17 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       await registry.start();
       pool.start();
       server?.start();
+      const advert = await direct?.start();
       provisioner.start();
+      presence = new PresencePublisher({
+        natsUrl: env.NIMBUS_NATS_URL,
+        prefix: env.NIMBUS_PREFIX,
+        identity: { service: "invoker", node },
+        ...(advert ? { direct: advert } : {}),
+        isReady: () => connections.up,
+        intervalMs: PRESENCE_INTERVAL_MS,
+        logger,
+      });
       await presence.start();
       return { metrics };
     },
@@ -233,11 +249,11 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
         // Stop intake, let what is running finish, then take everything down.
         const deadline = Math.max(1_000, env.NIMBUS_SHUTDOWN_TIMEOUT_MS - 2_000);
         await provisioner.stop();
-        await server?.drain(deadline);
+        await Promise.all([server?.drain(deadline), direct?.drain(deadline)]);
         await pool.drain(1_000);
         logSink.flush();
         recorder.flush();
-        await presence.stop();
+        await presence?.stop();
         images.stop();
         await registry.stop();
         await mirrors.stop();

@@ -44,6 +44,17 @@ const Schema = CommonEnv.extend({
   NIMBUS_DISABLE_CGROUPS: envBool(false),
   NIMBUS_CODE_CACHE_BYTES: envInt(10 * 1024 * 1024 * 1024, 1024 * 1024, 2 ** 50),
   NIMBUS_MAX_CODE_UNZIPPED_BYTES: envInt(500 * 1024 * 1024, 1024, 16 * 1024 * 1024 * 1024),
+  /**
+   * Where callers send warm calls straight to this node (host:port; port 0 picks a free one), or
+   * `off` to take every call through NATS. Callers find it, and the token it asks for, in the
+   * node's heartbeat. The link is plain TCP: bind it to loopback or a private network.
+   */
+  NIMBUS_INVOKER_DIRECT_LISTEN: z
+    .string()
+    .regex(/^(off|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5})$/, { error: "must be host:port or off" })
+    .default("127.0.0.1:0"),
+  /** The host callers reach the direct port at, when not the one it listens on (a wildcard listens on all). */
+  NIMBUS_INVOKER_DIRECT_ADVERTISE_HOST: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/).optional(),
   /** A node whose heartbeat is older than this is dead: its instances stop counting. */
   NIMBUS_NODE_TTL_MS: envInt(10_000, 1_000, 600_000),
 });

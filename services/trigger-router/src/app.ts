@@ -41,7 +41,11 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "triggers"], onInvalid);
 
   const presenceTracker = new PresenceTracker(nc, naming);
-  const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), { ackTimeoutMs: 5_000, livenessCheckMs: 500 });
+  const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), {
+    ackTimeoutMs: 5_000,
+    livenessCheckMs: 500,
+    direct: { caller: `trigger-router/${node}` },
+  });
   const queues = new AsyncQueues(redis, nc, naming);
   const submitter = new AsyncSubmitter(queues, new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS), env.NIMBUS_ASYNC_MAX_BACKLOG);
   const caller = new FunctionCaller(new TargetResolver(mirrors, naming), dispatcher, {

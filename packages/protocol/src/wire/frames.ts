@@ -105,7 +105,7 @@ export const CONTROL_FD = 3;
 export const MAX_FRAME_BYTES = 40 * 1024 * 1024;
 
 /** One frame ready to write. */
-export function frame(message: ToInstance | FromInstance): Buffer {
+export function frame(message: unknown): Buffer {
   const body = encode(message);
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);
@@ -118,12 +118,12 @@ export function frame(message: ToInstance | FromInstance): Buffer {
  * those sent `now`, which leave at once with everything before them (function output: a function
  * that prints and then blocks its event loop, or is killed, must not take its output with it).
  */
-export class FrameWriter {
+export class FrameWriter<T = ToInstance | FromInstance> {
   private corked = false;
 
   constructor(private readonly stream: Writable) {}
 
-  send(message: ToInstance | FromInstance, now = false): void {
+  send(message: T, now = false): void {
     if (now) {
       this.uncork();
       this.stream.write(frame(message));
@@ -165,7 +165,8 @@ export class FrameReader<T> {
 
   constructor(
     private readonly onFrame: (message: T) => void,
-    private readonly maxFrameBytes: number,
+    /** May change between frames (a peer allowed more once it has said who it is). */
+    public maxFrameBytes: number,
   ) {}
 
   /** Feeds bytes; throws on a frame over the limit or an undecodable one. */

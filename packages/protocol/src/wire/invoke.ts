@@ -5,8 +5,8 @@ import type { ErrorType, HttpRequestInfo, HttpResponseInfo } from "./frames.js";
 export type TriggerKind = "api" | "http" | "async" | "timer" | "nats" | "oss";
 
 /**
- * gateway (or async-queue, trigger-router) → invoker, msgpack over NATS. The request id and
- * `traceparent` travel in NATS headers, never in a subject.
+ * gateway (or async-queue, trigger-router) → invoker, msgpack over NATS (the request id and
+ * `traceparent` in NATS headers, never in a subject) or in a `call` frame on a direct link.
  */
 export interface InvokeRequest {
   service: string;
@@ -70,3 +70,34 @@ export const InvokeHeaders = {
   requestId: "Nimbus-Request-Id",
   traceparent: "traceparent",
 } as const;
+
+/**
+ * Where an invoker takes calls directly (its heartbeat says): a TCP address, and the token a caller
+ * must present first. The token travels only on the message bus, so whoever may publish invocations
+ * there may also call directly, and nobody else.
+ */
+export interface DirectAdvert {
+  address: string;
+  token: string;
+}
+
+/**
+ * caller → invoker on a direct link: length-prefixed msgpack frames (see FrameReader) on a
+ * persistent TCP connection. `hello` first, within a few seconds, or the invoker hangs up.
+ */
+export type ToInvoker =
+  | { t: "hello"; token: string; caller: string }
+  | { t: "call"; id: number; requestId: string; traceparent?: string; req: InvokeRequest };
+
+/**
+ * invoker → caller on a direct link: `welcome` (with the classes it holds instances of) once the
+ * caller is known, then changes to those classes, replies, and `draining` when it stops taking calls.
+ */
+export type FromInvoker =
+  | { t: "welcome"; node: string; classes: string[] }
+  | { t: "classes"; add: string[]; remove: string[] }
+  | { t: "reply"; id: number; reply: InvokeReply }
+  | { t: "draining" };
+
+/** The largest hello a direct link accepts from a caller not yet known. */
+export const MAX_HELLO_BYTES = 4 * 1024;

@@ -17,8 +17,8 @@ export type Handler = (req: InvokeRequest, meta: RequestMeta) => Promise<InvokeR
 /** Requests in flight longer than this get an `accepted` (so a caller can tell a slow function from a dead node). */
 const ACK_AFTER_MS = 50;
 
-/** Checks the shape of what arrives on an invoke subject before anything uses it. */
-function isInvokeRequest(value: unknown): value is InvokeRequest {
+/** Checks the shape of an invocation request (from NATS or a direct link) before anything uses it. */
+export function isInvokeRequest(value: unknown): value is InvokeRequest {
   const r = value as Partial<InvokeRequest> | null;
   return (
     typeof r === "object" &&
