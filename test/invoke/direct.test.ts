@@ -42,7 +42,11 @@ async function adverts(nc: NatsConnection): Promise<Map<string, Advert>> {
 /** Counts invocation messages on the bus while `body` runs. */
 async function busInvocationsDuring(nc: NatsConnection, body: () => Promise<void>): Promise<number> {
   let count = 0;
-  const sub = nc.subscribe("nimbus.invoke.>", { callback: () => count++ });
+  const sub = nc.subscribe("nimbus.invoke.>", {
+    callback: () => {
+      count++;
+    },
+  });
   await nc.flush();
   await body();
   await nc.flush();
