@@ -87,6 +87,10 @@ async function dispatch(message: ToInstance): Promise<void> {
 
 async function load(info: FunctionInfo): Promise<void> {
   fn = info;
+  if (info.processEnv) {
+    for (const key of Object.keys(process.env)) delete process.env[key];
+    Object.assign(process.env, info.processEnv);
+  }
   setOutputLimit(info.maxOutputBytes);
   try {
     if (info.kind === "custom") {

@@ -23,6 +23,8 @@ export interface CgroupHandle {
    * platform's memory figures come from here, never from the instance.
    */
   peakBytesNow(): number | undefined;
+  /** Raises (or lowers) the memory limit of what already runs in the cgroup. */
+  setMemoryLimit(bytes: number): Promise<void>;
   /** Removes the (empty) cgroup. */
   remove(): Promise<void>;
 }
@@ -155,6 +157,14 @@ class CgroupV1 implements CgroupDriver {
       },
       peakBytes: () => readNumber(join(memory, "memory.max_usage_in_bytes")),
       peakBytesNow: () => peak.read(),
+      setMemoryLimit: async (bytes) => {
+        // memsw may never be below the limit: raising goes memsw first, lowering limit first.
+        const memsw = join(memory, "memory.memsw.limit_in_bytes");
+        const hasMemsw = existsSync(memsw);
+        if (hasMemsw) await writeFile(memsw, String(bytes)).catch(() => undefined);
+        await writeFile(join(memory, "memory.limit_in_bytes"), String(bytes));
+        if (hasMemsw) await writeFile(memsw, String(bytes));
+      },
       remove: async () => {
         peak.close();
         await Promise.all([removeDir(memory), removeDir(pids)]);
@@ -192,6 +202,9 @@ class CgroupV2 implements CgroupDriver {
       },
       peakBytes: () => readNumber(join(dir, "memory.peak")),
       peakBytesNow: () => peak.read(),
+      setMemoryLimit: async (bytes) => {
+        await writeFile(join(dir, "memory.max"), String(bytes));
+      },
       remove: async () => {
         peak.close();
         await removeDir(dir);

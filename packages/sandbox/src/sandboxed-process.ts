@@ -61,6 +61,15 @@ export class SandboxedProcess {
     return this.child.pid;
   }
 
+  /**
+   * Gives a sandbox started before its function was known (pre-started) that function's memory
+   * limit. Only with cgroups: without them the limit is fixed when the sandbox starts.
+   */
+  async setMemoryLimit(bytes: number): Promise<void> {
+    if (!this.cgroup) throw new Error("a sandbox without a cgroup cannot change its memory limit");
+    await this.cgroup.setMemoryLimit(bytes);
+  }
+
   /** Marks the instance as getting a network, which `setup` brings up when asked (startNetwork). */
   withNetwork(setup: () => Promise<ChildProcess>): void {
     this.networkSetup = setup;

@@ -30,6 +30,8 @@ export interface InvokerDeps {
 /** Headroom left in a NATS message for headers and the reply's other fields. */
 const INLINE_HEADROOM = 64 * 1024;
 const PRESENCE_INTERVAL_MS = 1_000;
+/** What a pre-started sandbox holds of the node's memory budget while it waits: FC's smallest memorySize. */
+const PRESTART_MEMORY_MB = 128;
 
 /** Builds an invoker node: its sandboxer, code cache, instance pool, registry and NATS server. */
 export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
@@ -123,6 +125,12 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   });
   const recorder = new InvocationRecorder(nc, naming, createFaasMetrics(metrics), 200);
 
+  // A sandbox can only be started before its function is known where its memory limit can be set
+  // afterwards (a cgroup) and where it is a sandbox at all.
+  const prestart = env.NIMBUS_PREWARM > 0 && Boolean(sandboxer.bwrap && sandboxer.cgroups);
+  if (env.NIMBUS_PREWARM > 0 && !prestart) logger.info("no pre-started sandboxes: they need bubblewrap and writable cgroups");
+  else if (prestart) logger.info({ perKind: env.NIMBUS_PREWARM, memoryMbEach: PRESTART_MEMORY_MB }, "keeping sandboxes pre-started");
+
   let server: InvokeServer | undefined;
   let direct: DirectServer | undefined;
   const pool = new Pool(
@@ -138,6 +146,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       pidsMax: env.NIMBUS_INSTANCE_PIDS_MAX,
       maxOutputBytesPerInvocation: env.NIMBUS_LOG_MAX_BYTES_PER_INVOCATION,
       runtimeDir,
+      ...(prestart ? { prestart: { size: env.NIMBUS_PREWARM, dir: join(env.invokerDir, "prestart"), memoryMb: PRESTART_MEMORY_MB } } : {}),
     },
     {
       sandboxer,
@@ -187,6 +196,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
       },
     });
   gauge("nimbus_instances", "Function instances on this node.", () => pool.stats.instances);
+  gauge("nimbus_prestarted_sandboxes", "Sandboxes started ahead of any function, waiting for one.", () => pool.stats.prestarted);
   gauge("nimbus_instance_classes", "Distinct instance classes (function configurations) on this node.", () => pool.stats.classes);
   gauge("nimbus_instance_memory_used_mb", "memorySize of the instances on this node, summed.", () => pool.stats.memoryUsedMb);
   gauge("nimbus_instance_memory_budget_mb", "What the instances of this node may use in all.", () => env.NIMBUS_INVOKER_MEMORY_MB);

@@ -31,6 +31,13 @@ const Schema = CommonEnv.extend({
   /** Sum of the memorySize of the instances this node runs at once (default: 80% of RAM). */
   NIMBUS_INVOKER_MEMORY_MB: envInt(Math.floor((totalmem() / 1024 / 1024) * 0.8), 128, 16 * 1024 * 1024),
   NIMBUS_INVOKER_MAX_INSTANCES: envInt(500, 1, 100_000),
+  /**
+   * Sandboxes kept started (runtime booted, no function yet) for each kind in demand — with the
+   * network and without — so a function's first call skips the sandbox's and Node's start. Each
+   * holds 128 MB of NIMBUS_INVOKER_MEMORY_MB while it waits and gives it up first when a function
+   * needs room. Needs bubblewrap and cgroups; 0 turns it off.
+   */
+  NIMBUS_PREWARM: envInt(2, 0, 64),
   /** How long an instance may take to start (sandbox + runtime + handler module, or bootstrap listening). */
   NIMBUS_INSTANCE_START_TIMEOUT_MS: envInt(30_000, 1_000, 600_000),
   /** How long a request waits for a slot once its function is at its instance limit, before 429. */

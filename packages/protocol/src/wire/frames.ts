@@ -36,6 +36,12 @@ export interface FunctionInfo {
   webServerMode?: boolean;
   /** What one invocation may print (the invoker drops the rest); a single bigger write is not even shipped. */
   maxOutputBytes: number;
+  /**
+   * The runtime's own environment, replacing the one it started with, before anything of the
+   * function loads: a pre-started sandbox boots with the platform's paths only and learns which
+   * function it serves (and that function's variables) here.
+   */
+  processEnv?: Record<string, string>;
 }
 
 export interface HttpRequestInfo {

@@ -87,8 +87,10 @@ export class Instance {
    * server). Resolves when ready. When the start fails, however it fails (the sandbox does not come
    * up, the module throws or takes too long, the server exits or never listens), the whole sandbox
    * is stopped, the reason goes to the function's log, and it rejects with an InstanceStartError.
+   * A `booted` sandbox (pre-started) has said hello and has its network already: only the
+   * function loads.
    */
-  async start(process: SandboxedProcess): Promise<void> {
+  async start(process: SandboxedProcess, booted = false): Promise<void> {
     this.process = process;
     this.control = new ControlChannel(
       process.control,
@@ -106,16 +108,20 @@ export class Instance {
     this.pipeRaw(process.stderr, "stderr");
     void process.exited.then((exit) => this.died(exit.oomKilled, exit.code, exit.signal));
 
-    let phase: "sandbox" | "load" = "sandbox";
+    let phase: "sandbox" | "load" = booted ? "load" : "sandbox";
     try {
-      await this.expect("hello", this.options.startTimeoutMs, () => undefined);
-      // The network comes up once the runtime runs (bwrap is done with the namespace), before the
-      // function's code loads: it may use the network at once.
-      await process.startNetwork().catch((err: unknown) => {
-        this.exitDetail = `its network could not be set up: ${(err as Error).message}`;
-        throw err;
-      });
-      phase = "load";
+      if (booted) {
+        process.control.resume(); // paused since its hello, so that nothing was read before this reader
+      } else {
+        await this.expect("hello", this.options.startTimeoutMs, () => undefined);
+        // The network comes up once the runtime runs (bwrap is done with the namespace), before the
+        // function's code loads: it may use the network at once.
+        await process.startNetwork().catch((err: unknown) => {
+          this.exitDetail = `its network could not be set up: ${(err as Error).message}`;
+          throw err;
+        });
+        phase = "load";
+      }
       const loaded = await this.expect("loaded", this.options.loadTimeoutMs, () => this.send({ t: "load", fn: this.options.fn }));
       if (loaded.t === "loaded" && loaded.error) throw new InstanceStartError(loaded.error, Buffer.alloc(0));
     } catch (err) {

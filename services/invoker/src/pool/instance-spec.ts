@@ -40,17 +40,35 @@ export function functionInfo(
 
 /** The environment inside an instance: the function's own variables plus FC's, nothing of the platform's. */
 export function instanceEnv(record: FunctionRecord, service: ServiceRecord, fn: FunctionInfo, paths: SandboxPaths, instanceId: string): Record<string, string> {
+  return { ...record.environmentVariables, ...runtimeEnv(paths), ...fcEnv(record, service, fn, instanceId) };
+}
+
+/**
+ * What any instance's runtime needs whatever function it runs: where things are. A pre-started
+ * sandbox boots with only this, and gets the rest (instanceEnv) with its function.
+ */
+export function runtimeEnv(paths: SandboxPaths): Record<string, string> {
   const code = paths.code;
   return {
-    ...record.environmentVariables,
     PATH: `${code}:${code}/bin:${paths.opt}/bin:/usr/local/bin:/usr/bin:/bin`,
     HOME: paths.tmp,
     LANG: "C.UTF-8",
     NODE_PATH: [`${code}/node_modules`, `${paths.opt}/nodejs/node_modules`, join(paths.runtime, PREINSTALLED_MODULES)].join(":"),
     LD_LIBRARY_PATH: [code, `${code}/lib`, `${paths.opt}/lib`, "/usr/local/lib"].join(":"),
     FC_FUNC_CODE_PATH: `${code}/`,
-    ...fcEnv(record, service, fn, instanceId),
   };
+}
+
+/** Variables only read when a process starts (Node's options, the loader's, libuv's, the allocator's). */
+const READ_AT_START = /^(NODE_|UV_|LD_|MALLOC_|GLIBC_)/;
+
+/**
+ * Whether an instance of `fn` may be a pre-started sandbox: code (not an image), and none of its
+ * variables is one that only acts when a process starts — those get a sandbox of their own.
+ */
+export function prestartable(fn: EffectiveFunction): boolean {
+  if (fn.container) return false;
+  return !Object.keys(fn.record.environmentVariables ?? {}).some((key) => READ_AT_START.test(key));
 }
 
 /** FC's own variables, which every instance gets whatever it runs. */

@@ -11,7 +11,8 @@ import { InstanceOutput, type LogSink } from "../instances/log.js";
 import { Cancellations } from "./cancellations.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
 import { ImageRejectedError } from "./image-spec.js";
-import { launchPlan } from "./instance-spec.js";
+import { launchPlan, prestartable } from "./instance-spec.js";
+import { PrestartPool, type PrestartedSandbox } from "./prestart.js";
 import { acquireSource, type InstanceSource, type SourceDeps } from "./sources.js";
 
 /** How much longer a request may wait for an instance of an image the node must pull first. */
@@ -41,6 +42,11 @@ export interface PoolOptions {
   maxOutputBytesPerInvocation: number;
   /** The runtime (runtime-node's dist) as instances mount it. */
   runtimeDir: string;
+  /**
+   * Sandboxes to keep started ahead of any call, for each kind in demand (with the network, without),
+   * each holding `memoryMb` of the budget while it waits, in `dir`; unset or size 0: none.
+   */
+  prestart?: { size: number; dir: string; memoryMb: number };
 }
 
 export interface PoolDeps extends SourceDeps {
@@ -72,6 +78,10 @@ export class Pool implements Scaler {
   private readonly starting = new Set<Instance>();
   private memoryUsedMb = 0;
   private instanceCount = 0;
+  /** What pre-started sandboxes waiting for a function hold of the budget (they count against it, and make room first). */
+  private waitingMb = 0;
+  private waitingCount = 0;
+  private readonly prestart: PrestartPool | undefined;
   private reaper: NodeJS.Timeout | undefined;
   private draining = false;
   /** Requests stopped before they reached this node: refused if they still arrive (request id → until). */
@@ -84,16 +94,43 @@ export class Pool implements Scaler {
     private readonly deps: PoolDeps,
   ) {
     this.nodeTag = createHash("sha256").update(options.nodeId).digest("hex").slice(0, 8);
+    const prestart = options.prestart;
+    if (prestart && prestart.size > 0) {
+      this.prestart = new PrestartPool(
+        {
+          ...prestart,
+          runtimeDir: options.runtimeDir,
+          nodeTag: this.nodeTag,
+          pidsMax: options.pidsMax,
+          startTimeoutMs: options.startTimeoutMs,
+        },
+        {
+          sandboxer: deps.sandboxer,
+          logger: deps.logger.child({ module: "prestart" }),
+          reserve: (mb) => {
+            if (this.draining || !this.room(mb)) return false;
+            this.waitingMb += mb;
+            this.waitingCount++;
+            return true;
+          },
+          release: (mb) => {
+            this.waitingMb -= mb;
+            this.waitingCount--;
+          },
+        },
+      );
+    }
   }
 
   start(): void {
     this.reaper = setInterval(() => this.reap(), Math.min(30_000, Math.max(50, Math.floor(this.options.idleMs / 2))));
     this.reaper.unref();
+    this.prestart?.start().catch((err: unknown) => this.deps.logger.error({ err }, "cannot pre-start sandboxes"));
   }
 
-  /** Instances on this node, for metrics and listInstances. */
-  get stats(): { instances: number; memoryUsedMb: number; classes: number } {
-    return { instances: this.instanceCount, memoryUsedMb: this.memoryUsedMb, classes: this.classes.size };
+  /** Instances on this node, and pre-started sandboxes waiting for a function, for metrics and listInstances. */
+  get stats(): { instances: number; memoryUsedMb: number; classes: number; prestarted: number } {
+    return { instances: this.instanceCount, memoryUsedMb: this.memoryUsedMb, classes: this.classes.size, prestarted: this.prestart?.idle ?? 0 };
   }
 
   /** True when this node holds (or is starting) an instance of the class. */
@@ -225,7 +262,7 @@ export class Pool implements Scaler {
       await new Promise((r) => setTimeout(r, 50));
     }
     const all = [...this.starting, ...[...this.classes.values()].flatMap((e) => [...e.pool.instances])];
-    await Promise.all(all.map((i) => i.stop("node stopping")));
+    await Promise.all([...all.map((i) => i.stop("node stopping")), this.prestart?.stop()]);
   }
 
   private entry(key: ClassKey, spec: LaunchSpec): Entry {
@@ -265,15 +302,25 @@ export class Pool implements Scaler {
     const { record, service, qualifier } = entry.spec;
     const fn = effectiveFunction(record);
     const memory = fn.memoryMb;
-    if (!this.room(memory) && !(await this.evictFor(memory, pool.key.cls))) return "node-full";
+    // A pre-started sandbox gives back its share of the budget when taken; it goes back if this start does not happen.
+    let sandbox = this.prestart && prestartable(fn) ? this.prestart.take(service.internetAccess !== false) : undefined;
+    const giveBack = () => {
+      if (sandbox) this.prestart?.putBack(sandbox);
+      sandbox = undefined;
+    };
+    if (!this.room(memory) && !(await this.evictFor(memory, pool.key.cls))) {
+      giveBack();
+      return "node-full";
+    }
 
-    const instanceId = `c-${this.nodeTag}-${randomBytes(6).toString("hex")}`;
+    const instanceId = sandbox?.id ?? `c-${this.nodeTag}-${randomBytes(6).toString("hex")}`;
     const max = this.deps.maxInstancesFor(pool.key.service, qualifier, pool.key.fn);
     const entry0 = { instanceId, cls: pool.key.cls, versionId: pool.key.versionId, qualifier, startedAt: new Date().toISOString() };
     const reserved = await (provision
       ? this.deps.registry.reserveProvisioned(pool.key.service, pool.key.fn, { ...entry0, provisioned: provision.qualifier }, max, provision.target)
       : this.deps.registry.reserve(pool.key.service, pool.key.fn, entry0, max)
     ).catch((err: unknown) => err as Error);
+    if (reserved !== true && reserved !== "reserved") giveBack();
     if (reserved instanceof Error) return { loadError: errors.unavailable("the instance registry (Redis) is unreachable; retry", reserved) };
     if (reserved === false || reserved === "limit") return "at-limit";
     if (reserved === "met") return "target-met";
@@ -282,15 +329,20 @@ export class Pool implements Scaler {
     this.instanceCount++;
     entry.busy++;
     let source: InstanceSource | undefined;
+    const fromSandbox = sandbox;
     const release = () => {
       this.memoryUsedMb -= memory;
       this.instanceCount--;
       source?.release();
+      if (fromSandbox) void this.prestart?.cleanup(fromSandbox.id);
       void this.deps.registry.release(pool.key.service, pool.key.fn, instanceId);
     };
     try {
-      source = await acquireSource(fn, this.deps);
-      const instance = await this.startInstance(instanceId, pool.key, fn, service, source);
+      source = await acquireSource(fn, this.deps).catch((err: unknown) => {
+        giveBack();
+        throw err;
+      });
+      const instance = await this.startInstance(instanceId, pool.key, fn, service, source, sandbox);
       instance.onDeath(() => {
         release();
         this.deps.registry.setIdle(pool.key.cls, pool.hasFreeSlot());
@@ -322,11 +374,15 @@ export class Pool implements Scaler {
   }
 
   private room(memoryMb: number): boolean {
-    return this.memoryUsedMb + memoryMb <= this.options.memoryBudgetMb && this.instanceCount < this.options.maxInstances;
+    return this.memoryUsedMb + this.waitingMb + memoryMb <= this.options.memoryBudgetMb && this.instanceCount + this.waitingCount < this.options.maxInstances;
   }
 
-  /** Stops idle instances of other classes (never provisioned ones), least recently used first, until `memoryMb` fits. */
+  /**
+   * Makes room for `memoryMb`: pre-started sandboxes first, then idle instances of other classes
+   * (never provisioned ones), least recently used first.
+   */
   private async evictFor(memoryMb: number, forCls: string): Promise<boolean> {
+    if ((await this.prestart?.yieldRoom()) && this.room(memoryMb)) return true;
     const idle = [...this.classes.entries()]
       .filter(([cls]) => cls !== forCls)
       .flatMap(([, e]) => [...e.pool.instances].filter((i) => i.state === "ready" && i.active === 0 && !i.provisioned))
@@ -347,19 +403,43 @@ export class Pool implements Scaler {
     }
   }
 
-  private async startInstance(id: string, key: ClassKey, fn: EffectiveFunction, service: ServiceRecord, source: InstanceSource): Promise<Instance> {
+  /**
+   * Starts an instance: in a new sandbox, or in a pre-started one — its code linked in, its memory
+   * limit and environment set — where only the function's load is left to do.
+   */
+  private async startInstance(
+    id: string,
+    key: ClassKey,
+    fn: EffectiveFunction,
+    service: ServiceRecord,
+    source: InstanceSource,
+    sandbox: PrestartedSandbox | undefined,
+  ): Promise<Instance> {
     const plan = launchPlan(fn, service, key.versionId, source, this.options, id);
-    const process = await this.deps.sandboxer.spawn({
-      id,
-      root: plan.root,
-      runtimeDir: this.options.runtimeDir,
-      command: (paths) => [...paths.node, join(paths.runtime, RUNTIME_ENTRY)],
-      env: plan.env,
-      memoryBytes: fn.memoryMb * 1024 * 1024,
-      pidsMax: this.options.pidsMax,
-      network: service.internetAccess !== false,
-      heapLimitMb: Math.max(64, Math.floor(fn.memoryMb * 0.85)),
-    });
+    let process;
+    if (sandbox && source.kind === "code") {
+      process = sandbox.process;
+      try {
+        await PrestartPool.bind(sandbox, source.codeDir, source.optDir);
+        await process.setMemoryLimit(fn.memoryMb * 1024 * 1024);
+        plan.info.processEnv = plan.env(this.deps.sandboxer.paths);
+      } catch (err) {
+        await process.kill();
+        throw err;
+      }
+    } else {
+      process = await this.deps.sandboxer.spawn({
+        id,
+        root: plan.root,
+        runtimeDir: this.options.runtimeDir,
+        command: (paths) => [...paths.node, join(paths.runtime, RUNTIME_ENTRY)],
+        env: plan.env,
+        memoryBytes: fn.memoryMb * 1024 * 1024,
+        pidsMax: this.options.pidsMax,
+        network: service.internetAccess !== false,
+        heapLimitMb: Math.max(64, Math.floor(fn.memoryMb * 0.85)),
+      });
+    }
     const instance = new Instance({
       id,
       fn: plan.info,
@@ -376,7 +456,7 @@ export class Pool implements Scaler {
     // Until it is adopted by its class, the node still knows it: a drain stops it too.
     this.starting.add(instance);
     try {
-      await instance.start(process);
+      await instance.start(process, sandbox !== undefined);
     } finally {
       this.starting.delete(instance);
     }
