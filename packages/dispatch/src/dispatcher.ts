@@ -32,7 +32,8 @@ interface Pending {
   /** When the node said it took the request. */
   acceptedAt: number;
   ackTimer?: NodeJS.Timeout;
-  deadlineTimer: NodeJS.Timeout;
+  /** When the caller stops waiting whatever happens (the deadline plus a grace), checked with liveness. */
+  giveUpAt: number;
   /** Takes a direct call off its link's books (it ended some other way: deadline, liveness). */
   forget?: () => void;
 }
@@ -46,6 +47,8 @@ const MIN_INLINE_BYTES = 64 * 1024;
 /** An invoker whose main loop is this far behind is busy, not gone. */
 const LAGGING_MS = 500;
 const INLINE_HEADROOM = 64 * 1024;
+/** How long past its deadline a call is still waited for (the invoker answers timeouts itself). */
+const DEADLINE_GRACE_MS = 5_000;
 
 /**
  * Sends invocations to invokers and waits for their answers. A call whose instance class an
@@ -192,16 +195,16 @@ export class Dispatcher {
         const pending = this.pending.get(token);
         if (!pending) return;
         clearTimeout(pending.ackTimer);
-        clearTimeout(pending.deadlineTimer);
         pending.forget?.();
         this.pending.delete(token);
         resolve(answer);
       };
-      const wait = Math.max(0, req.deadline - Date.now());
-      const deadlineTimer = setTimeout(() => finish({ s: "lost", reason: "the invocation did not finish before its deadline" }), wait + 5_000);
+      const now = Date.now();
+      const wait = Math.max(0, req.deadline - now);
+      const giveUpAt = now + wait + DEADLINE_GRACE_MS;
       if ("link" in route) {
         // The node is known from the start, and a closed link says so at once: no ack to wait for.
-        this.pending.set(token, { resolve: finish, node: route.link.node, acceptedAt: Date.now(), deadlineTimer });
+        this.pending.set(token, { resolve: finish, node: route.link.node, acceptedAt: now, giveUpAt });
         const forget = route.link.call(meta.requestId, meta.traceparent, req, finish);
         const entry = this.pending.get(token);
         if (entry) entry.forget = forget;
@@ -222,7 +225,7 @@ export class Dispatcher {
         }
         finish({ s: "lost", reason: "no invoker answered in time" });
       };
-      this.pending.set(token, { resolve: finish, acceptedAt: 0, ackTimer: setTimeout(noAnswer, ackWait), deadlineTimer });
+      this.pending.set(token, { resolve: finish, acceptedAt: 0, ackTimer: setTimeout(noAnswer, ackWait), giveUpAt });
       const data = encode(req);
       this.outbox.push(() => {
         try {
@@ -259,13 +262,17 @@ export class Dispatcher {
   }
 
   /**
-   * Fails requests whose invoker stopped heartbeating: the caller learns within seconds, not at the
+   * Fails requests past their deadline (and its grace), then those whose invoker stopped
+   * heartbeating: the caller learns within seconds, not at the
    * timeout. A check that comes late (this process was itself too busy to run it on time) decides
    * nothing: heartbeats may be waiting unread. Otherwise it decides after this turn's I/O, so
    * heartbeats that arrived meanwhile count.
    */
   private checkLiveness(): void {
     const now = Date.now();
+    for (const pending of this.pending.values()) {
+      if (now > pending.giveUpAt) pending.resolve({ s: "lost", reason: "the invocation did not finish before its deadline" });
+    }
     const late = now - this.lastLivenessCheck - this.options.livenessCheckMs;
     this.lastLivenessCheck = now;
     if (late > this.options.livenessCheckMs) return;

@@ -1,9 +1,20 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from "@opentelemetry/api";
+import { context, INVALID_SPAN_CONTEXT, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from "@opentelemetry/api";
 
 export { SpanKind, SpanStatusCode, type Span } from "@opentelemetry/api";
 
 /** The tracer every Nimbus span comes from (a no-op until startTracing() registers a provider). */
 export const tracer = trace.getTracer("nimbus");
+
+/** Whether startTracing() registered a provider: until then spans record nothing, and the hot path makes none. */
+let recording = false;
+
+/** The span work gets when tracing is off: records nothing, costs nothing. */
+export const NOT_RECORDING: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** True when spans are recorded and exported (OTLP configured). */
+export function tracingOn(): boolean {
+  return recording;
+}
 
 /**
  * Turns tracing on when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
@@ -24,6 +35,7 @@ export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv =
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1_000 })],
   });
   provider.register();
+  recording = true;
   return () => provider.shutdown();
 }
 
@@ -37,6 +49,7 @@ export function contextFrom(traceparent: string | undefined): Context {
  * that came in (so a caller's trace still reaches the function when Nimbus records none).
  */
 export function traceparentFor(span: Span, incoming: string | undefined): string | undefined {
+  if (!recording) return incoming;
   const carrier: Record<string, string> = {};
   propagation.inject(trace.setSpan(context.active(), span), carrier);
   return carrier["traceparent"] ?? incoming;
@@ -51,6 +64,7 @@ export async function inSpan<T>(
   options: { kind: SpanKind; attributes?: Attributes; traceparent?: string | undefined },
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
+  if (!recording) return work(NOT_RECORDING);
   const parent = options.traceparent !== undefined ? contextFrom(options.traceparent) : context.active();
   return tracer.startActiveSpan(name, { kind: options.kind, ...(options.attributes ? { attributes: options.attributes } : {}) }, parent, async (span) => {
     try {

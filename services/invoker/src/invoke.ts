@@ -1,5 +1,5 @@
 import { LATEST, type Naming } from "@nimbus/protocol";
-import { Attr, contextFrom, faasTrigger, SpanKind, SpanStatusCode, traceparentFor, tracer } from "@nimbus/telemetry";
+import { Attr, contextFrom, faasTrigger, NOT_RECORDING, SpanKind, SpanStatusCode, traceparentFor, tracer, tracingOn } from "@nimbus/telemetry";
 import type { InvocationRecorder } from "./telemetry/recorder.js";
 import type { PayloadStore } from "@nimbus/store";
 import type { Registry } from "./cluster/registry.js";
@@ -42,21 +42,23 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
     const versionId = req.versionId ?? LATEST;
     const started = Date.now();
     // The invocation's span: a child of the caller's trace; the function sees this span as its parent.
-    const span = tracer.startSpan(
-      `invoke ${req.service}/${req.function}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          [Attr.faasTrigger]: faasTrigger(req.trigger),
-          [Attr.faasInvocationId]: meta.requestId,
-          [Attr.faasName]: req.function,
-          [Attr.faasVersion]: versionId,
-          [Attr.service]: req.service,
-          [Attr.qualifier]: req.qualifier,
-        },
-      },
-      contextFrom(meta.traceparent),
-    );
+    const span = tracingOn()
+      ? tracer.startSpan(
+          `invoke ${req.service}/${req.function}`,
+          {
+            kind: SpanKind.SERVER,
+            attributes: {
+              [Attr.faasTrigger]: faasTrigger(req.trigger),
+              [Attr.faasInvocationId]: meta.requestId,
+              [Attr.faasName]: req.function,
+              [Attr.faasVersion]: versionId,
+              [Attr.service]: req.service,
+              [Attr.qualifier]: req.qualifier,
+            },
+          },
+          contextFrom(meta.traceparent),
+        )
+      : NOT_RECORDING;
     const traceparent = traceparentFor(span, meta.traceparent);
     const outcome = await deps.pool.run(
       { service: req.service, fn: req.function, cls: req.cls, versionId },

@@ -49,6 +49,8 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     loggerInstance: opts.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "requestId" }),
     genReqId: () => randomUUID(),
+    // Most requests never log: their child logger is made the first time one does.
+    childLoggerFactory: (logger, bindings, options) => new LazyChild(logger, bindings, options) as unknown as FastifyBaseLogger,
     bodyLimit: Limits.managementBodyBytes,
     routerOptions: { maxParamLength: MAX_PATH_SEGMENT_CHARS },
     return503OnClosing: true,
@@ -138,4 +140,54 @@ function answerClientError(err: Error & { code?: string }, socket: Socket, maxHe
     `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `${Headers.requestId}: ${randomUUID()}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/**
+ * A request's logger that becomes `parent.child(bindings)` the first time it is used: pino builds
+ * (and serializes the bindings of) a child at once, which every request paid for, though few log.
+ * A class, so that a request allocates one small object, not a closure per method.
+ */
+class LazyChild {
+  private made: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Record<string, unknown>,
+    private readonly options: object,
+  ) {}
+
+  private real(): FastifyBaseLogger {
+    return (this.made ??= this.parent.child(this.bindings, this.options));
+  }
+
+  get level(): string {
+    return this.made?.level ?? this.parent.level;
+  }
+
+  set level(value: string) {
+    this.real().level = value;
+  }
+
+  fatal(...args: unknown[]): void {
+    (this.real().fatal as (...a: unknown[]) => void)(...args);
+  }
+  error(...args: unknown[]): void {
+    (this.real().error as (...a: unknown[]) => void)(...args);
+  }
+  warn(...args: unknown[]): void {
+    (this.real().warn as (...a: unknown[]) => void)(...args);
+  }
+  info(...args: unknown[]): void {
+    (this.real().info as (...a: unknown[]) => void)(...args);
+  }
+  debug(...args: unknown[]): void {
+    (this.real().debug as (...a: unknown[]) => void)(...args);
+  }
+  trace(...args: unknown[]): void {
+    (this.real().trace as (...a: unknown[]) => void)(...args);
+  }
+  silent(): void {}
+  child(bindings: Record<string, unknown>, options?: object): FastifyBaseLogger {
+    return this.real().child(bindings, options);
+  }
 }

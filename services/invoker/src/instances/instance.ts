@@ -188,7 +188,7 @@ export class Instance {
         if (this.state !== "ready") return; // died meanwhile: died() answered it
         // A cold start's init duration: starting the sandbox, loading the code and the initializer.
         if (entry.coldStart) entry.initDurationMs = (this.startupMs ?? 0) + (this.initDurationMs ?? 0);
-        this.output.platform(entry, `FC Invoke Start RequestId: ${input.requestId}\n`);
+        this.output.platform(entry, `FC Invoke Start RequestId: ${input.requestId}`);
         const ctx = contextFor(input, started + this.options.timeoutMs);
         const message: ToInstance =
           input.kind === "http" && input.http
@@ -307,11 +307,11 @@ export class Instance {
         const entry = this.pending.get(message.id);
         if (!entry) return;
         if (message.t === "result") {
-          this.output.platform(entry, `FC Invoke End RequestId: ${entry.input.requestId}\n`);
+          this.output.platform(entry, `FC Invoke End RequestId: ${entry.input.requestId}`);
           this.finish(entry, { body: Buffer.from(message.body), ...(message.http ? { http: message.http } : {}) });
         } else {
           const kind = message.error.errorType === "HandledInvocationError" ? "Handled" : "Unhandled";
-          this.output.platform(entry, `FC Invoke End RequestId: ${entry.input.requestId}, Error: ${kind} function error\n`);
+          this.output.platform(entry, `FC Invoke End RequestId: ${entry.input.requestId}, Error: ${kind} function error`);
           this.finish(entry, { body: Buffer.from(message.error.body), errorType: message.error.errorType });
         }
         return;

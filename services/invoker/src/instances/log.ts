@@ -34,11 +34,12 @@ export interface LogSource {
 export interface LogSink {
   /**
    * A chunk of function output; `request` is undefined for output outside any invocation.
-   * `platform` marks the platform's own lines (FC's start and end markers): never capped.
    * Returns false when the output was refused because its function or instance prints faster than
    * its output rate: the caller should read from that instance more slowly for a while.
    */
-  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform?: boolean): boolean;
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array): boolean;
+  /** One whole line of the platform's own (FC's start and end markers, why a start failed), without its newline: never capped. */
+  line(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", text: string): void;
   /**
    * An invocation ended: what is still buffered for it goes out, and its output budget is forgotten.
    * With requestId "", the instance is gone: the same for what it printed outside any invocation.
@@ -86,9 +87,8 @@ export class InstanceOutput {
 
   /** A platform line in an invocation's log (FC's start and end markers): never capped. */
   platform(owner: OutputOwner, line: string): void {
-    const data = Buffer.from(line);
-    owner.tail?.push(data);
-    this.sink.write(this.source, requestOf(owner), "stdout", data, true);
+    owner.tail?.push(Buffer.from(`${line}\n`));
+    this.sink.line(this.source, requestOf(owner), "stdout", line);
   }
 
   /** The invocation ended: what is still buffered for it goes out. */
@@ -108,10 +108,10 @@ export class InstanceOutput {
 
   /** Says in the function's log why the instance failed to start; returns what it printed, that line last. */
   startFailed(message: string): Buffer {
-    const line = Buffer.from(`[nimbus] the instance failed to start: ${message}\n`);
-    this.sink.write(this.source, undefined, "stderr", line, true);
+    const line = `[nimbus] the instance failed to start: ${message}`;
+    this.sink.line(this.source, undefined, "stderr", line);
     this.gone();
-    return Buffer.concat([this.outside.read(), line]);
+    return Buffer.concat([this.outside.read(), Buffer.from(`${line}\n`)]);
   }
 }
 

@@ -72,18 +72,21 @@ export class LogShipper implements LogSink {
     private readonly options: LogShipperOptions,
   ) {}
 
-  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array, platform = false): boolean {
+  line(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", text: string): void {
+    // The platform's lines always go out, whole, after whatever the function left unfinished.
+    const s = stream === "stderr" ? 2 : 1;
+    const buffered = this.open.get(`${source.instanceId}\u0000${request?.requestId ?? ""}`);
+    if (buffered) this.flushPartial(source, request, s, buffered);
+    if (!text.includes("\n")) this.emit(source, request, s, text);
+    else for (const part of text.split("\n")) this.emit(source, request, s, part);
+  }
+
+  write(source: LogSource, request: { requestId: string; qualifier: string } | undefined, stream: "stdout" | "stderr", data: Uint8Array): boolean {
     const requestId = request?.requestId ?? "";
     const key = `${source.instanceId}\u0000${requestId}`;
     let buffered = this.open.get(key);
     if (!buffered) this.open.set(key, (buffered = { request, partial: { 1: [], 2: [] }, parts: { 1: 0, 2: 0 }, bytes: 0, capped: false }));
     const s = stream === "stderr" ? 2 : 1;
-    if (platform) {
-      // FC's markers always go out, whole, after whatever the function left unfinished.
-      this.flushPartial(source, request, s, buffered);
-      this.lines(source, request, s, buffered, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-      return true;
-    }
     if (buffered.capped) {
       this.truncated++;
       return true;
