@@ -44,8 +44,13 @@ export interface PrestartedSandbox {
 /** After a start fails, the next waits this long, doubling up to the maximum. */
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
-/** After sandboxes were stopped to make room for a function, none is started for this long. */
+/**
+ * After sandboxes were stopped to make room for a function, none is started for this long, doubled
+ * each time it happens again within twice the pause (a node that keeps needing the room stops
+ * paying for sandboxes it then kills), up to the maximum.
+ */
 const PRESSURE_PAUSE_MS = 5_000;
+const PRESSURE_PAUSE_MAX_MS = 5 * 60_000;
 
 /**
  * Sandboxes started before any function asks for them: bubblewrap set up, the runtime booted and
@@ -62,6 +67,7 @@ export class PrestartPool {
   private readonly wanted = new Set<boolean>([true]);
   private failures = 0;
   private pausedUntil = 0;
+  private pauseMs = PRESSURE_PAUSE_MS;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -101,7 +107,10 @@ export class PrestartPool {
 
   /** Stops every waiting sandbox to make room for a function; true when there was one. No new one starts for a while. */
   async yieldRoom(): Promise<boolean> {
-    this.pausedUntil = Date.now() + PRESSURE_PAUSE_MS;
+    const now = Date.now();
+    // Pressure again soon after the last pause ended: pause longer; after a quiet while, start over.
+    this.pauseMs = now < this.pausedUntil + this.pauseMs ? Math.min(PRESSURE_PAUSE_MAX_MS, this.pauseMs * 2) : PRESSURE_PAUSE_MS;
+    this.pausedUntil = now + this.pauseMs;
     const all = [...(this.ready.get(true) ?? []), ...(this.ready.get(false) ?? [])];
     if (all.length === 0) return false;
     for (const list of this.ready.values()) list.length = 0;
@@ -111,7 +120,7 @@ export class PrestartPool {
         return this.discard(sandbox);
       }),
     );
-    this.schedule(PRESSURE_PAUSE_MS);
+    this.schedule(this.pauseMs);
     return true;
   }
 
