@@ -7,11 +7,10 @@
 import type { FunctionError, FunctionInfo, ToInstance } from "@nimbus/protocol/wire";
 import { Channel } from "./channel.js";
 import { buildContext } from "./context.js";
-import { CustomRuntime } from "./custom.js";
+import type { CustomRuntime } from "./custom.js";
 import { functionError } from "./errors.js";
 import { closeInheritedFds } from "./fds.js";
 import { callHandler, runEvent } from "./event.js";
-import { runHttp } from "./http.js";
 import { resolveFunction } from "./loader.js";
 import { captureOutput, patchConsole, scope, setOutputLimit } from "./output.js";
 
@@ -21,6 +20,9 @@ let fn: FunctionInfo | undefined;
 let handler: Fn | undefined;
 let initializer: Fn | undefined;
 let custom: CustomRuntime | undefined;
+// Loaded when first needed (node:http, node:child_process and their kin cost an instance memory it
+// keeps for life): HTTP handling on the first HTTP invocation, the custom runtime with its function.
+let runHttp: typeof import("./http.js").runHttp | undefined;
 const inFlight = new Set<number>();
 
 closeInheritedFds();
@@ -63,7 +65,8 @@ async function dispatch(message: ToInstance): Promise<void> {
           if (!fn) throw new Error("the runtime was not loaded");
           const context = buildContext(fn, ctx);
           if (message.kind === "http") {
-            outcome = custom ? await custom.http(ctx, message.http, body) : await runHttp(handler as Fn, message.http, body, context);
+            runHttp ??= custom ? undefined : (await import("./http.js")).runHttp;
+            outcome = custom ? await custom.http(ctx, message.http, body) : await (runHttp as NonNullable<typeof runHttp>)(handler as Fn, message.http, body, context);
           } else {
             outcome = custom ? await custom.invoke(ctx, body) : await runEvent(handler as Fn, body, context);
           }
@@ -94,6 +97,7 @@ async function load(info: FunctionInfo): Promise<void> {
   setOutputLimit(info.maxOutputBytes);
   try {
     if (info.kind === "custom") {
+      const { CustomRuntime } = await import("./custom.js");
       custom = new CustomRuntime(info);
       await custom.start();
     } else {
