@@ -1,7 +1,7 @@
 // Bundles the instance runtime into one CommonJS file (fast to load, no node_modules needed inside
 // the sandbox) and copies the modules FC preinstalls for handlers, with their dependencies.
 import { build } from "esbuild";
-import { cp, mkdir, readFile, rm } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,9 @@ await build({
   external: ["msgpackr-extract"],
   logLevel: "warning",
 });
+
+// The no-op handler a pre-started runtime warms up on (see warmup.ts).
+await writeFile(join(dist, "warmup-handler.cjs"), '"use strict";\nexports.handler = (event, context, callback) => callback(null, { warm: true });\n');
 
 const PREINSTALLED = ["raw-body"];
 const target = join(dist, "preinstalled", "node_modules");

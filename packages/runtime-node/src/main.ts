@@ -13,6 +13,8 @@ import { closeInheritedFds } from "./fds.js";
 import { callHandler, runEvent } from "./event.js";
 import { resolveFunction } from "./loader.js";
 import { captureOutput, patchConsole, scope, setOutputLimit } from "./output.js";
+import { WARMUP_VARIABLE } from "./names.js";
+import { warmUp } from "./warmup.js";
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -29,6 +31,9 @@ closeInheritedFds();
 const channel = new Channel((message) => void dispatch(message));
 captureOutput(channel);
 patchConsole();
+// A pre-started sandbox waits for its function: spend the wait compiling what loading it will take.
+// A failed warm-up costs nothing but the time it would have saved, so it is not reported.
+if (process.env[WARMUP_VARIABLE] === "1") setImmediate(() => void warmUp().catch(() => undefined));
 
 /** FC's largest synchronous response (32 MB); the invoker applies the configured, smaller, limit. */
 const MAX_RESULT_BYTES = 32 * 1024 * 1024;

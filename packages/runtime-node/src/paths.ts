@@ -8,3 +8,4 @@ import { fileURLToPath } from "node:url";
 export const RUNTIME_DIR = fileURLToPath(new URL(".", import.meta.url));
 export const RUNTIME_ENTRY = "runtime.cjs";
 export const PREINSTALLED_MODULES = "preinstalled/node_modules";
+export { WARMUP_MODULE, WARMUP_VARIABLE } from "./names.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Socket } from "node:net";
 import { parseFromInstance } from "@nimbus/protocol";
 import { FrameReader } from "@nimbus/protocol/wire";
-import { RUNTIME_ENTRY } from "@nimbus/runtime-node";
+import { RUNTIME_ENTRY, WARMUP_VARIABLE } from "@nimbus/runtime-node";
 import type { SandboxedProcess, Sandboxer } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
 import { runtimeEnv } from "./instance-spec.js";
@@ -195,7 +195,8 @@ export class PrestartPool {
         root: { kind: "code", codeDir, optDirs: [optDir] },
         runtimeDir: this.options.runtimeDir,
         command: (paths) => [...paths.node, join(paths.runtime, RUNTIME_ENTRY)],
-        env: (paths) => runtimeEnv(paths),
+        // The marker goes with the rest of the boot environment when the function's replaces it.
+        env: (paths) => ({ ...runtimeEnv(paths), [WARMUP_VARIABLE]: "1" }),
         memoryBytes: this.options.memoryMb * 1024 * 1024,
         pidsMax: this.options.pidsMax,
         network,
