@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
 // runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
-// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo and umoci — and for tests docker-registry and openssl — when
+// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo, umoci, python3 and python3-msgpack — and for tests docker-registry and openssl — when
 // it is allowed to), builds, then hands over.
 import { spawnSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
@@ -41,8 +41,11 @@ function run(cmd, args, options = {}) {
 }
 
 /** Installs missing Debian packages when we are root or have passwordless sudo. */
+/** Whether a wanted package is there: its binary on the PATH, or its own check. */
+const present = (m) => (m.present ? m.present() : findBinary(m.binary) !== undefined);
+
 function ensurePackages(wanted) {
-  const missing = wanted.filter(({ binary }) => !findBinary(binary));
+  const missing = wanted.filter((m) => !present(m));
   if (missing.length === 0) return;
   const pkgs = missing.map((m) => m.pkg);
   const canApt = findBinary("apt-get") !== undefined;
@@ -59,7 +62,7 @@ function ensurePackages(wanted) {
       apt("install", "-y", "--no-install-recommends", ...pkgs);
     }
   }
-  const still = missing.filter(({ binary }) => !findBinary(binary));
+  const still = missing.filter((m) => !present(m));
   const required = still.filter((m) => m.required);
   for (const m of still.filter((m) => !m.required)) say(`warning: ${m.binary} is missing (${m.why}); install it with: sudo apt-get install -y ${m.pkg}`);
   if (required.length > 0) {
@@ -110,6 +113,15 @@ const IMAGES = [
   { binary: "skopeo", pkg: "skopeo", why: "custom-container functions cannot be resolved or pulled from a registry without it" },
   { binary: "umoci", pkg: "umoci", why: "custom-container images cannot be unpacked without it" },
 ];
+const PYTHON = [
+  { binary: "python3", pkg: "python3", why: "Python functions cannot run without it" },
+  {
+    binary: "python3-msgpack",
+    pkg: "python3-msgpack",
+    why: "the Python runtime speaks msgpack with the invoker",
+    present: () => spawnSync("/usr/bin/python3", ["-c", "import msgpack"], { stdio: "ignore" }).status === 0,
+  },
+];
 const REGISTRY = { binary: "docker-registry", pkg: "docker-registry", why: "the image registry tests push to and pull from" };
 const OPENSSL = { binary: "openssl", pkg: "openssl", why: "the test registry's token server makes its signing certificate with it" };
 
@@ -131,6 +143,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
       { ...NETWORK, required: false },
       { ...ZIP, required: false },
       ...IMAGES.map((m) => ({ ...m, required: false })),
+      ...PYTHON.map((m) => ({ ...m, required: false })),
     ]);
     ensureNodeModules();
     build();
@@ -139,7 +152,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     break;
   }
   case "invoker": {
-    ensurePackages([{ ...SANDBOX, required: false }, { ...NETWORK, required: false }, ...IMAGES.map((m) => ({ ...m, required: false }))]);
+    ensurePackages([{ ...SANDBOX, required: false }, { ...NETWORK, required: false }, ...IMAGES.map((m) => ({ ...m, required: false })), ...PYTHON.map((m) => ({ ...m, required: false }))]);
     ensureNodeModules();
     build();
     const { main } = await import(pathToFileURL(join(ROOT, "packages", "cli", "dist", "main.js")).href);
@@ -153,6 +166,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
       { ...NETWORK, required: true },
       { ...ZIP, required: true },
       ...IMAGES.map((m) => ({ ...m, required: true })),
+      ...PYTHON.map((m) => ({ ...m, required: true })),
       { ...REGISTRY, required: true },
       { ...OPENSSL, required: true },
     ]);

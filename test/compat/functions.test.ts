@@ -78,7 +78,7 @@ describe("functions through @alicloud/fc2", () => {
       const name = `rt_${runtime.replace(/\W/g, "_")}`;
       expect((await ctx.fc.createFunction(service, { functionName: name, runtime, handler: "index.handler", code: { zipFile } })).data.runtime).toBe(runtime);
     }
-    for (const runtime of ["nodejs99", "python3", "custom_container", "go1"]) {
+    for (const runtime of ["nodejs99", "python2.7", "custom_container", "go1"]) {
       await expectFcError(
         ctx.fc.createFunction(service, { functionName: uniqueName("bad"), runtime, handler: "index.handler", code: { zipFile } }),
         "InvalidArgument",

@@ -1,5 +1,5 @@
 import { Defaults } from "./limits.js";
-import { isCustomRuntime } from "./runtimes.js";
+import { isCustomRuntime, isPythonRuntime } from "./runtimes.js";
 import { containerArgv } from "./resources/custom-container.js";
 import type { FunctionRecord } from "./resources/function.js";
 
@@ -28,6 +28,8 @@ export interface EffectiveFunction {
   readonly caPort: number;
   /** A custom runtime (`bootstrap` serving HTTP on caPort) rather than a Node.js handler. */
   readonly custom: boolean;
+  /** A Python handler (FC's python3 runtimes) rather than a Node.js one. */
+  readonly python: boolean;
   readonly hasInitializer: boolean;
   /** Set for custom-container functions: the image and how it starts. */
   readonly container: EffectiveContainer | undefined;
@@ -61,6 +63,7 @@ function compute(record: FunctionRecord): EffectiveFunction {
     instanceConcurrency: Math.max(1, record.instanceConcurrency ?? Defaults.instanceConcurrency),
     caPort: record.caPort ?? Defaults.caPort,
     custom: isCustomRuntime(record.runtime),
+    python: isPythonRuntime(record.runtime),
     hasInitializer: Boolean(record.initializer),
     container: effectiveContainer(record),
     loadTimeoutMs: Math.max(timeoutMs, initializationTimeoutMs),

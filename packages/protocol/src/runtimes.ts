@@ -14,6 +14,12 @@ export const NODE_RUNTIMES = [
   "nodejs20",
 ] as const;
 
+/**
+ * FC's Python 3 runtime names. Each runs on the node's interpreter of that version when it has one,
+ * else on its default `python3` (the invoker says which in the function's log at a cold start).
+ */
+export const PYTHON_RUNTIMES = ["python3", "python3.9", "python3.10", "python3.12"] as const;
+
 /** Custom runtimes: an executable `bootstrap` serving HTTP on caPort. */
 export const CUSTOM_RUNTIMES = ["custom", "custom.debian10"] as const;
 
@@ -21,18 +27,24 @@ export const CUSTOM_RUNTIMES = ["custom", "custom.debian10"] as const;
 export const CUSTOM_CONTAINER_RUNTIME = "custom-container";
 
 export type NodeRuntime = (typeof NODE_RUNTIMES)[number];
+export type PythonRuntime = (typeof PYTHON_RUNTIMES)[number];
 export type CustomRuntime = (typeof CUSTOM_RUNTIMES)[number];
 export type CustomContainerRuntime = typeof CUSTOM_CONTAINER_RUNTIME;
-export type Runtime = NodeRuntime | CustomRuntime | CustomContainerRuntime;
+export type Runtime = NodeRuntime | PythonRuntime | CustomRuntime | CustomContainerRuntime;
 
 /** Every runtime name the API accepts, in the order error messages list them. */
-export const RUNTIMES: readonly Runtime[] = [...NODE_RUNTIMES, ...CUSTOM_RUNTIMES, CUSTOM_CONTAINER_RUNTIME];
+export const RUNTIMES: readonly Runtime[] = [...NODE_RUNTIMES, ...PYTHON_RUNTIMES, ...CUSTOM_RUNTIMES, CUSTOM_CONTAINER_RUNTIME];
 
 const ALL: ReadonlySet<string> = new Set(RUNTIMES);
 
 /** True for a runtime Nimbus can run. */
 export function isSupportedRuntime(value: string): value is Runtime {
   return ALL.has(value);
+}
+
+/** True for FC's Python 3 runtimes. */
+export function isPythonRuntime(value: string): value is PythonRuntime {
+  return (PYTHON_RUNTIMES as readonly string[]).includes(value);
 }
 
 /** True for the custom runtimes (bootstrap + HTTP server). */

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RUNTIME_DIR } from "@nimbus/runtime-node";
+import { PYTHON_RUNTIME_DIR } from "@nimbus/runtime-python";
 import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass, parseLayerVersionArn } from "@nimbus/protocol";
 import { Sandboxer } from "@nimbus/sandbox";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
@@ -18,6 +19,7 @@ import type { InvokerEnv } from "./env.js";
 import { createInvokeHandler } from "./invoke.js";
 import { Pool } from "./pool/pool.js";
 import { Provisioner } from "./pool/provisioner.js";
+import { PYTHON_DIR } from "./pool/instance-spec.js";
 import { Resolver } from "./resolver.js";
 import { InvokeServer } from "./transport/server.js";
 import { DirectServer } from "./transport/direct.js";
@@ -45,6 +47,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   const runtimeDir = join(env.invokerDir, "runtime");
   await rm(runtimeDir, { recursive: true, force: true });
   await cp(RUNTIME_DIR, runtimeDir, { recursive: true });
+  await cp(PYTHON_RUNTIME_DIR, join(runtimeDir, PYTHON_DIR), { recursive: true });
 
   const sandboxer = await Sandboxer.create({
     workDir: join(env.invokerDir, "sandbox"),

@@ -19,7 +19,7 @@ describe("function bodies", () => {
     for (const runtime of [...NODE_RUNTIMES, ...CUSTOM_RUNTIMES]) expect(create({ runtime }).runtime).toBe(runtime);
   });
 
-  it.each(["nodejs99", "python3", "java8", "custom_container", "", "NODEJS20", 10])("rejects runtime %j the way FC does", (runtime) => {
+  it.each(["nodejs99", "python2.7", "java8", "custom_container", "", "NODEJS20", 10])("rejects runtime %j the way FC does", (runtime) => {
     const err = invalid({ runtime });
     expect(err.code).toBe("InvalidArgument");
     if (typeof runtime === "string") expect(err.message).toContain("Runtime is set to an invalid value");

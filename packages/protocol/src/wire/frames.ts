@@ -17,8 +17,13 @@ export interface FunctionInfo {
   service: { name: string; logProject: string; logStore: string; qualifier: string; versionId: string };
   region: string;
   accountId: string;
-  /** `node` runs the handler in-process; `custom` starts the bootstrap and relays to caPort. */
-  kind: "node" | "custom";
+  /**
+   * `node` runs the handler in-process; `custom` starts the bootstrap and relays to caPort; `python`
+   * is the Python runtime's (which imports the handler itself).
+   */
+  kind: "node" | "custom" | "python";
+  /** The function's runtime name (`nodejs20`, `python3.10`…). */
+  runtime?: string;
   caPort: number;
   /** Custom runtime: the command that starts the server (default `/code/bootstrap`). */
   command: string[];

@@ -1,7 +1,12 @@
 import { join } from "node:path";
 import type { EffectiveFunction, FunctionRecord, ServiceRecord } from "@nimbus/protocol";
 import type { FunctionInfo } from "@nimbus/protocol/wire";
-import { PREINSTALLED_MODULES } from "@nimbus/runtime-node";
+import { PREINSTALLED_MODULES, RUNTIME_ENTRY } from "@nimbus/runtime-node";
+import { PYTHON_RUNTIME_ENTRY } from "@nimbus/runtime-python";
+import { interpreters } from "./python.js";
+
+/** Where the Python runtime sits inside the runtime directory instances mount. */
+export const PYTHON_DIR = "python";
 import type { SandboxPaths, SandboxRoot } from "@nimbus/sandbox";
 import { imageRun } from "./image-spec.js";
 import type { InstanceSource } from "./sources.js";
@@ -31,7 +36,8 @@ export function functionInfo(
     region: where.region,
     accountId: where.accountId,
     // A container image follows the custom-runtime contract: the runtime relays to its server.
-    kind: fn.custom || fn.container ? "custom" : "node",
+    kind: fn.custom || fn.container ? "custom" : fn.python ? "python" : "node",
+    runtime: record.runtime,
     caPort: fn.caPort,
     command: [],
     maxOutputBytes: where.maxOutputBytesPerInvocation,
@@ -67,7 +73,8 @@ const READ_AT_START = /^(NODE_|UV_|LD_|MALLOC_|GLIBC_)/;
  * variables is one that only acts when a process starts — those get a sandbox of their own.
  */
 export function prestartable(fn: EffectiveFunction): boolean {
-  if (fn.container) return false;
+  // The waiting sandboxes run Node.js; Python functions start their own.
+  if (fn.container || fn.python) return false;
   return !Object.keys(fn.record.environmentVariables ?? {}).some((key) => READ_AT_START.test(key));
 }
 
@@ -87,11 +94,17 @@ function fcEnv(record: FunctionRecord, service: ServiceRecord, fn: FunctionInfo,
   };
 }
 
-/** What a sandbox for one instance is made of: what the runtime is told, its root, its environment. */
+/** What a sandbox for one instance is made of: what the runtime is told, its root, its environment, the runtime it runs. */
 export interface LaunchPlan {
   info: FunctionInfo;
   root: SandboxRoot;
   env: (paths: SandboxPaths) => Record<string, string>;
+  command: (paths: SandboxPaths) => string[];
+}
+
+/** The Node.js runtime's command (every runtime but Python's: custom runtimes and images run through it too). */
+export function nodeRuntimeCommand(paths: SandboxPaths): string[] {
+  return [...paths.node, join(paths.runtime, RUNTIME_ENTRY)];
 }
 
 /**
@@ -117,7 +130,7 @@ export function launchPlan(
     info.cwd = run.cwd;
     info.env = run.env;
     info.webServerMode = fn.container.webServerMode;
-    return { info, root: { kind: "image", rootfs: source.image.rootfs, uid: run.uid, gid: run.gid }, env: () => ({ LANG: "C.UTF-8" }) };
+    return { info, root: { kind: "image", rootfs: source.image.rootfs, uid: run.uid, gid: run.gid }, env: () => ({ LANG: "C.UTF-8" }), command: nodeRuntimeCommand };
   }
   if (source.kind !== "code") throw new Error(`function ${record.functionName} has no image, but its instance was given one`);
   return {
@@ -125,8 +138,11 @@ export function launchPlan(
     root: { kind: "code", codeDir: source.codeDir, ...(source.optDir ? { optDirs: [source.optDir] } : {}) },
     env: (paths) => {
       if (fn.custom) info.command = customCommand(record, paths.code);
-      return instanceEnv(record, service, info, paths, instanceId);
+      const env = instanceEnv(record, service, info, paths, instanceId);
+      // Nothing buffered in the interpreter (output reaches the log as printed), no .pyc beside read-only code.
+      return fn.python ? { PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", ...env } : env;
     },
+    command: fn.python ? (paths) => [interpreters.for(record.runtime).path, join(paths.runtime, PYTHON_DIR, PYTHON_RUNTIME_ENTRY)] : nodeRuntimeCommand,
   };
 }
 

@@ -1,7 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { effectiveFunction, errors, isNimbusError, LATEST, type EffectiveFunction, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
-import { RUNTIME_ENTRY } from "@nimbus/runtime-node";
 import type { Sandboxer } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
@@ -432,7 +430,7 @@ export class Pool implements Scaler {
         id,
         root: plan.root,
         runtimeDir: this.options.runtimeDir,
-        command: (paths) => [...paths.node, join(paths.runtime, RUNTIME_ENTRY)],
+        command: plan.command,
         env: plan.env,
         memoryBytes: fn.memoryMb * 1024 * 1024,
         pidsMax: this.options.pidsMax,

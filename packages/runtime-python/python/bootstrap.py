@@ -1,0 +1,417 @@
+"""Nimbus's Python runtime: Function Compute's Python 3 contract inside an instance.
+
+It speaks length-prefixed msgpack frames with the invoker on fd 3 (the same frames as the Node.js
+runtime), imports the handler from /code (or a layer's /opt/python), runs the initializer once, and
+runs invocations, each in a thread of its own so that instanceConcurrency > 1 works, attributing
+whatever each prints (print, sys.stdout/stderr, the logging module) to the request it runs for.
+"""
+
+import contextvars
+import importlib
+import io
+import json
+import logging
+import os
+import struct
+import sys
+import threading
+import time
+import traceback
+
+# Debian's python3-msgpack, taken privately: a function may vendor its own msgpack, which must be the
+# one it imports (its name is freed again at once).
+import msgpack as _msgpack
+
+for _name in [n for n in sys.modules if n == "msgpack" or n.startswith("msgpack.")]:
+    del sys.modules[_name]
+
+CONTROL_FD = 3
+MAX_FRAME_BYTES = 40 * 1024 * 1024
+MAX_RESULT_BYTES = 32 * 1024 * 1024
+
+_control = os.fdopen(CONTROL_FD, "rb", buffering=0, closefd=False)
+_send_lock = threading.Lock()
+
+
+def send(message):
+    data = _msgpack.packb(message, use_bin_type=True)
+    frame = struct.pack(">I", len(data)) + data
+    with _send_lock:
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(CONTROL_FD, view) :]
+
+
+def frames():
+    """Yields every frame the invoker sends, until it closes the channel."""
+    buffered = b""
+    while True:
+        chunk = _control.read(65536)
+        if not chunk:
+            return
+        buffered += chunk
+        while len(buffered) >= 4:
+            (length,) = struct.unpack(">I", buffered[:4])
+            if length > MAX_FRAME_BYTES:
+                raise ValueError("frame of %d bytes exceeds the limit" % length)
+            if len(buffered) < 4 + length:
+                break
+            body, buffered = buffered[4 : 4 + length], buffered[4 + length :]
+            yield _msgpack.unpackb(body, raw=False)
+
+
+# ---- output: every write belongs to the invocation whose thread made it (id 0: none) ----
+
+_current = contextvars.ContextVar("nimbus_invocation", default=None)
+
+
+class _Invocation:
+    def __init__(self, frame_id, request_id):
+        self.id = frame_id
+        self.request_id = request_id
+
+
+class _Output(io.TextIOBase):
+    """sys.stdout / sys.stderr: text to `log` frames of the current invocation."""
+
+    def __init__(self, stream, fallback):
+        self._stream = stream
+        self._fallback = fallback
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError("write() argument must be str, not %s" % type(text).__name__)
+        if text:
+            invocation = _current.get()
+            send({"t": "log", "id": invocation.id if invocation else 0, "stream": self._stream, "data": text.encode("utf-8", "replace")})
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        # Child processes inherit the real descriptor: their output is the instance's own.
+        return self._fallback.fileno()
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    def isatty(self):
+        return False
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        invocation = _current.get()
+        record.fc_request_id = invocation.request_id if invocation else ""
+        return True
+
+
+class _FcFormatter(logging.Formatter):
+    """FC's Python log line: `<UTC time with ms>Z <request id> [<LEVEL>] <message>`."""
+
+    def formatTime(self, record, datefmt=None):
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + ".%03dZ" % record.msecs
+
+
+def _setup_output():
+    sys.stdout = _Output(1, sys.__stdout__)
+    sys.stderr = _Output(2, sys.__stderr__)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(_FcFormatter("%(asctime)s %(fc_request_id)s [%(levelname)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+
+
+# ---- FC's context object ----
+
+
+class _Fields:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join("%s=%r" % kv for kv in self.__dict__.items()))
+
+
+class Credentials(_Fields):
+    pass
+
+
+class FunctionMeta(_Fields):
+    pass
+
+
+class ServiceMeta(_Fields):
+    pass
+
+
+class Tracing(_Fields):
+    pass
+
+
+class FCContext(_Fields):
+    pass
+
+
+def _jaeger_span_context(traceparent):
+    parts = (traceparent or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+        return "%s:%s:0:%s" % (parts[1], parts[2], parts[3])
+    return ""
+
+
+def build_context(fn, ctx):
+    credentials = ctx.get("credentials") or {}
+    service = fn["service"]
+    deadline = ctx.get("deadline", 0)
+    context = FCContext(
+        request_id=ctx["requestId"],
+        credentials=Credentials(
+            access_key_id=credentials.get("accessKeyId", ""),
+            access_key_secret=credentials.get("accessKeySecret", ""),
+            security_token=credentials.get("securityToken", ""),
+        ),
+        function=FunctionMeta(
+            name=fn["name"],
+            handler=fn["handler"],
+            memory=fn["memory"],
+            timeout=fn["timeout"],
+            initializer=fn.get("initializer", ""),
+            initialization_timeout=fn.get("initializationTimeout", 0),
+        ),
+        service=ServiceMeta(
+            name=service["name"],
+            log_project=service.get("logProject", ""),
+            log_store=service.get("logStore", ""),
+            qualifier=ctx.get("qualifier", "LATEST"),
+            version_id=ctx.get("versionId", ""),
+        ),
+        region=fn.get("region", ""),
+        account_id=fn.get("accountId", ""),
+        tracing=Tracing(
+            traceparent=ctx.get("traceparent", ""),
+            span_context=_jaeger_span_context(ctx.get("traceparent")),
+            span_baggage={},
+            jaeger_endpoint="",
+        ),
+    )
+    context.get_remaining_time_in_millis = lambda: max(0, int(deadline - time.time() * 1000))
+    return context
+
+
+# ---- errors as FC's Python runtime reports them ----
+
+
+def function_error(exc):
+    frames = traceback.extract_tb(exc.__traceback__)
+    # The runtime's own frames are not the function's stack.
+    frames = [f for f in frames if f.filename != __file__]
+    body = {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": [['File "%s"' % f.filename, "line %d" % f.lineno, "in %s" % f.name, f.line or ""] for f in frames],
+    }
+    message = body["errorMessage"]
+    return {"errorType": "UnhandledInvocationError", "errorMessage": message, "body": json.dumps(body).encode("utf-8")}
+
+
+def serialize_result(value):
+    """FC's conversion of an event handler's return value."""
+    if value is None:
+        return b""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value).encode("utf-8")
+
+
+# ---- loading ----
+
+_state = {"fn": None, "handler": None, "initializer": None}
+
+
+def resolve(handler_name):
+    """FC's `module.function` (the module may be dotted: `pkg.mod.handler`)."""
+    module_name, dot, function_name = handler_name.rpartition(".")
+    if not dot or not module_name or not function_name:
+        raise ValueError("Invalid handler '%s'" % handler_name)
+    module = importlib.import_module(module_name)
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise AttributeError("Handler '%s' is missing on module '%s'" % (function_name, module_name))
+    return function
+
+
+def load(fn):
+    env = fn.get("processEnv")
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    _state["fn"] = fn
+    runtime = fn.get("runtime") or ""
+    wanted = runtime[len("python") :] if runtime.startswith("python3.") else ""
+    actual = "%d.%d" % sys.version_info[:2]
+    if wanted and wanted != actual:
+        # Outside any invocation: the function's own log, and the first call's Tail.
+        sys.stderr.write("[nimbus] %s runs on Python %s (%s): this node has no Python %s\n" % (runtime, sys.version.split()[0], sys.executable, wanted))
+    code = os.environ.get("FC_FUNC_CODE_PATH", "/code/").rstrip("/") or "/code"
+    # As on FC: the code directory, then layers' /opt/python, import without any setup.
+    for path in reversed([code, "/opt/python"]):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    os.chdir(code)
+    try:
+        if fn.get("initializer"):
+            _state["initializer"] = resolve(fn["initializer"])
+        _state["handler"] = resolve(fn["handler"])
+        send({"t": "loaded"})
+    except BaseException as exc:  # an import may raise anything, SystemExit included
+        send({"t": "loaded", "error": function_error(exc)})
+
+
+# ---- invocations ----
+
+
+def _in_thread(target):
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=lambda: context.run(target), daemon=True)
+    thread.start()
+
+
+def initialize(frame_id, ctx):
+    def run():
+        _current.set(_Invocation(frame_id, ctx["requestId"]))
+        print("FC Initialize Start RequestId: %s" % ctx["requestId"])
+        error = None
+        try:
+            if _state["initializer"]:
+                _state["initializer"](build_context(_state["fn"], ctx))
+        except BaseException as exc:
+            error = function_error(exc)
+        print("FC Initialize End RequestId: %s" % ctx["requestId"])
+        send({"t": "initialized", "id": frame_id, "error": error} if error else {"t": "initialized", "id": frame_id})
+
+    _in_thread(run)
+
+
+def invoke(frame):
+    frame_id = frame["id"]
+    ctx = frame["ctx"]
+
+    def run():
+        _current.set(_Invocation(frame_id, ctx["requestId"]))
+        try:
+            handler = _state["handler"]
+            if handler is None:
+                raise RuntimeError("the runtime was not loaded")
+            context = build_context(_state["fn"], ctx)
+            if frame["kind"] == "http":
+                body, http = run_wsgi(handler, frame["http"], frame["body"], context)
+                result = {"t": "result", "id": frame_id, "body": body, "http": http}
+            else:
+                result = {"t": "result", "id": frame_id, "body": serialize_result(handler(frame["body"], context))}
+            if len(result["body"]) > MAX_RESULT_BYTES:
+                raise ValueError("the response of %d bytes exceeds the limit of %d bytes" % (len(result["body"]), MAX_RESULT_BYTES))
+            send(result)
+        except BaseException as exc:
+            send({"t": "error", "id": frame_id, "error": function_error(exc)})
+
+    _in_thread(run)
+
+
+def run_wsgi(app, http, body, context):
+    """FC's Python HTTP contract: a WSGI application, `handler(environ, start_response)`."""
+    url = http.get("url", "")
+    query = url.split("?", 1)[1] if "?" in url else ""
+    environ = {
+        "REQUEST_METHOD": http["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": http["path"],
+        "QUERY_STRING": query,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": http.get("clientIP", ""),
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "fc.context": context,
+        "fc.request_uri": url,
+    }
+    for name, value in (http.get("headers") or {}).items():
+        joined = ", ".join(value) if isinstance(value, list) else value
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_TYPE":
+            environ["CONTENT_TYPE"] = joined
+        elif key == "CONTENT_LENGTH":
+            continue
+        else:
+            environ["HTTP_" + key] = joined
+    response = {}
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info and response:
+            raise exc_info[1].with_traceback(exc_info[2])
+        response["status"] = int(str(status).split(" ", 1)[0])
+        collected = {}
+        for name, value in headers:
+            key = name.lower()
+            if key in collected:
+                previous = collected[key]
+                collected[key] = (previous if isinstance(previous, list) else [previous]) + [value]
+            else:
+                collected[key] = value
+        response["headers"] = collected
+        return lambda data: chunks.append(bytes(data))
+
+    chunks = []
+    iterable = app(environ, start_response)
+    try:
+        for chunk in iterable:
+            if chunk:
+                chunks.append(bytes(chunk) if not isinstance(chunk, str) else chunk.encode("utf-8"))
+    finally:
+        close = getattr(iterable, "close", None)
+        if close:
+            close()
+    if "status" not in response:
+        raise RuntimeError("the WSGI application did not call start_response")
+    return b"".join(chunks), {"status": response["status"], "headers": response["headers"]}
+
+
+def main():
+    _setup_output()
+    send({"t": "hello", "pid": os.getpid()})
+    for frame in frames():
+        kind = frame.get("t")
+        if kind == "load":
+            load(frame["fn"])
+        elif kind == "initialize":
+            initialize(frame["id"], frame["ctx"])
+        elif kind == "invoke":
+            invoke(frame)
+        elif kind == "ping":
+            send({"t": "pong", "id": frame["id"]})
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException as exc:
+        try:
+            send({"t": "fatal", "message": "%s: %s" % (type(exc).__name__, exc)})
+        finally:
+            os._exit(1)

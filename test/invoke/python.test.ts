@@ -1,0 +1,179 @@
+import { describe, expect, it } from "vitest";
+import { makeZip } from "@nimbus/testkit";
+import { useCluster } from "../helpers/cluster.js";
+import { deploy } from "../helpers/functions.js";
+import { send } from "../helpers/http.js";
+
+// Issue 14: FC's Python 3 runtime, handlers as users write them for Function Compute.
+const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+
+const EVENT = `
+import json
+import logging
+import mylib
+
+logger = logging.getLogger()
+
+def handler(event, context):
+    kind = event.decode()
+    if kind == "dict":
+        return {"event_type": type(event).__name__, "lib": mylib.NAME}
+    if kind == "str":
+        return "héllo"
+    if kind == "bytes":
+        return b"\\x00\\x01raw"
+    if kind == "none":
+        return None
+    if kind == "fail":
+        raise ValueError("something is wrong")
+    if kind == "log":
+        print("printed line")
+        logger.info("logged line")
+        return "logged"
+    if kind == "context":
+        return {
+            "request_id": context.request_id,
+            "function": vars(context.function),
+            "service": vars(context.service),
+            "credentials": sorted(vars(context.credentials)),
+            "region": context.region,
+            "account_id": context.account_id,
+            "remaining": context.get_remaining_time_in_millis() > 0,
+            "env": {k: v for k, v in __import__("os").environ.items() if k.startswith("FC_") or k == "GREETING"},
+        }
+    return kind
+`;
+
+const tail = (res: { headers: Headers }) => Buffer.from(res.headers.get("x-fc-log-result") ?? "", "base64").toString();
+
+describe("the Python runtime", () => {
+  it("runs an event handler with FC's conversions of its return value", async () => {
+    const client = await deploy(ctx.cluster, "py", "event", { "index.py": EVENT, "mylib/__init__.py": "NAME = 'vendored'\n" }, { runtime: "python3", handler: "index.handler" });
+    expect(JSON.parse((await client.invokeFunction("py", "event", "dict")).data.toString())).toEqual({ event_type: "bytes", lib: "vendored" });
+    expect((await client.invokeFunction("py", "event", "str")).data.toString()).toBe("héllo");
+    expect([...(await client.invokeFunction("py", "event", "bytes")).data]).toEqual([0, 1, ...Buffer.from("raw")]);
+    expect((await client.invokeFunction("py", "event", "none")).data.length).toBe(0);
+  });
+
+  it("answers an exception with FC's UnhandledInvocationError body", async () => {
+    const client = ctx.cluster.client();
+    const res = await client.invokeFunction("py", "event", "fail");
+    expect(res.headers.get("x-fc-error-type")).toBe("UnhandledInvocationError");
+    const body = JSON.parse(res.data.toString());
+    expect(body.errorMessage).toBe("something is wrong");
+    expect(body.errorType).toBe("ValueError");
+    expect(body.stackTrace.at(-1)).toEqual(['File "/code/index.py"', expect.stringMatching(/^line \d+$/), "in handler", 'raise ValueError("something is wrong")']);
+  });
+
+  it("answers a handler that cannot be imported, or that fails at import, with FC's errors", async () => {
+    const client = await deploy(ctx.cluster, "py", "missing", { "index.py": "def handler(e, c):\n    return 'x'\n" }, { runtime: "python3", handler: "nothere.handler" });
+    const missing = await client.invokeFunction("py", "missing", "");
+    expect(missing.headers.get("x-fc-error-type")).toBe("UnhandledInvocationError");
+    expect(JSON.parse(missing.data.toString())).toMatchObject({ errorType: "ModuleNotFoundError", errorMessage: "No module named 'nothere'" });
+    await deploy(ctx.cluster, "py", "broken", { "index.py": "raise RuntimeError('broken at import')\n" }, { runtime: "python3", handler: "index.handler" });
+    const broken = await client.invokeFunction("py", "broken", "");
+    expect(JSON.parse(broken.data.toString())).toMatchObject({ errorType: "RuntimeError", errorMessage: "broken at import" });
+  });
+
+  it("gives the handler FC's context, and the function's environment", async () => {
+    const client = await deploy(ctx.cluster, "py", "ctx", { "index.py": EVENT, "mylib/__init__.py": "NAME = 'x'\n" }, { runtime: "python3.10", handler: "index.handler", memorySize: 256, timeout: 7, environmentVariables: { GREETING: "hi" } });
+    const res = await client.invokeFunction("py", "ctx", "context", { logTail: true });
+    const seen = JSON.parse(res.data.toString());
+    expect(seen.request_id).toBe(res.headers.get("x-fc-request-id"));
+    expect(seen.function).toMatchObject({ name: "ctx", handler: "index.handler", memory: 256, timeout: 7 });
+    expect(seen.service).toMatchObject({ name: "py", qualifier: "LATEST" });
+    expect(seen.credentials).toEqual(["access_key_id", "access_key_secret", "security_token"]);
+    expect(seen.remaining).toBe(true);
+    expect(seen.env).toMatchObject({ GREETING: "hi", FC_FUNCTION_NAME: "ctx", FC_FUNCTION_MEMORY_SIZE: "256" });
+    // python3.10 on a node whose Python is another 3.x: the first call's log says which ran.
+    const version = /runs on Python (3\.\d+)/.exec(tail(res))?.[1];
+    if (version !== "3.10") expect(tail(res)).toMatch(/\[nimbus\] python3\.10 runs on Python 3\.\d+\.\d+ \(\/usr\/bin\/python3\.\d+\): this node has no Python 3\.10/);
+  });
+
+  it("attributes print and logging to the request, in FC's format", async () => {
+    const client = ctx.cluster.client();
+    const res = await client.invokeFunction("py", "event", "log", { logTail: true });
+    const requestId = res.headers.get("x-fc-request-id") ?? "";
+    const log = tail(res);
+    expect(log).toContain(`FC Invoke Start RequestId: ${requestId}`);
+    expect(log).toContain("printed line");
+    expect(log).toMatch(new RegExp(`\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z ${requestId} \\[INFO\\] logged line`));
+    expect(log).toContain(`FC Invoke End RequestId: ${requestId}`);
+  });
+
+  it("runs the initializer once per instance, before the first call", async () => {
+    const code = `
+calls = []
+def init(context):
+    calls.append(context.request_id)
+    print("initializing")
+
+def handler(event, context):
+    return str(len(calls))
+`;
+    const client = await deploy(ctx.cluster, "py", "init", { "index.py": code }, { runtime: "python3", handler: "index.handler", initializer: "index.init" });
+    const first = await client.invokeFunction("py", "init", "", { logTail: true });
+    expect(first.data.toString()).toBe("1");
+    expect(tail(first)).toContain("initializing");
+    expect((await client.invokeFunction("py", "init", "")).data.toString()).toBe("1");
+  });
+
+  it("keeps each concurrent call's output apart, with instanceConcurrency", async () => {
+    const code = `
+import time
+def handler(event, context):
+    for i in range(5):
+        print("call %s line %d" % (event.decode(), i))
+        time.sleep(0.02)
+    return event
+`;
+    const client = await deploy(ctx.cluster, "py", "concurrent", { "index.py": code }, { runtime: "python3", handler: "index.handler", instanceConcurrency: 4 });
+    const results = await Promise.all(["a", "b", "c"].map((e) => client.invokeFunction("py", "concurrent", e, { logTail: true })));
+    for (const [i, res] of results.entries()) {
+      const mine = ["a", "b", "c"][i] as string;
+      const lines = tail(res).split("\n").filter((l) => l.startsWith("call "));
+      expect(lines.length).toBeGreaterThanOrEqual(5);
+      expect(lines.every((l) => l.startsWith(`call ${mine} `))).toBe(true);
+    }
+    expect(new Set(results.map((r) => r.headers.get("x-fc-instance-id"))).size).toBe(1);
+  });
+
+  it("serves a WSGI application behind an HTTP trigger", async () => {
+    const code = `
+def handler(environ, start_response):
+    body = environ["wsgi.input"].read().decode()
+    start_response("201 Created", [("Content-Type", "application/json"), ("X-Echo", environ.get("HTTP_X_ECHO", ""))])
+    import json
+    return [json.dumps({
+        "method": environ["REQUEST_METHOD"],
+        "path": environ["PATH_INFO"],
+        "query": environ["QUERY_STRING"],
+        "body": body,
+        "request_id": environ["fc.context"].request_id,
+    }).encode()]
+`;
+    const client = await deploy(ctx.cluster, "py", "web", { "index.py": code }, { runtime: "python3", handler: "index.handler" });
+    await client.createTrigger("py", "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["POST"] } });
+    const res = await send(ctx.cluster, { method: "POST", path: "/2016-08-15/proxy/py/web/a/b?x=1&y=2", headers: { "x-echo": "echoed" }, body: "payload", sign: false });
+    expect(res.status).toBe(201);
+    expect(res.headers["x-echo"]).toBe("echoed");
+    expect(JSON.parse(res.text)).toMatchObject({ method: "POST", path: "/a/b", query: "x=1&y=2", body: "payload", request_id: res.headers["x-fc-request-id"] });
+  });
+
+  it("imports packages from a layer's python/ directory without any path setup", async () => {
+    const client = ctx.cluster.client();
+    const zipFile = (await makeZip({ "python/greeting/__init__.py": "WORDS = 'hello from a layer'\n" })).toString("base64");
+    const layer = (await client.publishLayerVersion("pylib", { code: { zipFile }, compatibleRuntime: ["python3", "python3.10"] })).data as { layerVersionArn: string };
+    await deploy(ctx.cluster, "py", "layered", { "index.py": "import greeting\ndef handler(e, c):\n    return greeting.WORDS\n" }, { runtime: "python3", handler: "index.handler", layers: [layer.layerVersionArn] });
+    expect((await client.invokeFunction("py", "layered", "")).data.toString()).toBe("hello from a layer");
+  });
+
+  it("accepts FC's Python runtime names and refuses Python 2", async () => {
+    const client = ctx.cluster.client();
+    for (const runtime of ["python3.9", "python3.12"]) {
+      await deploy(ctx.cluster, "py", `v${runtime.replace(".", "")}`, { "index.py": "def handler(e, c):\n    import sys\n    return '%d.%d' % sys.version_info[:2]\n" }, { runtime, handler: "index.handler" });
+      expect((await client.invokeFunction("py", `v${runtime.replace(".", "")}`, "")).data.toString()).toMatch(/^3\.\d+$/);
+    }
+    await expect(deploy(ctx.cluster, "py", "old", { "index.py": "" }, { runtime: "python2.7", handler: "index.handler" })).rejects.toMatchObject({ code: "InvalidArgument" });
+  });
+});
