@@ -39,6 +39,7 @@ def handler(event, context):
             "region": context.region,
             "account_id": context.account_id,
             "remaining": context.get_remaining_time_in_millis() > 0,
+            "tracing": {"span_context": context.tracing.span_context, "baggages": context.tracing.parseOpenTracingBaggages(), "jaeger_endpoint": context.tracing.jaeger_endpoint},
             "env": {k: v for k, v in __import__("os").environ.items() if k.startswith("FC_") or k == "GREETING"},
         }
     return kind
@@ -77,13 +78,17 @@ describe("the Python runtime", () => {
 
   it("gives the handler FC's context, and the function's environment", async () => {
     const client = await deploy(ctx.cluster, "py", "ctx", { "index.py": EVENT, "mylib/__init__.py": "NAME = 'x'\n" }, { runtime: "python3.10", handler: "index.handler", memorySize: 256, timeout: 7, environmentVariables: { GREETING: "hi" } });
-    const res = await client.invokeFunction("py", "ctx", "context", { logTail: true });
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const res = await client.invokeFunction("py", "ctx", "context", { logTail: true, headers: { traceparent } });
     const seen = JSON.parse(res.data.toString());
     expect(seen.request_id).toBe(res.headers.get("x-fc-request-id"));
     expect(seen.function).toMatchObject({ name: "ctx", handler: "index.handler", memory: 256, timeout: 7 });
     expect(seen.service).toMatchObject({ name: "py", qualifier: "LATEST" });
     expect(seen.credentials).toEqual(["access_key_id", "access_key_secret", "security_token"]);
     expect(seen.remaining).toBe(true);
+    // FC's Jaeger span context (trace:span:parent:flags), of the span the caller's trace continues in.
+    expect(seen.tracing.span_context).toMatch(/^4bf92f3577b34da6a3ce929d0e0e4736:[0-9a-f]{16}:0:01$/);
+    expect(seen.tracing).toMatchObject({ baggages: {}, jaeger_endpoint: "" });
     expect(seen.env).toMatchObject({ GREETING: "hi", FC_FUNCTION_NAME: "ctx", FC_FUNCTION_MEMORY_SIZE: "256" });
     // python3.10 on a node whose Python is another 3.x: the first call's log says which ran.
     const version = /runs on Python (3\.\d+)/.exec(tail(res))?.[1];

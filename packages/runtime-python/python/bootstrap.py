@@ -196,12 +196,13 @@ def build_context(fn, ctx):
         region=fn.get("region", ""),
         account_id=fn.get("accountId", ""),
         tracing=Tracing(
-            traceparent=ctx.get("traceparent", ""),
             span_context=_jaeger_span_context(ctx.get("traceparent")),
-            span_baggage={},
+            span_baggages={},
             jaeger_endpoint="",
+            traceparent=ctx.get("traceparent", ""),
         ),
     )
+    context.tracing.parseOpenTracingBaggages = lambda: dict(context.tracing.span_baggages)
     context.get_remaining_time_in_millis = lambda: max(0, int(deadline - time.time() * 1000))
     return context
 
