@@ -33,6 +33,8 @@ export interface EffectiveFunction {
   readonly hasInitializer: boolean;
   /** Set for custom-container functions: the image and how it starts. */
   readonly container: EffectiveContainer | undefined;
+  /** FC's `instanceLifecycleConfig.preStop`: run before an instance is stopped on purpose. */
+  readonly preStop: { handler: string; timeoutMs: number } | undefined;
   /**
    * How long the function's own start-up (loading its module, or its server starting to listen) may
    * take: the longer of its timeout and its initialization timeout.
@@ -66,8 +68,19 @@ function compute(record: FunctionRecord): EffectiveFunction {
     python: isPythonRuntime(record.runtime),
     hasInitializer: Boolean(record.initializer),
     container: effectiveContainer(record),
+    preStop: preStopOf(record),
     loadTimeoutMs: Math.max(timeoutMs, initializationTimeoutMs),
   };
+}
+
+/** FC's default lifecycle-hook timeout, in seconds. */
+const DEFAULT_HOOK_TIMEOUT_SECONDS = 3;
+
+function preStopOf(record: FunctionRecord): EffectiveFunction["preStop"] {
+  const hook = (record.instanceLifecycleConfig as { preStop?: { handler?: unknown; timeout?: unknown } } | undefined)?.preStop;
+  if (!hook || typeof hook.handler !== "string" || !hook.handler) return undefined;
+  const seconds = typeof hook.timeout === "number" && hook.timeout > 0 ? hook.timeout : DEFAULT_HOOK_TIMEOUT_SECONDS;
+  return { handler: hook.handler, timeoutMs: seconds * 1000 };
 }
 
 function effectiveContainer(record: FunctionRecord): EffectiveContainer | undefined {

@@ -30,6 +30,7 @@ export const FromInstanceSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("error"), id, error: FunctionErrorSchema }),
   z.object({ t: z.literal("log"), id, stream: z.union([z.literal(1), z.literal(2)]), data: bytes }),
   z.object({ t: z.literal("pong"), id }),
+  z.object({ t: z.literal("preStopped"), id, error: FunctionErrorSchema.optional() }),
   z.object({ t: z.literal("fatal"), message: z.string() }),
 ]) satisfies z.ZodType<FromInstance>;
 

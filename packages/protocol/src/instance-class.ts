@@ -41,6 +41,8 @@ function computeClass(record: FunctionRecord, versionId: string): string {
     Object.entries(record.environmentVariables ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     // Image functions: the pinned digest (a moved tag re-resolved means new instances) and how the
     // image starts. Appended only for them, so the classes of code functions stay what they were.
+    // A pre-stop hook is part of what an instance runs; appended only when set, like an image's.
+    ...(fn.preStop ? [fn.preStop.handler, fn.preStop.timeoutMs] : []),
     ...(record.customContainerConfig
       ? [record.resolvedImage?.pinned ?? "", record.customContainerConfig.command ?? "", record.customContainerConfig.args ?? "", record.customContainerConfig.webServerMode]
       : []),

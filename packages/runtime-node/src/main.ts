@@ -21,6 +21,7 @@ type Fn = (...args: unknown[]) => unknown;
 let fn: FunctionInfo | undefined;
 let handler: Fn | undefined;
 let initializer: Fn | undefined;
+let preStop: Fn | undefined;
 let custom: CustomRuntime | undefined;
 // Loaded when first needed (node:http, node:child_process and their kin cost an instance memory it
 // keeps for life): HTTP handling on the first HTTP invocation, the custom runtime with its function.
@@ -42,6 +43,21 @@ async function dispatch(message: ToInstance): Promise<void> {
   switch (message.t) {
     case "load":
       return load(message.fn);
+    case "preStop": {
+      // FC's pre-stop hook: `(context, callback)`, before the instance is stopped on purpose.
+      const { id, ctx } = message;
+      await scope.run({ id, requestId: ctx.requestId }, async () => {
+        process.stdout.write(`FC PreStop Start RequestId: ${ctx.requestId}\n`);
+        let error: FunctionError | undefined;
+        if (preStop && fn) {
+          const outcome = await callHandler(preStop, [buildContext(fn, ctx)]);
+          if (!outcome.ok) error = outcome.error;
+        }
+        process.stdout.write(`FC PreStop End RequestId: ${ctx.requestId}\n`);
+        channel.send(error ? { t: "preStopped", id, error } : { t: "preStopped", id });
+      });
+      return;
+    }
     case "initialize": {
       const { id, ctx } = message;
       await scope.run({ id, requestId: ctx.requestId }, async () => {
@@ -112,6 +128,7 @@ async function load(info: FunctionInfo): Promise<void> {
       }
       process.stdout.write(`load code for handler:${info.handler}\n`);
       handler = await resolveFunction(info.handler);
+      if (info.preStop) preStop = await resolveFunction(info.preStop);
     }
     channel.send({ t: "loaded" });
   } catch (err) {

@@ -236,7 +236,7 @@ def serialize_result(value):
 
 # ---- loading ----
 
-_state = {"fn": None, "handler": None, "initializer": None}
+_state = {"fn": None, "handler": None, "initializer": None, "pre_stop": None}
 
 
 def resolve(handler_name):
@@ -273,6 +273,8 @@ def load(fn):
         if fn.get("initializer"):
             _state["initializer"] = resolve(fn["initializer"])
         _state["handler"] = resolve(fn["handler"])
+        if fn.get("preStop"):
+            _state["pre_stop"] = resolve(fn["preStop"])
         send({"t": "loaded"})
     except BaseException as exc:  # an import may raise anything, SystemExit included
         send({"t": "loaded", "error": function_error(exc)})
@@ -299,6 +301,24 @@ def initialize(frame_id, ctx):
             error = function_error(exc)
         print("FC Initialize End RequestId: %s" % ctx["requestId"])
         send({"t": "initialized", "id": frame_id, "error": error} if error else {"t": "initialized", "id": frame_id})
+
+    _in_thread(run)
+
+
+def pre_stop(frame_id, ctx):
+    """FC's pre-stop hook, `pre_stop(context)`, before the instance is stopped on purpose."""
+
+    def run():
+        _current.set(_Invocation(frame_id, ctx["requestId"]))
+        print("FC PreStop Start RequestId: %s" % ctx["requestId"])
+        error = None
+        try:
+            if _state["pre_stop"]:
+                _state["pre_stop"](build_context(_state["fn"], ctx))
+        except BaseException as exc:
+            error = function_error(exc)
+        print("FC PreStop End RequestId: %s" % ctx["requestId"])
+        send({"t": "preStopped", "id": frame_id, "error": error} if error else {"t": "preStopped", "id": frame_id})
 
     _in_thread(run)
 
@@ -404,6 +424,8 @@ def main():
             initialize(frame["id"], frame["ctx"])
         elif kind == "invoke":
             invoke(frame)
+        elif kind == "preStop":
+            pre_stop(frame["id"], frame["ctx"])
         elif kind == "ping":
             send({"t": "pong", "id": frame["id"]})
 

@@ -34,6 +34,16 @@ const CustomRuntimeConfig = z.object({
   args: z.array(z.string().max(1024)).max(64).optional(),
 });
 
+/** A lifecycle hook: FC's `{handler, timeout}` (seconds). */
+const LifecycleHook = z.object({ handler, timeout: z.number().int().min(1).max(900).optional() }).passthrough();
+
+/**
+ * FC's instance lifecycle hooks. `preStop` runs before an instance is stopped on purpose (idle,
+ * retired, evicted, node stopping); Nimbus never freezes instances, so `preFreeze` is kept but never
+ * called.
+ */
+const InstanceLifecycleConfig = z.object({ preStop: LifecycleHook.optional(), preFreeze: LifecycleHook.optional() }).passthrough();
+
 const LAYER_ARN = /^acs:fc:[^:]*:[^:]*:layers\/[A-Za-z_][A-Za-z0-9_-]{0,127}\/versions\/[1-9][0-9]*$/;
 
 /** The fields of a function a client sets (create and update). */
@@ -64,7 +74,7 @@ export const FunctionSpec = z.object({
   instanceType: z.string().max(64),
   cpu: z.number().positive(),
   diskSize: z.number().int().positive(),
-  instanceLifecycleConfig: looseObject(),
+  instanceLifecycleConfig: InstanceLifecycleConfig,
   customDNS: looseObject(),
   customHealthCheckConfig: looseObject(),
 });

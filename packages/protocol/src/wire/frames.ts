@@ -24,6 +24,8 @@ export interface FunctionInfo {
   kind: "node" | "custom" | "python";
   /** The function's runtime name (`nodejs20`, `python3.10`…). */
   runtime?: string;
+  /** FC's pre-stop hook (`file.export`), loaded with the handler; run when asked (`preStop`). */
+  preStop?: string;
   caPort: number;
   /** Custom runtime: the command that starts the server (default `/code/bootstrap`). */
   command: string[];
@@ -83,7 +85,9 @@ export type ToInstance =
   | { t: "initialize"; id: number; ctx: InvocationContextInfo }
   | { t: "invoke"; id: number; kind: "event"; ctx: InvocationContextInfo; body: Uint8Array }
   | { t: "invoke"; id: number; kind: "http"; ctx: InvocationContextInfo; body: Uint8Array; http: HttpRequestInfo }
-  | { t: "ping"; id: number };
+  | { t: "ping"; id: number }
+  /** The instance is about to be stopped: run the pre-stop hook, answer `preStopped`. */
+  | { t: "preStop"; id: number; ctx: InvocationContextInfo };
 
 export type ErrorType = "HandledInvocationError" | "UnhandledInvocationError";
 
@@ -106,6 +110,7 @@ export type FromInstance =
   | { t: "error"; id: number; error: FunctionError }
   | { t: "log"; id: number; stream: 1 | 2; data: Uint8Array }
   | { t: "pong"; id: number }
+  | { t: "preStopped"; id: number; error?: FunctionError }
   /** The runtime is about to exit (an uncaught error): send it nothing more. */
   | { t: "fatal"; message: string };
 

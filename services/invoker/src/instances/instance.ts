@@ -1,9 +1,10 @@
+import { randomUUID } from "node:crypto";
 import type { FromInstance, FunctionError, HttpResponseInfo, ToInstance } from "@nimbus/protocol/wire";
 import type { SandboxedProcess } from "@nimbus/sandbox";
 import { ControlChannel, pauseFor, TimeoutError } from "./control.js";
 import { failures } from "./messages.js";
 import { failureFor, InstanceStartError, type StopReason } from "./stop-reasons.js";
-import { InstanceOutput, type TailBuffer } from "./log.js";
+import { InstanceOutput, type OutputOwner, type TailBuffer } from "./log.js";
 import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
 
 export type { InstanceOptions, InvocationInput, InvocationResult } from "./types.js";
@@ -23,6 +24,10 @@ interface Pending {
 }
 
 const PING_GRACE_MS = 500;
+/** Stops the platform decides on while the instance is healthy: FC runs the pre-stop hook first. */
+/** The most a pre-stop hook gets when its whole node is stopping. */
+const NODE_STOPPING_HOOK_MS = 5_000;
+const ON_PURPOSE: ReadonlySet<StopReason> = new Set<StopReason>(["retired", "idle", "evicted for another function", "node stopping"]);
 /** How long an instance printing faster than its output rate is not read from. */
 const OUTPUT_BACKOFF_MS = 100;
 
@@ -58,6 +63,9 @@ export class Instance {
   private readonly output: InstanceOutput;
   /** The invocation an initializer runs for (its output belongs to that invocation's log). */
   private readonly initFor = new Map<number, Pending>();
+  /** The pre-stop hook's run (its output is its own request's), once. */
+  private preStopRun: Promise<void> | undefined;
+  private readonly hookOwners = new Map<number, OutputOwner>();
 
   constructor(readonly options: InstanceOptions) {
     const source = { instanceId: options.id, service: options.fn.service.name, fn: options.fn.name, versionId: options.fn.service.versionId };
@@ -225,7 +233,31 @@ export class Instance {
     if (this.state === "dead") return;
     this.stopReason ??= reason;
     if (this.state !== "stopping") this.state = "stopping";
+    // A loaded instance stopped on purpose runs its pre-stop hook first (a crash or timeout kills at once).
+    if (ON_PURPOSE.has(reason) && this.startupMs !== undefined && this.options.preStopTimeoutMs) {
+      // A stopping node cannot wait long for every hook: it has its own shutdown deadline.
+      const timeoutMs = reason === "node stopping" ? Math.min(this.options.preStopTimeoutMs, NODE_STOPPING_HOOK_MS) : this.options.preStopTimeoutMs;
+      this.preStopRun ??= this.runPreStop(timeoutMs);
+      await this.preStopRun;
+    }
     await this.process?.kill();
+  }
+
+  /** FC's pre-stop hook, under its own request id and timeout; the instance stops afterwards whatever it did. */
+  private async runPreStop(timeoutMs: number): Promise<void> {
+    const id = this.nextId++;
+    const owner: OutputOwner = { input: { requestId: randomUUID(), qualifier: this.options.fn.service.qualifier }, tail: undefined };
+    this.hookOwners.set(id, owner);
+    const ctx = contextFor({ ...owner.input, kind: "event", body: Buffer.alloc(0), versionId: this.options.fn.service.versionId, logTail: false }, Date.now() + timeoutMs);
+    try {
+      const reply = await this.expect(`preStopped:${id}`, timeoutMs, () => this.send({ t: "preStop", id, ctx }));
+      if (reply.t === "preStopped" && reply.error) this.output.platform(owner, `FC PreStop Error: ${reply.error.errorMessage}`);
+    } catch (err) {
+      if (this.state !== "dead") this.output.platform(owner, `[nimbus] the pre-stop hook did not finish within ${timeoutMs / 1000} seconds: ${(err as Error).message}`);
+    } finally {
+      this.hookOwners.delete(id);
+      this.output.end(owner);
+    }
   }
 
   /** True when the invocation with this request id is in flight here. */
@@ -292,13 +324,16 @@ export class Instance {
       case "pong":
         this.control?.deliver(`pong:${message.id}`, message);
         return;
+      case "preStopped":
+        this.control?.deliver(`preStopped:${message.id}`, message);
+        return;
       case "fatal":
         // Going down: take no more work; the exit that follows fails whatever is still in flight.
         if (this.state === "ready" || this.state === "starting") this.state = "stopping";
         this.stopReason ??= "crashed";
         return;
       case "log": {
-        const entry = this.pending.get(message.id) ?? this.initFor.get(message.id);
+        const entry = this.pending.get(message.id) ?? this.initFor.get(message.id) ?? this.hookOwners.get(message.id);
         if (!this.output.write(entry, message.stream === 1 ? "stdout" : "stderr", message.data)) this.control?.pauseFor(OUTPUT_BACKOFF_MS);
         return;
       }

@@ -41,6 +41,8 @@ export interface InstanceOptions {
   startTimeoutMs: number;
   /** How long loading the function may then take (its module, or its server listening on caPort). */
   loadTimeoutMs: number;
+  /** The function's pre-stop hook runs (at most this long) before the instance is stopped on purpose. */
+  preStopTimeoutMs?: number;
   logSink: LogSink;
   logger: Logger;
 }

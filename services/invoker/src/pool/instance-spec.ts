@@ -38,6 +38,7 @@ export function functionInfo(
     // A container image follows the custom-runtime contract: the runtime relays to its server.
     kind: fn.custom || fn.container ? "custom" : fn.python ? "python" : "node",
     runtime: record.runtime,
+    ...(fn.preStop && !fn.custom && !fn.container ? { preStop: fn.preStop.handler } : {}),
     caPort: fn.caPort,
     command: [],
     maxOutputBytes: where.maxOutputBytesPerInvocation,

@@ -448,6 +448,7 @@ export class Pool implements Scaler {
       memoryLimitMb: fn.memoryMb,
       startTimeoutMs: this.options.startTimeoutMs,
       loadTimeoutMs: fn.loadTimeoutMs,
+      ...(plan.info.preStop && fn.preStop ? { preStopTimeoutMs: fn.preStop.timeoutMs } : {}),
       logSink: this.deps.logSink,
       logger: this.deps.logger,
     });
