@@ -97,9 +97,37 @@ describe("pre-started sandboxes", () => {
     expect(now).toContain(res.hostname);
   });
 
+  it("keep Python sandboxes ready too, once a Python function asked for one", async () => {
+    const cluster = suite.cluster;
+    const code = `
+import os, json
+def uptime_ms():
+    with open("/proc/self/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        up = float(f.read().split()[0])
+    return int((up - start / os.sysconf("SC_CLK_TCK")) * 1000)
+def handler(event, context):
+    return json.dumps({"uptimeMs": uptime_ms(), "env": dict(os.environ), "code": sorted(os.listdir("/code"))})
+`;
+    // The first Python function starts its own sandbox, and asks the pool for Python ones from then on.
+    const first = await deploy(cluster, "pre", "py-first", { "index.py": code }, { runtime: "python3", handler: "index.handler" });
+    await first.invokeFunction("pre", "py-first", "");
+    await until(cluster, 4);
+    await new Promise((r) => setTimeout(r, 300));
+    const created = Date.now();
+    const client = await deploy(cluster, "pre", "py-second", { "index.py": code, "extra.txt": "x" }, { runtime: "python3", handler: "index.handler", environmentVariables: { GREETING: "hi" } });
+    const seen = JSON.parse((await client.invokeFunction("pre", "py-second", "")).data.toString()) as { uptimeMs: number; env: Record<string, string>; code: string[] };
+    expect(seen.uptimeMs).toBeGreaterThan(Date.now() - created);
+    expect(seen.env["GREETING"]).toBe("hi");
+    expect(seen.env["FC_FUNCTION_NAME"]).toBe("py-second");
+    expect(Object.keys(seen.env).filter((k) => k.startsWith("NIMBUS"))).toEqual([]);
+    expect(seen.code).toEqual(["extra.txt", "index.py"]);
+  });
+
   it("functions with variables read only at process start get a sandbox of their own", async () => {
     const cluster = suite.cluster;
-    await until(cluster, 2);
+    await until(cluster, 4); // two Node.js, two Python since the test before
     const created = Date.now();
     const client = await deploy(cluster, "pre", "node-options", { "index.js": INSPECT }, { environmentVariables: { NODE_OPTIONS: "--max-http-header-size=32768" } });
     const res = JSON.parse((await client.invokeFunction("pre", "node-options", "")).data.toString()) as Inspected;

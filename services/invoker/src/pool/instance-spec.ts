@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import type { EffectiveFunction, FunctionRecord, ServiceRecord } from "@nimbus/protocol";
 import type { FunctionInfo } from "@nimbus/protocol/wire";
-import { PREINSTALLED_MODULES, RUNTIME_ENTRY } from "@nimbus/runtime-node";
+import { PREINSTALLED_MODULES, RUNTIME_ENTRY, WARMUP_VARIABLE } from "@nimbus/runtime-node";
 import { PYTHON_RUNTIME_ENTRY } from "@nimbus/runtime-python";
 import { interpreters } from "./python.js";
+import type { SandboxKind } from "./prestart.js";
 
 /** Where the Python runtime sits inside the runtime directory instances mount. */
 export const PYTHON_DIR = "python";
@@ -66,18 +67,44 @@ export function runtimeEnv(paths: SandboxPaths): Record<string, string> {
   };
 }
 
-/** Variables only read when a process starts (Node's options, the loader's, libuv's, the allocator's). */
-const READ_AT_START = /^(NODE_|UV_|LD_|MALLOC_|GLIBC_)/;
+/** Variables only read when a process starts (Node's options, Python's, the loader's, libuv's, the allocator's). */
+const READ_AT_START = /^(NODE_|UV_|LD_|MALLOC_|GLIBC_|PYTHON)/;
+
+/** Python's own settings for every instance: output as printed, no .pyc beside read-only code. */
+const PYTHON_ENV = { PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" };
 
 /**
- * Whether an instance of `fn` may be a pre-started sandbox: code (not an image), and none of its
- * variables is one that only acts when a process starts — those get a sandbox of their own.
+ * The kind of pre-started sandbox an instance of `fn` may be, or undefined when it needs one of its
+ * own: an image, or a function with variables that only act when a process starts.
  */
-export function prestartable(fn: EffectiveFunction): boolean {
-  // The waiting sandboxes run Node.js; Python functions start their own.
-  if (fn.container || fn.python) return false;
-  return !Object.keys(fn.record.environmentVariables ?? {}).some((key) => READ_AT_START.test(key));
+export function sandboxKind(fn: EffectiveFunction, network: boolean): SandboxKind | undefined {
+  if (fn.container) return undefined;
+  if (Object.keys(fn.record.environmentVariables ?? {}).some((key) => READ_AT_START.test(key))) return undefined;
+  if (fn.python) {
+    const interpreter = interpreters.for(fn.record.runtime).path;
+    return {
+      key: `python:${interpreter}:${network ? "net" : "local"}`,
+      network,
+      command: (paths) => [interpreter, join(paths.runtime, PYTHON_DIR, PYTHON_RUNTIME_ENTRY)],
+      env: (paths) => ({ ...PYTHON_ENV, ...runtimeEnv(paths) }),
+    };
+  }
+  return network ? NODE_WITH_NETWORK : NODE_LOCAL;
 }
+
+function nodeKind(network: boolean): SandboxKind {
+  return {
+    key: `node:${network ? "net" : "local"}`,
+    network,
+    command: nodeRuntimeCommand,
+    // The marker goes with the rest of the boot environment when the function's replaces it.
+    env: (paths) => ({ ...runtimeEnv(paths), [WARMUP_VARIABLE]: "1" }),
+  };
+}
+
+/** What every node keeps ready first: Node.js with the network, FC's default. */
+export const NODE_WITH_NETWORK = nodeKind(true);
+const NODE_LOCAL = nodeKind(false);
 
 /** FC's own variables, which every instance gets whatever it runs. */
 function fcEnv(record: FunctionRecord, service: ServiceRecord, fn: FunctionInfo, instanceId: string): Record<string, string> {
@@ -141,7 +168,7 @@ export function launchPlan(
       if (fn.custom) info.command = customCommand(record, paths.code);
       const env = instanceEnv(record, service, info, paths, instanceId);
       // Nothing buffered in the interpreter (output reaches the log as printed), no .pyc beside read-only code.
-      return fn.python ? { PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", ...env } : env;
+      return fn.python ? { ...PYTHON_ENV, ...env } : env;
     },
     command: fn.python ? (paths) => [interpreters.for(record.runtime).path, join(paths.runtime, PYTHON_DIR, PYTHON_RUNTIME_ENTRY)] : nodeRuntimeCommand,
   };

@@ -9,7 +9,7 @@ import { InstanceOutput, type LogSink } from "../instances/log.js";
 import { Cancellations } from "./cancellations.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
 import { ImageRejectedError } from "./image-spec.js";
-import { launchPlan, prestartable } from "./instance-spec.js";
+import { launchPlan, NODE_WITH_NETWORK, sandboxKind } from "./instance-spec.js";
 import { PrestartPool, type PrestartedSandbox } from "./prestart.js";
 import { acquireSource, type InstanceSource, type SourceDeps } from "./sources.js";
 
@@ -101,6 +101,7 @@ export class Pool implements Scaler {
           nodeTag: this.nodeTag,
           pidsMax: options.pidsMax,
           startTimeoutMs: options.startTimeoutMs,
+          initial: NODE_WITH_NETWORK,
         },
         {
           sandboxer: deps.sandboxer,
@@ -301,7 +302,8 @@ export class Pool implements Scaler {
     const fn = effectiveFunction(record);
     const memory = fn.memoryMb;
     // A pre-started sandbox gives back its share of the budget when taken; it goes back if this start does not happen.
-    let sandbox = this.prestart && prestartable(fn) ? this.prestart.take(service.internetAccess !== false) : undefined;
+    const kind = this.prestart ? sandboxKind(fn, service.internetAccess !== false) : undefined;
+    let sandbox = kind ? this.prestart?.take(kind) : undefined;
     const giveBack = () => {
       if (sandbox) this.prestart?.putBack(sandbox);
       sandbox = undefined;

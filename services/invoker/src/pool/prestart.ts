@@ -4,13 +4,21 @@ import { join } from "node:path";
 import type { Socket } from "node:net";
 import { parseFromInstance } from "@nimbus/protocol";
 import { FrameReader } from "@nimbus/protocol/wire";
-import { RUNTIME_ENTRY, WARMUP_VARIABLE } from "@nimbus/runtime-node";
-import type { SandboxedProcess, Sandboxer } from "@nimbus/sandbox";
+import type { SandboxedProcess, SandboxPaths, Sandboxer } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
-import { runtimeEnv } from "./instance-spec.js";
+
+/** What a waiting sandbox runs: a runtime (and interpreter), with the network or without. */
+export interface SandboxKind {
+  /** Names the kind (runtime, interpreter, network). */
+  readonly key: string;
+  readonly network: boolean;
+  readonly command: (paths: SandboxPaths) => string[];
+  /** Its boot environment: where things are, nothing of any function. */
+  readonly env: (paths: SandboxPaths) => Record<string, string>;
+}
 
 export interface PrestartOptions {
-  /** Sandboxes kept ready for each kind in demand (with the network, without). 0: none. */
+  /** Sandboxes kept ready for each kind in demand. 0: none. */
   size: number;
   /** Where their code and /opt directories live (emptied at start). */
   dir: string;
@@ -21,6 +29,8 @@ export interface PrestartOptions {
   startTimeoutMs: number;
   /** What each waiting sandbox holds of the node's memory budget (and its cgroup's limit until it is taken). */
   memoryMb: number;
+  /** The kind kept ready from the start (Node.js with the network, FC's default); others once asked for. */
+  initial: SandboxKind;
 }
 
 export interface PrestartDeps {
@@ -34,7 +44,7 @@ export interface PrestartDeps {
 /** A sandbox with the runtime booted in it, waiting for a function. */
 export interface PrestartedSandbox {
   readonly id: string;
-  readonly network: boolean;
+  readonly kind: SandboxKind;
   readonly process: SandboxedProcess;
   /** Its `/code` and `/opt` on the host: empty until its function's files are linked in. */
   readonly codeDir: string;
@@ -61,10 +71,10 @@ const PRESSURE_PAUSE_MAX_MS = 5 * 60_000;
  * `memoryMb` of it, and gives it up first when a function needs room).
  */
 export class PrestartPool {
-  private readonly ready = new Map<boolean, PrestartedSandbox[]>([[true, []], [false, []]]);
-  private readonly starting = new Map<boolean, number>([[true, 0], [false, 0]]);
-  /** The kinds asked for: with the network (FC's default) from the start, without once a function needed one. */
-  private readonly wanted = new Set<boolean>([true]);
+  private readonly ready = new Map<string, PrestartedSandbox[]>();
+  private readonly starting = new Map<string, number>();
+  /** The kinds asked for: the initial one from the start, others once a function needed one. */
+  private readonly wanted = new Map<string, SandboxKind>();
   private failures = 0;
   private pausedUntil = 0;
   private pauseMs = PRESSURE_PAUSE_MS;
@@ -74,7 +84,9 @@ export class PrestartPool {
   constructor(
     private readonly options: PrestartOptions,
     private readonly deps: PrestartDeps,
-  ) {}
+  ) {
+    this.want(options.initial);
+  }
 
   async start(): Promise<void> {
     await rm(this.options.dir, { recursive: true, force: true });
@@ -84,13 +96,15 @@ export class PrestartPool {
 
   /** Sandboxes waiting now. */
   get idle(): number {
-    return (this.ready.get(true)?.length ?? 0) + (this.ready.get(false)?.length ?? 0);
+    let n = 0;
+    for (const list of this.ready.values()) n += list.length;
+    return n;
   }
 
   /** A waiting sandbox of this kind, now its caller's (its room on the node is given back); undefined when none waits. */
-  take(network: boolean): PrestartedSandbox | undefined {
-    if (!this.wanted.has(network)) this.wanted.add(network);
-    const sandbox = this.ready.get(network)?.shift();
+  take(kind: SandboxKind): PrestartedSandbox | undefined {
+    this.want(kind);
+    const sandbox = this.ready.get(kind.key)?.shift();
     if (sandbox) this.deps.release(this.options.memoryMb);
     this.schedule(0);
     return sandbox;
@@ -102,7 +116,7 @@ export class PrestartPool {
       void this.discard(sandbox);
       return;
     }
-    this.ready.get(sandbox.network)?.unshift(sandbox);
+    this.ready.get(sandbox.kind.key)?.unshift(sandbox);
   }
 
   /** Stops every waiting sandbox to make room for a function; true when there was one. No new one starts for a while. */
@@ -111,7 +125,7 @@ export class PrestartPool {
     // Pressure again soon after the last pause ended: pause longer; after a quiet while, start over.
     this.pauseMs = now < this.pausedUntil + this.pauseMs ? Math.min(PRESSURE_PAUSE_MAX_MS, this.pauseMs * 2) : PRESSURE_PAUSE_MS;
     this.pausedUntil = now + this.pauseMs;
-    const all = [...(this.ready.get(true) ?? []), ...(this.ready.get(false) ?? [])];
+    const all = [...this.ready.values()].flat();
     if (all.length === 0) return false;
     for (const list of this.ready.values()) list.length = 0;
     await Promise.all(
@@ -127,7 +141,7 @@ export class PrestartPool {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    const all = [...(this.ready.get(true) ?? []), ...(this.ready.get(false) ?? [])];
+    const all = [...this.ready.values()].flat();
     for (const list of this.ready.values()) list.length = 0;
     await Promise.all(all.map((s) => this.discard(s)));
   }
@@ -152,29 +166,37 @@ export class PrestartPool {
     this.timer.unref();
   }
 
+  /** Keeps sandboxes of this kind ready from now on. */
+  private want(kind: SandboxKind): void {
+    if (this.wanted.has(kind.key)) return;
+    this.wanted.set(kind.key, kind);
+    this.ready.set(kind.key, []);
+    this.starting.set(kind.key, 0);
+  }
+
   private fill(): void {
     if (this.stopped || Date.now() < this.pausedUntil) return;
-    for (const network of this.wanted) {
-      while ((this.ready.get(network)?.length ?? 0) + (this.starting.get(network) ?? 0) < this.options.size) {
+    for (const [key, kind] of this.wanted) {
+      while ((this.ready.get(key)?.length ?? 0) + (this.starting.get(key) ?? 0) < this.options.size) {
         if (!this.deps.reserve(this.options.memoryMb)) return;
-        this.starting.set(network, (this.starting.get(network) ?? 0) + 1);
-        void this.startOne(network).then(
+        this.starting.set(key, (this.starting.get(key) ?? 0) + 1);
+        void this.startOne(kind).then(
           (sandbox) => {
-            this.starting.set(network, (this.starting.get(network) ?? 1) - 1);
+            this.starting.set(key, (this.starting.get(key) ?? 1) - 1);
             this.failures = 0;
             if (this.stopped) {
               this.deps.release(this.options.memoryMb);
               void this.discard(sandbox);
               return;
             }
-            this.ready.get(network)?.push(sandbox);
+            this.ready.get(key)?.push(sandbox);
             void sandbox.process.exited.then(() => this.lostWhileWaiting(sandbox));
           },
           (err: unknown) => {
-            this.starting.set(network, (this.starting.get(network) ?? 1) - 1);
+            this.starting.set(key, (this.starting.get(key) ?? 1) - 1);
             this.deps.release(this.options.memoryMb);
             const waitMs = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.failures++);
-            this.deps.logger.warn({ err, retryInMs: waitMs }, "a pre-started sandbox did not come up");
+            this.deps.logger.warn({ err, kind: key, retryInMs: waitMs }, "a pre-started sandbox did not come up");
             this.schedule(waitMs);
           },
         );
@@ -182,7 +204,7 @@ export class PrestartPool {
     }
   }
 
-  private async startOne(network: boolean): Promise<PrestartedSandbox> {
+  private async startOne(kind: SandboxKind): Promise<PrestartedSandbox> {
     const id = `c-${this.options.nodeTag}-${randomBytes(6).toString("hex")}`;
     const codeDir = join(this.options.dir, id, "code");
     const optDir = join(this.options.dir, id, "opt");
@@ -194,16 +216,15 @@ export class PrestartPool {
         id,
         root: { kind: "code", codeDir, optDirs: [optDir] },
         runtimeDir: this.options.runtimeDir,
-        command: (paths) => [...paths.node, join(paths.runtime, RUNTIME_ENTRY)],
-        // The marker goes with the rest of the boot environment when the function's replaces it.
-        env: (paths) => ({ ...runtimeEnv(paths), [WARMUP_VARIABLE]: "1" }),
+        command: kind.command,
+        env: kind.env,
         memoryBytes: this.options.memoryMb * 1024 * 1024,
         pidsMax: this.options.pidsMax,
-        network,
+        network: kind.network,
       });
       await helloFrom(process.control, this.options.startTimeoutMs, process.exited);
       await process.startNetwork();
-      return { id, network, process, codeDir, optDir };
+      return { id, kind, process, codeDir, optDir };
     } catch (err) {
       await process?.kill();
       await this.cleanup(id);
@@ -213,7 +234,7 @@ export class PrestartPool {
 
   /** A waiting sandbox died (killed from outside, out of memory): forgotten and replaced. */
   private lostWhileWaiting(sandbox: PrestartedSandbox): void {
-    const list = this.ready.get(sandbox.network) ?? [];
+    const list = this.ready.get(sandbox.kind.key) ?? [];
     const at = list.indexOf(sandbox);
     if (at < 0) return; // taken meanwhile: its instance handles its death
     list.splice(at, 1);
