@@ -289,36 +289,20 @@ def _in_thread(target):
     thread.start()
 
 
-def initialize(frame_id, ctx):
-    def run():
-        _current.set(_Invocation(frame_id, ctx["requestId"]))
-        print("FC Initialize Start RequestId: %s" % ctx["requestId"])
-        error = None
-        try:
-            if _state["initializer"]:
-                _state["initializer"](build_context(_state["fn"], ctx))
-        except BaseException as exc:
-            error = function_error(exc)
-        print("FC Initialize End RequestId: %s" % ctx["requestId"])
-        send({"t": "initialized", "id": frame_id, "error": error} if error else {"t": "initialized", "id": frame_id})
-
-    _in_thread(run)
-
-
-def pre_stop(frame_id, ctx):
-    """FC's pre-stop hook, `pre_stop(context)`, before the instance is stopped on purpose."""
+def run_hook(frame_id, ctx, hook, label, reply):
+    """Runs a lifecycle hook (`hook(context)`) in a thread, between FC's Start/End lines, and answers `reply`."""
 
     def run():
         _current.set(_Invocation(frame_id, ctx["requestId"]))
-        print("FC PreStop Start RequestId: %s" % ctx["requestId"])
+        print("FC %s Start RequestId: %s" % (label, ctx["requestId"]))
         error = None
         try:
-            if _state["pre_stop"]:
-                _state["pre_stop"](build_context(_state["fn"], ctx))
+            if _state[hook]:
+                _state[hook](build_context(_state["fn"], ctx))
         except BaseException as exc:
             error = function_error(exc)
-        print("FC PreStop End RequestId: %s" % ctx["requestId"])
-        send({"t": "preStopped", "id": frame_id, "error": error} if error else {"t": "preStopped", "id": frame_id})
+        print("FC %s End RequestId: %s" % (label, ctx["requestId"]))
+        send({"t": reply, "id": frame_id, "error": error} if error else {"t": reply, "id": frame_id})
 
     _in_thread(run)
 
@@ -421,11 +405,12 @@ def main():
         if kind == "load":
             load(frame["fn"])
         elif kind == "initialize":
-            initialize(frame["id"], frame["ctx"])
+            run_hook(frame["id"], frame["ctx"], "initializer", "Initialize", "initialized")
         elif kind == "invoke":
             invoke(frame)
         elif kind == "preStop":
-            pre_stop(frame["id"], frame["ctx"])
+            # FC's pre-stop hook, before the instance is stopped on purpose.
+            run_hook(frame["id"], frame["ctx"], "pre_stop", "PreStop", "preStopped")
         elif kind == "ping":
             send({"t": "pong", "id": frame["id"]})
 
