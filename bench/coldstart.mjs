@@ -48,22 +48,26 @@ const clusters = {
 };
 try {
   const sharedZip = (await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" })).toString("base64");
+  const pythonZip = (await makeZip({ "index.py": "def handler(event, context):\n    return 'ok'\n" })).toString("base64");
   for (const cluster of Object.values(clusters)) {
     const client = cluster.client();
     await client.createService("cold");
     await client.createService("coldoffline", { internetAccess: false });
     await client.createFunction("cold", { functionName: "seed", runtime: "nodejs20", handler: "index.handler", code: { zipFile: sharedZip } });
     await client.invokeFunction("cold", "seed", "");
+    // A Python function has run: the pooled node keeps Python sandboxes ready from now on.
+    await client.createFunction("cold", { functionName: "pyseed", runtime: "python3", handler: "index.handler", code: { zipFile: pythonZip } });
+    await client.invokeFunction("cold", "pyseed", "");
   }
   let n = 0;
-  const kinds = new Set(["cold"]);
+  const kinds = new Set(["cold", "python"]);
   // "cold" has internetAccess (FC's default: a slirp4netns network per instance); "coldoffline" not.
-  const firstCall = (cluster, pooled, fresh, service = "cold") =>
+  const firstCall = (cluster, pooled, fresh, service = "cold", runtime = "nodejs20") =>
     (async () => {
       const client = cluster.client();
       const name = `f${n++}`;
-      const zipFile = fresh ? (await makeZip({ "index.js": `// ${randomBytes(8).toString("hex")}\nexports.handler = (e, c, cb) => cb(null, 'ok');` })).toString("base64") : sharedZip;
-      await client.createFunction(service, { functionName: name, runtime: "nodejs20", handler: "index.handler", code: { zipFile } });
+      const zipFile = runtime !== "nodejs20" ? pythonZip : fresh ? (await makeZip({ "index.js": `// ${randomBytes(8).toString("hex")}\nexports.handler = (e, c, cb) => cb(null, 'ok');` })).toString("base64") : sharedZip;
+      await client.createFunction(service, { functionName: name, runtime, handler: "index.handler", code: { zipFile } });
       if (pooled) {
         kinds.add(service);
         const until = Date.now() + 10_000;
@@ -89,6 +93,7 @@ try {
     samples[`nimbus first call, code cached${suffix}`] = [];
     samples[`nimbus first call, new code${suffix}`] = [];
     samples[`nimbus first call, code cached, internetAccess false${suffix}`] = [];
+    samples[`nimbus first call, Python${suffix}`] = [];
   }
   for (let i = 0; i < Math.max(ROUNDS, SAMPLES); i++) {
     samples["node -e 0 (clean env)"].push(await nodeE0());
@@ -100,6 +105,7 @@ try {
       samples[`nimbus first call, code cached${suffix}`].push(await firstCall(cluster, pooled, false));
       samples[`nimbus first call, new code${suffix}`].push(await firstCall(cluster, pooled, true));
       samples[`nimbus first call, code cached, internetAccess false${suffix}`].push(await firstCall(cluster, pooled, false, "coldoffline"));
+      samples[`nimbus first call, Python${suffix}`].push(await firstCall(cluster, pooled, false, "cold", "python3"));
     }
   }
   const base = median(samples["node -e 0 (clean env)"]);
