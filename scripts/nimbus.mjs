@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
 // runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
-// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo, umoci, python3 and python3-msgpack — and for tests docker-registry and openssl — when
+// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo, umoci, python3 and python3-msgpack — and for tests docker-registry, openssl and python3-flask — when
 // it is allowed to), builds, then hands over.
 import { spawnSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
@@ -122,6 +122,12 @@ const PYTHON = [
     present: () => spawnSync("/usr/bin/python3", ["-c", "import msgpack"], { stdio: "ignore" }).status === 0,
   },
 ];
+const FLASK = {
+  binary: "python3-flask",
+  pkg: "python3-flask",
+  why: "the Python runtime's tests serve a Flask application",
+  present: () => spawnSync("/usr/bin/python3", ["-c", "import flask"], { stdio: "ignore" }).status === 0,
+};
 const REGISTRY = { binary: "docker-registry", pkg: "docker-registry", why: "the image registry tests push to and pull from" };
 const OPENSSL = { binary: "openssl", pkg: "openssl", why: "the test registry's token server makes its signing certificate with it" };
 
@@ -168,6 +174,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
       ...IMAGES.map((m) => ({ ...m, required: true })),
       ...PYTHON.map((m) => ({ ...m, required: true })),
       { ...REGISTRY, required: true },
+      { ...FLASK, required: true },
       { ...OPENSSL, required: true },
     ]);
     ensureNodeModules();

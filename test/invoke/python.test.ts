@@ -165,6 +165,29 @@ def handler(environ, start_response):
     expect(JSON.parse(res.text)).toMatchObject({ method: "POST", path: "/a/b", query: "x=1&y=2", body: "payload", request_id: res.headers["x-fc-request-id"] });
   });
 
+  it("serves a Flask application, unchanged, as the HTTP handler", async () => {
+    // Debian's python3-flask (npm test installs it), as a function would vendor it.
+    const code = `
+from flask import Flask, request, jsonify
+
+app = Flask(__name__)
+
+@app.route("/items/<name>", methods=["GET", "PUT"])
+def item(name):
+    return jsonify(name=name, method=request.method, q=request.args.get("q"), body=request.get_data(as_text=True)), 202
+
+handler = app
+`;
+    const client = await deploy(ctx.cluster, "py", "flask", { "index.py": code }, { runtime: "python3", handler: "index.handler" });
+    await client.createTrigger("py", "flask", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["GET", "PUT"] } });
+    const put = await send(ctx.cluster, { method: "PUT", path: "/2016-08-15/proxy/py/flask/items/apple?q=red", headers: { "content-type": "text/plain" }, body: "fresh", sign: false });
+    expect(put.status).toBe(202);
+    expect(put.headers["content-type"]).toMatch(/^application\/json/);
+    expect(JSON.parse(put.text)).toEqual({ name: "apple", method: "PUT", q: "red", body: "fresh" });
+    const missing = await send(ctx.cluster, { method: "GET", path: "/2016-08-15/proxy/py/flask/nowhere", sign: false });
+    expect(missing.status).toBe(404);
+  });
+
   it("imports packages from a layer's python/ directory without any path setup", async () => {
     const client = ctx.cluster.client();
     const zipFile = (await makeZip({ "python/greeting/__init__.py": "WORDS = 'hello from a layer'\n" })).toString("base64");
