@@ -27,6 +27,8 @@ def handler(event, context):
     if kind == "fail":
         raise ValueError("something is wrong")
     if kind == "log":
+        import sys
+        sys.stdout.buffer.write(b"raw bytes line\\n")
         print("printed line")
         logger.info("logged line")
         return "logged"
@@ -102,6 +104,7 @@ describe("the Python runtime", () => {
     const log = tail(res);
     expect(log).toContain(`FC Invoke Start RequestId: ${requestId}`);
     expect(log).toContain("printed line");
+    expect(log).toContain("raw bytes line");
     expect(log).toMatch(new RegExp(`\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z ${requestId} \\[INFO\\] logged line`));
     expect(log).toContain(`FC Invoke End RequestId: ${requestId}`);
   });

@@ -71,12 +71,34 @@ class _Invocation:
         self.request_id = request_id
 
 
+def _log(stream, data):
+    invocation = _current.get()
+    send({"t": "log", "id": invocation.id if invocation else 0, "stream": stream, "data": data})
+
+
+class _BinaryOutput(io.RawIOBase):
+    """sys.stdout.buffer / sys.stderr.buffer: bytes to `log` frames of the current invocation."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        data = bytes(data)
+        if data:
+            _log(self._stream, data)
+        return len(data)
+
+
 class _Output(io.TextIOBase):
     """sys.stdout / sys.stderr: text to `log` frames of the current invocation."""
 
     def __init__(self, stream, fallback):
         self._stream = stream
         self._fallback = fallback
+        self.buffer = _BinaryOutput(stream)
 
     def writable(self):
         return True
@@ -85,8 +107,7 @@ class _Output(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError("write() argument must be str, not %s" % type(text).__name__)
         if text:
-            invocation = _current.get()
-            send({"t": "log", "id": invocation.id if invocation else 0, "stream": self._stream, "data": text.encode("utf-8", "replace")})
+            _log(self._stream, text.encode("utf-8", "replace"))
         return len(text)
 
     def flush(self):
@@ -268,8 +289,8 @@ def load(fn):
     for path in reversed([code, "/opt/python"]):
         if path not in sys.path:
             sys.path.insert(0, path)
-    os.chdir(code)
     try:
+        os.chdir(code)
         if fn.get("initializer"):
             _state["initializer"] = resolve(fn["initializer"])
         _state["handler"] = resolve(fn["handler"])
