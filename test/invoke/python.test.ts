@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeZip } from "@nimbus/testkit";
 import { useCluster } from "../helpers/cluster.js";
@@ -189,6 +191,26 @@ handler = app
     expect(JSON.parse(put.text)).toEqual({ name: "apple", method: "PUT", q: "red", body: "fresh" });
     const missing = await send(ctx.cluster, { method: "GET", path: "/2016-08-15/proxy/py/flask/nowhere", sign: false });
     expect(missing.status).toBe(404);
+  });
+
+  it("loads a vendored package with a native extension, its own and not the runtime's", async () => {
+    // Debian's msgpack, vendored as \`pip install -t .\` would: Python files and a compiled extension.
+    const dir = "/usr/lib/python3/dist-packages/msgpack";
+    const native = readdirSync(dir).find((f) => f.endsWith(".so"));
+    if (!native) throw new Error("python3-msgpack has no compiled extension on this node");
+    const files: Record<string, Buffer | string> = {};
+    for (const f of readdirSync(dir).filter((f) => f.endsWith(".py") || f.endsWith(".so"))) files[`msgpack/${f}`] = readFileSync(join(dir, f));
+    files["index.py"] = `
+import msgpack
+def handler(event, context):
+    packed = msgpack.packb({"n": 1})
+    return {"file": msgpack.__file__, "native": msgpack.Packer.__module__, "roundtrip": msgpack.unpackb(packed)}
+`;
+    const client = await deploy(ctx.cluster, "py", "native", files, { runtime: "python3", handler: "index.handler" });
+    const seen = JSON.parse((await client.invokeFunction("py", "native", "")).data.toString());
+    expect(seen.file).toBe("/code/msgpack/__init__.py");
+    expect(seen.native).toBe("msgpack._cmsgpack");
+    expect(seen.roundtrip).toEqual({ n: 1 });
   });
 
   it("imports packages from a layer's python/ directory without any path setup", async () => {
