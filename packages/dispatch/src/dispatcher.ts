@@ -86,11 +86,6 @@ export class Dispatcher {
     }
   }
 
-  /** Direct links to invokers that are open now. */
-  get directLinks(): number {
-    return this.links?.open ?? 0;
-  }
-
   start(): void {
     this.sub = this.nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? undefined : this.receive(msg)) });
     this.lastLivenessCheck = Date.now();

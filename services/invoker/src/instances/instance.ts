@@ -1,10 +1,10 @@
-import { randomUUID } from "node:crypto";
 import type { FromInstance, FunctionError, HttpResponseInfo, ToInstance } from "@nimbus/protocol/wire";
 import type { SandboxedProcess } from "@nimbus/sandbox";
 import { ControlChannel, pauseFor, TimeoutError } from "./control.js";
 import { failures } from "./messages.js";
 import { failureFor, InstanceStartError, type StopReason } from "./stop-reasons.js";
-import { InstanceOutput, type OutputOwner, type TailBuffer } from "./log.js";
+import { InstanceOutput, type TailBuffer } from "./log.js";
+import { LifecycleHooks } from "./hooks.js";
 import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
 
 export type { InstanceOptions, InvocationInput, InvocationResult } from "./types.js";
@@ -24,10 +24,6 @@ interface Pending {
 }
 
 const PING_GRACE_MS = 500;
-/** Stops the platform decides on while the instance is healthy: FC runs the pre-stop hook first. */
-/** The most a pre-stop hook gets when its whole node is stopping. */
-const NODE_STOPPING_HOOK_MS = 5_000;
-const ON_PURPOSE: ReadonlySet<StopReason> = new Set<StopReason>(["retired", "idle", "evicted for another function", "node stopping"]);
 /** How long an instance printing faster than its output rate is not read from. */
 const OUTPUT_BACKOFF_MS = 100;
 
@@ -48,8 +44,6 @@ export class Instance {
   private process: SandboxedProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private initialized: Promise<FunctionError | undefined> | undefined;
-  private initDurationMs: number | undefined;
   /** How long the sandbox took to start and load the function. */
   private startupMs: number | undefined;
   private served = 0;
@@ -61,15 +55,30 @@ export class Instance {
   private exitDetail: string | undefined;
   /** Where its output goes: each invocation's log, or the instance's own. */
   private readonly output: InstanceOutput;
-  /** The invocation an initializer runs for (its output belongs to that invocation's log). */
-  private readonly initFor = new Map<number, Pending>();
-  /** The pre-stop hook's run (its output is its own request's), once. */
-  private preStopRun: Promise<void> | undefined;
-  private readonly hookOwners = new Map<number, OutputOwner>();
+  /** Its initializer and pre-stop hook. */
+  private readonly hooks: LifecycleHooks;
 
   constructor(readonly options: InstanceOptions) {
     const source = { instanceId: options.id, service: options.fn.service.name, fn: options.fn.name, versionId: options.fn.service.versionId };
     this.output = new InstanceOutput(options.logSink, source);
+    const output = this.output;
+    this.hooks = new LifecycleHooks(
+      {
+        nextId: () => this.nextId++,
+        send: (message) => this.send(message),
+        expect: (key, timeoutMs, after) => this.expect(key, timeoutMs, after),
+        stop: (reason) => this.stop(reason),
+        output,
+        dead: () => this.state === "dead",
+      },
+      {
+        hasInitializer: options.hasInitializer,
+        initializationTimeoutMs: options.initializationTimeoutMs,
+        ...(options.preStopTimeoutMs ? { preStopTimeoutMs: options.preStopTimeoutMs } : {}),
+        qualifier: options.fn.service.qualifier,
+        versionId: options.fn.service.versionId,
+      },
+    );
   }
 
   get id(): string {
@@ -186,7 +195,7 @@ export class Instance {
         abandoned: false,
       };
       this.pending.set(id, entry);
-      void this.initializeFor(entry).then((error) => {
+      void this.hooks.initializeFor(entry).then((error) => {
         if (entry.abandoned) return;
         if (error) {
           this.finish(entry, { body: Buffer.from(error.body), errorType: error.errorType });
@@ -195,7 +204,7 @@ export class Instance {
         }
         if (this.state !== "ready") return; // died meanwhile: died() answered it
         // A cold start's init duration: starting the sandbox, loading the code and the initializer.
-        if (entry.coldStart) entry.initDurationMs = (this.startupMs ?? 0) + (this.initDurationMs ?? 0);
+        if (entry.coldStart) entry.initDurationMs = (this.startupMs ?? 0) + (this.hooks.initDurationMs ?? 0);
         this.output.platform(entry, `FC Invoke Start RequestId: ${input.requestId}`);
         const ctx = contextFor(input, started + this.options.timeoutMs);
         const message: ToInstance =
@@ -223,7 +232,7 @@ export class Instance {
       abandoned: false,
     };
     clearTimeout(entry.timer);
-    const error = await this.initializeFor(entry);
+    const error = await this.hooks.initializeFor(entry);
     if (error) await this.stop("initializer failed while provisioning");
     return !error && this.state === "ready";
   }
@@ -234,30 +243,8 @@ export class Instance {
     this.stopReason ??= reason;
     if (this.state !== "stopping") this.state = "stopping";
     // A loaded instance stopped on purpose runs its pre-stop hook first (a crash or timeout kills at once).
-    if (ON_PURPOSE.has(reason) && this.startupMs !== undefined && this.options.preStopTimeoutMs) {
-      // A stopping node cannot wait long for every hook: it has its own shutdown deadline.
-      const timeoutMs = reason === "node stopping" ? Math.min(this.options.preStopTimeoutMs, NODE_STOPPING_HOOK_MS) : this.options.preStopTimeoutMs;
-      this.preStopRun ??= this.runPreStop(timeoutMs);
-      await this.preStopRun;
-    }
+    if (this.startupMs !== undefined) await this.hooks.beforeStop(reason);
     await this.process?.kill();
-  }
-
-  /** FC's pre-stop hook, under its own request id and timeout; the instance stops afterwards whatever it did. */
-  private async runPreStop(timeoutMs: number): Promise<void> {
-    const id = this.nextId++;
-    const owner: OutputOwner = { input: { requestId: randomUUID(), qualifier: this.options.fn.service.qualifier }, tail: undefined };
-    this.hookOwners.set(id, owner);
-    const ctx = contextFor({ ...owner.input, kind: "event", body: Buffer.alloc(0), versionId: this.options.fn.service.versionId, logTail: false }, Date.now() + timeoutMs);
-    try {
-      const reply = await this.expect(`preStopped:${id}`, timeoutMs, () => this.send({ t: "preStop", id, ctx }));
-      if (reply.t === "preStopped" && reply.error) this.output.platform(owner, `FC PreStop Error: ${reply.error.errorMessage}`);
-    } catch (err) {
-      if (this.state !== "dead") this.output.platform(owner, `[nimbus] the pre-stop hook did not finish within ${timeoutMs / 1000} seconds: ${(err as Error).message}`);
-    } finally {
-      this.hookOwners.delete(id);
-      this.output.end(owner);
-    }
   }
 
   /** True when the invocation with this request id is in flight here. */
@@ -270,32 +257,6 @@ export class Instance {
   retire(): void {
     if (this.state === "ready" || this.state === "starting") this.state = "stopping";
     if (this.active === 0) void this.stop("retired");
-  }
-
-  /** Runs the initializer once, with the first invocation's request id, under its own timeout. */
-  private initializeFor(entry: Pending): Promise<FunctionError | undefined> {
-    if (!this.options.hasInitializer) return Promise.resolve(undefined);
-    this.initialized ??= (async () => {
-      const started = Date.now();
-      const id = this.nextId++;
-      this.initFor.set(id, entry);
-      const initTimeout = setTimeout(() => {
-        void this.stop("initializer timed out");
-      }, this.options.initializationTimeoutMs);
-      try {
-        const reply = await this.expect(`initialized:${id}`, this.options.initializationTimeoutMs + 1_000, () =>
-          this.send({ t: "initialize", id, ctx: contextFor(entry.input, started + this.options.initializationTimeoutMs) }),
-        );
-        this.initDurationMs = Date.now() - started;
-        return reply.t === "initialized" ? reply.error : undefined;
-      } catch {
-        return failures.initializationTimedOut(this.options.initializationTimeoutMs / 1000);
-      } finally {
-        clearTimeout(initTimeout);
-        this.initFor.delete(id);
-      }
-    })();
-    return this.initialized;
   }
 
   private timedOut(entry: Pending): void {
@@ -333,7 +294,7 @@ export class Instance {
         this.stopReason ??= "crashed";
         return;
       case "log": {
-        const entry = this.pending.get(message.id) ?? this.initFor.get(message.id) ?? this.hookOwners.get(message.id);
+        const entry = this.pending.get(message.id) ?? this.hooks.ownerOf(message.id);
         if (!this.output.write(entry, message.stream === 1 ? "stdout" : "stderr", message.data)) this.control?.pauseFor(OUTPUT_BACKOFF_MS);
         return;
       }

@@ -81,15 +81,16 @@ export function sandboxKind(fn: EffectiveFunction, network: boolean): SandboxKin
   if (fn.container) return undefined;
   if (Object.keys(fn.record.environmentVariables ?? {}).some((key) => READ_AT_START.test(key))) return undefined;
   if (fn.python) {
-    const interpreter = interpreters.for(fn.record.runtime).path;
-    return {
-      key: `python:${interpreter}:${network ? "net" : "local"}`,
-      network,
-      command: (paths) => [interpreter, join(paths.runtime, PYTHON_DIR, PYTHON_RUNTIME_ENTRY)],
-      env: (paths) => ({ ...PYTHON_ENV, ...runtimeEnv(paths) }),
-    };
+    return { key: `python:${interpreters.for(fn.record.runtime).path}:${network ? "net" : "local"}`, network, command: runtimeCommand(fn), env: (paths) => ({ ...PYTHON_ENV, ...runtimeEnv(paths) }) };
   }
   return network ? NODE_WITH_NETWORK : NODE_LOCAL;
+}
+
+/** The runtime an instance of `fn` runs: Python's on its interpreter, else Node.js's (custom runtimes and images run through it too). */
+function runtimeCommand(fn: EffectiveFunction): (paths: SandboxPaths) => string[] {
+  if (!fn.python) return nodeRuntimeCommand;
+  const interpreter = interpreters.for(fn.record.runtime).path;
+  return (paths) => [interpreter, join(paths.runtime, PYTHON_DIR, PYTHON_RUNTIME_ENTRY)];
 }
 
 function nodeKind(network: boolean): SandboxKind {
@@ -170,7 +171,7 @@ export function launchPlan(
       // Nothing buffered in the interpreter (output reaches the log as printed), no .pyc beside read-only code.
       return fn.python ? { ...PYTHON_ENV, ...env } : env;
     },
-    command: fn.python ? (paths) => [interpreters.for(record.runtime).path, join(paths.runtime, PYTHON_DIR, PYTHON_RUNTIME_ENTRY)] : nodeRuntimeCommand,
+    command: runtimeCommand(fn),
   };
 }
 

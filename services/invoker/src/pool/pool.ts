@@ -1,16 +1,18 @@
 import { createHash, randomBytes } from "node:crypto";
-import { effectiveFunction, errors, isNimbusError, LATEST, type EffectiveFunction, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
+import { effectiveFunction, errors, isNimbusError, LATEST, type FunctionRecord, type NimbusError, type ServiceRecord } from "@nimbus/protocol";
 import type { Sandboxer } from "@nimbus/sandbox";
 import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
 import { Instance, InstanceStartError, type InvocationInput, type InvocationResult } from "../instances/instance.js";
+import type { LogSink } from "../instances/log.js";
 import { failures } from "../instances/messages.js";
-import { InstanceOutput, type LogSink } from "../instances/log.js";
+import { NodeBudget } from "./budget.js";
 import { Cancellations } from "./cancellations.js";
 import { ClassPool, type ClassKey, type RunOutcome, type Scaler } from "./class-pool.js";
 import { ImageRejectedError } from "./image-spec.js";
-import { launchPlan, NODE_WITH_NETWORK, sandboxKind } from "./instance-spec.js";
-import { PrestartPool, type PrestartedSandbox } from "./prestart.js";
+import { NODE_WITH_NETWORK, sandboxKind } from "./instance-spec.js";
+import { PrestartPool } from "./prestart.js";
+import { InstanceStarter } from "./starter.js";
 import { acquireSource, type InstanceSource, type SourceDeps } from "./sources.js";
 
 /** How much longer a request may wait for an instance of an image the node must pull first. */
@@ -72,13 +74,8 @@ interface Entry {
  */
 export class Pool implements Scaler {
   private readonly classes = new Map<string, Entry>();
-  /** Instances being started: not in any class pool yet, but stopped with the node all the same. */
-  private readonly starting = new Set<Instance>();
-  private memoryUsedMb = 0;
-  private instanceCount = 0;
-  /** What pre-started sandboxes waiting for a function hold of the budget (they count against it, and make room first). */
-  private waitingMb = 0;
-  private waitingCount = 0;
+  private readonly budget: NodeBudget;
+  private readonly starter: InstanceStarter;
   private readonly prestart: PrestartPool | undefined;
   private reaper: NodeJS.Timeout | undefined;
   private draining = false;
@@ -92,6 +89,8 @@ export class Pool implements Scaler {
     private readonly deps: PoolDeps,
   ) {
     this.nodeTag = createHash("sha256").update(options.nodeId).digest("hex").slice(0, 8);
+    this.budget = new NodeBudget(options.memoryBudgetMb, options.maxInstances);
+    this.starter = new InstanceStarter(options, deps);
     const prestart = options.prestart;
     if (prestart && prestart.size > 0) {
       this.prestart = new PrestartPool(
@@ -106,16 +105,8 @@ export class Pool implements Scaler {
         {
           sandboxer: deps.sandboxer,
           logger: deps.logger.child({ module: "prestart" }),
-          reserve: (mb) => {
-            if (this.draining || !this.room(mb)) return false;
-            this.waitingMb += mb;
-            this.waitingCount++;
-            return true;
-          },
-          release: (mb) => {
-            this.waitingMb -= mb;
-            this.waitingCount--;
-          },
+          reserve: (mb) => !this.draining && this.budget.holdWaiting(mb),
+          release: (mb) => this.budget.releaseWaiting(mb),
         },
       );
     }
@@ -129,7 +120,8 @@ export class Pool implements Scaler {
 
   /** Instances on this node, and pre-started sandboxes waiting for a function, for metrics and listInstances. */
   get stats(): { instances: number; memoryUsedMb: number; classes: number; prestarted: number } {
-    return { instances: this.instanceCount, memoryUsedMb: this.memoryUsedMb, classes: this.classes.size, prestarted: this.prestart?.idle ?? 0 };
+    const { count, memoryMb } = this.budget.instances;
+    return { instances: count, memoryUsedMb: memoryMb, classes: this.classes.size, prestarted: this.prestart?.idle ?? 0 };
   }
 
   /** True when this node holds (or is starting) an instance of the class. */
@@ -260,7 +252,7 @@ export class Pool implements Scaler {
     while (Date.now() < until && [...this.classes.values()].some((e) => [...e.pool.instances].some((i) => i.active > 0))) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    const all = [...this.starting, ...[...this.classes.values()].flatMap((e) => [...e.pool.instances])];
+    const all = [...this.starter.starting, ...[...this.classes.values()].flatMap((e) => [...e.pool.instances])];
     await Promise.all([...all.map((i) => i.stop("node stopping")), this.prestart?.stop()]);
   }
 
@@ -308,7 +300,7 @@ export class Pool implements Scaler {
       if (sandbox) this.prestart?.putBack(sandbox);
       sandbox = undefined;
     };
-    if (!this.room(memory) && !(await this.evictFor(memory, pool.key.cls))) {
+    if (!this.budget.room(memory) && !(await this.evictFor(memory, pool.key.cls))) {
       giveBack();
       return "node-full";
     }
@@ -325,14 +317,12 @@ export class Pool implements Scaler {
     if (reserved === false || reserved === "limit") return "at-limit";
     if (reserved === "met") return "target-met";
 
-    this.memoryUsedMb += memory;
-    this.instanceCount++;
+    this.budget.addInstance(memory);
     entry.busy++;
     let source: InstanceSource | undefined;
     const fromSandbox = sandbox;
     const release = () => {
-      this.memoryUsedMb -= memory;
-      this.instanceCount--;
+      this.budget.removeInstance(memory);
       source?.release();
       if (fromSandbox) void this.prestart?.cleanup(fromSandbox.id);
       void this.deps.registry.release(pool.key.service, pool.key.fn, instanceId);
@@ -342,7 +332,7 @@ export class Pool implements Scaler {
         giveBack();
         throw err;
       });
-      const instance = await this.startInstance(instanceId, pool.key, fn, service, source, sandbox);
+      const instance = await this.starter.start(instanceId, pool.key, fn, service, source, sandbox);
       instance.onDeath(() => {
         release();
         this.deps.registry.setIdle(pool.key.cls, pool.hasFreeSlot());
@@ -351,7 +341,7 @@ export class Pool implements Scaler {
       return instance;
     } catch (err) {
       release();
-      const failed = err instanceof ImageRejectedError ? this.failedToStart(instanceId, pool.key, fn, err.message) : err;
+      const failed = err instanceof ImageRejectedError ? this.starter.failedBeforeSandbox(instanceId, pool.key, fn, err.message) : err;
       if (failed instanceof InstanceStartError) {
         const { body, errorType } = failed.functionError;
         return { loadError: { body: Buffer.from(body), errorType, durationMs: 0, maxMemoryMb: 0, coldStart: true, logTail: failed.output } };
@@ -364,34 +354,21 @@ export class Pool implements Scaler {
     }
   }
 
-  /** A start that failed before any sandbox existed (the image cannot run): the reason goes to the function's log. */
-  private failedToStart(instanceId: string, key: ClassKey, fn: EffectiveFunction, reason: string): InstanceStartError {
-    const error = failures.startFailed(reason);
-    const source = { instanceId, service: key.service, fn: key.fn, versionId: key.versionId === LATEST ? "" : key.versionId };
-    const printed = new InstanceOutput(this.deps.logSink, source).startFailed(error.errorMessage);
-    this.deps.logger.info({ instanceId, function: fn.record.functionName, reason }, "instance failed to start");
-    return new InstanceStartError(error, printed);
-  }
-
-  private room(memoryMb: number): boolean {
-    return this.memoryUsedMb + this.waitingMb + memoryMb <= this.options.memoryBudgetMb && this.instanceCount + this.waitingCount < this.options.maxInstances;
-  }
-
   /**
    * Makes room for `memoryMb`: pre-started sandboxes first, then idle instances of other classes
    * (never provisioned ones), least recently used first.
    */
   private async evictFor(memoryMb: number, forCls: string): Promise<boolean> {
-    if ((await this.prestart?.yieldRoom()) && this.room(memoryMb)) return true;
+    if ((await this.prestart?.yieldRoom()) && this.budget.room(memoryMb)) return true;
     const idle = [...this.classes.entries()]
       .filter(([cls]) => cls !== forCls)
       .flatMap(([, e]) => [...e.pool.instances].filter((i) => i.state === "ready" && i.active === 0 && !i.provisioned))
       .sort((a, b) => a.lastUsed - b.lastUsed);
     for (const instance of idle) {
-      if (this.room(memoryMb)) break;
+      if (this.budget.room(memoryMb)) break;
       await instance.stop("evicted for another function");
     }
-    return this.room(memoryMb);
+    return this.budget.room(memoryMb);
   }
 
   private reap(): void {
@@ -401,66 +378,5 @@ export class Pool implements Scaler {
         if (instance.state === "ready" && instance.active === 0 && !instance.provisioned && instance.lastUsed < cutoff) void instance.stop("idle");
       }
     }
-  }
-
-  /**
-   * Starts an instance: in a new sandbox, or in a pre-started one — its code linked in, its memory
-   * limit and environment set — where only the function's load is left to do.
-   */
-  private async startInstance(
-    id: string,
-    key: ClassKey,
-    fn: EffectiveFunction,
-    service: ServiceRecord,
-    source: InstanceSource,
-    sandbox: PrestartedSandbox | undefined,
-  ): Promise<Instance> {
-    const plan = launchPlan(fn, service, key.versionId, source, this.options, id);
-    let process;
-    if (sandbox && source.kind === "code") {
-      process = sandbox.process;
-      try {
-        await PrestartPool.bind(sandbox, source.codeDir, source.optDir);
-        await process.setMemoryLimit(fn.memoryMb * 1024 * 1024);
-        plan.info.processEnv = plan.env(this.deps.sandboxer.paths);
-      } catch (err) {
-        await process.kill();
-        throw err;
-      }
-    } else {
-      process = await this.deps.sandboxer.spawn({
-        id,
-        root: plan.root,
-        runtimeDir: this.options.runtimeDir,
-        command: plan.command,
-        env: plan.env,
-        memoryBytes: fn.memoryMb * 1024 * 1024,
-        pidsMax: this.options.pidsMax,
-        network: service.internetAccess !== false,
-        heapLimitMb: Math.max(64, Math.floor(fn.memoryMb * 0.85)),
-      });
-    }
-    const instance = new Instance({
-      id,
-      fn: plan.info,
-      capacity: fn.instanceConcurrency,
-      timeoutMs: fn.timeoutMs,
-      initializationTimeoutMs: fn.initializationTimeoutMs,
-      hasInitializer: fn.hasInitializer,
-      memoryLimitMb: fn.memoryMb,
-      startTimeoutMs: this.options.startTimeoutMs,
-      loadTimeoutMs: fn.loadTimeoutMs,
-      ...(plan.info.preStop && fn.preStop ? { preStopTimeoutMs: fn.preStop.timeoutMs } : {}),
-      logSink: this.deps.logSink,
-      logger: this.deps.logger,
-    });
-    // Until it is adopted by its class, the node still knows it: a drain stops it too.
-    this.starting.add(instance);
-    try {
-      await instance.start(process, sandbox !== undefined);
-    } finally {
-      this.starting.delete(instance);
-    }
-    return instance;
   }
 }

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import { errors } from "@nimbus/protocol";
 import { FrameReader, FrameWriter, MAX_FRAME_BYTES, MAX_HELLO_BYTES, type DirectAdvert, type FromInvoker, type InvokeReply } from "@nimbus/protocol/wire";
 import type { Logger } from "@nimbus/telemetry";
-import { isInvokeRequest, type Handler } from "./server.js";
+import { handleSafely, isInvokeRequest, type Handler } from "./server.js";
 
 export interface DirectServerOptions {
   /** Where to listen (`host`, `port` 0 for a free one). */
@@ -153,15 +153,10 @@ export class DirectServer {
     }
     const requestId = m.requestId;
     this.inflight++;
-    this.handle(m.req, { requestId, placement: false, ...(m.traceparent ? { traceparent: m.traceparent } : {}) })
-      .catch((err: unknown) => {
-        this.logger.error({ err, requestId }, "invocation failed inside the invoker");
-        return { s: "failed", error: errors.internal().toWire() } as InvokeReply;
-      })
-      .then((reply) => {
-        this.inflight--;
-        this.reply(peer, id, reply);
-      });
+    void handleSafely(this.handle, m.req, { requestId, placement: false, ...(m.traceparent ? { traceparent: m.traceparent } : {}) }, this.logger).then((reply) => {
+      this.inflight--;
+      this.reply(peer, id, reply);
+    });
   }
 
   private reply(peer: Peer, id: number, reply: InvokeReply): void {

@@ -14,6 +14,14 @@ export interface RequestMeta {
 
 export type Handler = (req: InvokeRequest, meta: RequestMeta) => Promise<InvokeReply>;
 
+/** Runs a request through the handler; a throw inside the invoker is logged and answered as FC's internal error. */
+export function handleSafely(handle: Handler, req: InvokeRequest, meta: RequestMeta, logger: Logger): Promise<InvokeReply> {
+  return handle(req, meta).catch((err: unknown) => {
+    logger.error({ err, requestId: meta.requestId }, "invocation failed inside the invoker");
+    return { s: "failed", error: errors.internal().toWire() } as InvokeReply;
+  });
+}
+
 /** Requests in flight longer than this get an `accepted` (so a caller can tell a slow function from a dead node). */
 const ACK_AFTER_MS = 50;
 
@@ -113,15 +121,10 @@ export class InvokeServer {
     const requestId = msg.headers?.get(InvokeHeaders.requestId) ?? "";
     const traceparent = msg.headers?.get(InvokeHeaders.traceparent) || undefined;
     this.inflight.set(msg, { started: Date.now(), acked: false });
-    this.handle(req, { requestId, placement, ...(traceparent ? { traceparent } : {}) })
-      .catch((err: unknown) => {
-        this.logger.error({ err, requestId }, "invocation failed inside the invoker");
-        return { s: "failed", error: errors.internal().toWire() } as InvokeReply;
-      })
-      .then((reply) => {
-        this.inflight.delete(msg);
-        this.reply(msg, reply);
-      });
+    void handleSafely(this.handle, req, { requestId, placement, ...(traceparent ? { traceparent } : {}) }, this.logger).then((reply) => {
+      this.inflight.delete(msg);
+      this.reply(msg, reply);
+    });
   }
 
   private reply(msg: Msg, reply: InvokeReply): void {
