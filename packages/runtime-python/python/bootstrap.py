@@ -35,7 +35,25 @@ _control = os.fdopen(CONTROL_FD, "rb", buffering=0, closefd=False)
 _send_lock = threading.Lock()
 
 
+_forked = []
+
+
+def _after_fork_in_child():
+    # A process the function forked is not the instance: it must not speak on the control channel
+    # (its frames would answer calls it is not running), and its output is the instance's own.
+    _forked.append(True)
+    try:
+        os.close(CONTROL_FD)
+    except OSError:
+        pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def send(message):
+    if _forked:
+        return
     data = _msgpack.packb(message, use_bin_type=True)
     frame = struct.pack(">I", len(data)) + data
     with _send_lock:
@@ -73,9 +91,30 @@ class _Invocation:
         self.request_id = request_id
 
 
+# Output leaves in frames of at most this much; a single write over the per-invocation output limit
+# (FunctionInfo.maxOutputBytes, set at load) is replaced by a note rather than copied whole.
+CHUNK_BYTES = 64 * 1024
+_limits = {"max_write": 10 * 1024 * 1024}
+
+
 def _log(stream, data):
+    if _forked:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(stream, view) :]
+        return
     invocation = _current.get()
-    send({"t": "log", "id": invocation.id if invocation else 0, "stream": stream, "data": data})
+    frame_id = invocation.id if invocation else 0
+    for at in range(0, len(data), CHUNK_BYTES):
+        send({"t": "log", "id": frame_id, "stream": stream, "data": data[at : at + CHUNK_BYTES]})
+
+
+def _too_big(size, what):
+    if size <= _limits["max_write"]:
+        return False
+    note = "[nimbus] a single write of %d %s was dropped: it exceeds the output limit of %d MB per invocation\n"
+    _log(2, (note % (size, what, round(_limits["max_write"] / 1024 / 1024))).encode())
+    return True
 
 
 class _BinaryOutput(io.RawIOBase):
@@ -88,10 +127,10 @@ class _BinaryOutput(io.RawIOBase):
         return True
 
     def write(self, data):
-        data = bytes(data)
-        if data:
-            _log(self._stream, data)
-        return len(data)
+        size = memoryview(data).nbytes
+        if size and not _too_big(size, "bytes"):
+            _log(self._stream, bytes(data))
+        return size
 
 
 class _Output(io.TextIOBase):
@@ -108,7 +147,7 @@ class _Output(io.TextIOBase):
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError("write() argument must be str, not %s" % type(text).__name__)
-        if text:
+        if text and not _too_big(len(text), "characters"):
             _log(self._stream, text.encode("utf-8", "replace"))
         return len(text)
 
@@ -184,6 +223,10 @@ def serialize_result(value):
 _state = {"fn": None, "handler": None, "initializer": None, "pre_stop": None}
 
 
+class HandlerNotFound(Exception):
+    pass
+
+
 def resolve(handler_name):
     """FC's `module.function` (the module may be dotted: `pkg.mod.handler`)."""
     module_name, dot, function_name = handler_name.rpartition(".")
@@ -192,7 +235,7 @@ def resolve(handler_name):
     module = importlib.import_module(module_name)
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise AttributeError("Handler '%s' is missing on module '%s'" % (function_name, module_name))
+        raise HandlerNotFound("Handler '%s' is missing on module '%s'" % (function_name, module_name))
     return function
 
 
@@ -202,6 +245,8 @@ def load(fn):
         os.environ.clear()
         os.environ.update(env)
     _state["fn"] = fn
+    if fn.get("maxOutputBytes"):
+        _limits["max_write"] = fn["maxOutputBytes"]
     runtime = fn.get("runtime") or ""
     wanted = runtime[len("python") :] if runtime.startswith("python3.") else ""
     actual = "%d.%d" % sys.version_info[:2]

@@ -3,7 +3,7 @@ import type { SandboxedProcess } from "@nimbus/sandbox";
 import { ControlChannel, pauseFor, TimeoutError } from "./control.js";
 import { failures } from "./messages.js";
 import { failureFor, InstanceStartError, type StopReason } from "./stop-reasons.js";
-import { InstanceOutput, type TailBuffer } from "./log.js";
+import { InstanceOutput, reportLine, type TailBuffer } from "./log.js";
 import { LifecycleHooks } from "./hooks.js";
 import { contextFor, type InstanceOptions, type InvocationInput, type InvocationResult } from "./types.js";
 
@@ -47,6 +47,8 @@ export class Instance {
   /** How long the sandbox took to start and load the function. */
   private startupMs: number | undefined;
   private served = 0;
+  /** Timed-out calls the runtime has not answered yet: they hold slots, but nothing waits for them. */
+  private abandonedInFlight = 0;
   private control: ControlChannel | undefined;
   private deathHandlers: (() => void)[] = [];
   private slotHandlers: (() => void)[] = [];
@@ -171,7 +173,7 @@ export class Instance {
   /** Gives back a slot taken with reserve() without running anything in it. */
   unreserve(): void {
     this.active = Math.max(0, this.active - 1);
-    if (this.state === "stopping" && this.active === 0) void this.stop("retired");
+    if (this.state === "stopping" && this.active === this.abandonedInFlight) void this.stop("retired");
     else if (this.state === "ready") for (const handler of this.slotHandlers) handler();
   }
 
@@ -221,17 +223,8 @@ export class Instance {
    * serve at once). Resolves false when the initializer failed: the instance is stopped.
    */
   async warmUp(requestId: string, qualifier: string, versionId: string): Promise<boolean> {
-    const entry: Pending = {
-      id: -1,
-      input: { requestId, kind: "event", body: Buffer.alloc(0), qualifier, versionId, logTail: false },
-      started: Date.now(),
-      resolve: () => undefined,
-      timer: setTimeout(() => undefined, 0),
-      tail: undefined,
-      coldStart: true,
-      abandoned: false,
-    };
-    clearTimeout(entry.timer);
+    const input: InvocationInput = { requestId, kind: "event", body: Buffer.alloc(0), qualifier, versionId, logTail: false };
+    const entry = { input, tail: undefined };
     const error = await this.hooks.initializeFor(entry);
     if (error) await this.stop("initializer failed while provisioning");
     return !error && this.state === "ready";
@@ -256,7 +249,7 @@ export class Instance {
   /** Stops taking work; stops the instance once what is in flight is done. */
   retire(): void {
     if (this.state === "ready" || this.state === "starting") this.state = "stopping";
-    if (this.active === 0) void this.stop("retired");
+    if (this.active === this.abandonedInFlight) void this.stop("retired");
   }
 
   private timedOut(entry: Pending): void {
@@ -268,9 +261,14 @@ export class Instance {
       void this.stop("timeout");
       return;
     }
-    // Several requests share this instance: keep it if it still answers, or a busy loop stalls them all.
+    // Shared: the other calls finish (unless it no longer answers: a busy loop stalls them all), but it
+    // takes no more work, as the timed-out call may hold its slot and memory forever.
+    this.abandonedInFlight++;
     const pingId = this.nextId++;
-    this.expect(`pong:${pingId}`, PING_GRACE_MS, () => this.send({ t: "ping", id: pingId })).catch(() => void this.stop("unresponsive after a timeout"));
+    this.expect(`pong:${pingId}`, PING_GRACE_MS, () => this.send({ t: "ping", id: pingId })).then(
+      () => this.retire(),
+      () => void this.stop("unresponsive after a timeout"),
+    );
   }
 
   private receive(message: FromInstance): void {
@@ -322,8 +320,9 @@ export class Instance {
     this.lastUsed = Date.now();
     this.served++;
     this.active = Math.max(0, this.active - 1);
-    if (!entry.abandoned) entry.resolve(this.result(entry, outcome));
-    if (this.state === "stopping" && this.active === 0) void this.stop("retired");
+    if (entry.abandoned) this.abandonedInFlight = Math.max(0, this.abandonedInFlight - 1);
+    else entry.resolve(this.result(entry, outcome));
+    if (this.state === "stopping" && this.active === this.abandonedInFlight) void this.stop("retired");
     else if (this.state === "ready") for (const handler of this.slotHandlers) handler();
   }
 
@@ -336,11 +335,7 @@ export class Instance {
     const durationMs = Date.now() - entry.started;
     let logTail: Buffer | undefined;
     if (entry.tail) {
-      entry.tail.push(
-        Buffer.from(
-          `\nDuration: ${durationMs.toFixed(2)} ms, Billed Duration: ${Math.max(1, Math.ceil(durationMs))} ms, Memory Size: ${this.options.fn.memory} MB, Max Memory Used: ${maxMemoryMb.toFixed(2)} MB\n`,
-        ),
-      );
+      entry.tail.push(reportLine(durationMs, this.options.fn.memory, maxMemoryMb));
       logTail = entry.tail.read();
     }
     return {
@@ -369,6 +364,7 @@ export class Instance {
     this.pending.clear();
     this.output.gone();
     this.active = 0;
+    this.abandonedInFlight = 0;
     this.control?.gone();
     if (!reason || reason === "crashed" || oomKilled) {
       this.options.logger.info({ instanceId: this.id, code, signal, oomKilled, served: this.served }, "instance exited");

@@ -118,3 +118,9 @@ export class InstanceOutput {
 function requestOf(owner: OutputOwner): { requestId: string; qualifier: string } {
   return { requestId: owner.input.requestId, qualifier: owner.input.qualifier };
 }
+
+/** The report line FC ends an invocation's log tail with. */
+export function reportLine(durationMs: number, memorySizeMb: number, maxMemoryMb: number): Buffer {
+  const billed = Math.max(1, Math.ceil(durationMs));
+  return Buffer.from(`\nDuration: ${durationMs.toFixed(2)} ms, Billed Duration: ${billed} ms, Memory Size: ${memorySizeMb} MB, Max Memory Used: ${maxMemoryMb.toFixed(2)} MB\n`);
+}
