@@ -1,13 +1,20 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { makeZip } from "@nimbus/testkit";
 import { useCluster } from "../helpers/cluster.js";
 import { deploy } from "../helpers/functions.js";
 import { send } from "../helpers/http.js";
 
 // Issue 14: FC's Python 3 runtime, handlers as users write them for Function Compute.
-const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+// The operator gave python3.9 an interpreter of its own: a venv outside every system directory.
+// (Not under /tmp: every instance has a /tmp of its own.)
+const venv = join(mkdtempSync("/var/tmp/nimbus-venv-"), "py39");
+execFileSync("/usr/bin/python3", ["-m", "venv", "--without-pip", venv]);
+chmodSync(join(venv, ".."), 0o755);
+afterAll(() => rmSync(join(venv, ".."), { recursive: true, force: true }));
+const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_PYTHON_INTERPRETERS: `python3.9=${venv}/bin/python3` } });
 
 const EVENT = `
 import json
@@ -221,12 +228,24 @@ def handler(event, context):
     expect((await client.invokeFunction("py", "layered", "")).data.toString()).toBe("hello from a layer");
   });
 
-  it("accepts FC's Python runtime names and refuses Python 2", async () => {
+  it("accepts FC's Python runtime names, runs each where the node says, shows which in getFunction, and refuses Python 2", async () => {
     const client = ctx.cluster.client();
-    for (const runtime of ["python3.9", "python3.12"]) {
-      await deploy(ctx.cluster, "py", `v${runtime.replace(".", "")}`, { "index.py": "def handler(e, c):\n    import sys\n    return '%d.%d' % sys.version_info[:2]\n" }, { runtime, handler: "index.handler" });
-      expect((await client.invokeFunction("py", `v${runtime.replace(".", "")}`, "")).data.toString()).toMatch(/^3\.\d+$/);
-    }
+    const code = { "index.py": "import sys\ndef handler(e, c):\n    return {'version': '%d.%d.%d' % sys.version_info[:3], 'prefix': sys.prefix, 'executable': sys.executable}\n" };
+    await deploy(ctx.cluster, "py", "v39", code, { runtime: "python3.9", handler: "index.handler" });
+    await deploy(ctx.cluster, "py", "v312", code, { runtime: "python3.12", handler: "index.handler" });
+    // python3.9: the operator's venv, mounted into the sandbox.
+    const on39 = JSON.parse((await client.invokeFunction("py", "v39", "")).data.toString());
+    expect(on39).toMatchObject({ prefix: venv, executable: `${venv}/bin/python3` });
+    const shown39 = ((await ctx.fc.getFunction("py", "v39")).data as { interpreters: unknown[] }).interpreters;
+    expect(shown39).toEqual([{ path: `${venv}/bin/python3`, version: on39.version, configured: true, nodes: [expect.any(String)] }]);
+    // python3.12: Debian's /usr/bin/python3.N (3.12 itself where installed), as getFunction says before any call.
+    const shown312 = ((await ctx.fc.getFunction("py", "v312")).data as { interpreters: { path: string; version: string }[] }).interpreters;
+    expect(shown312).toEqual([{ path: expect.stringMatching(/^\/usr\/bin\/python3(\.\d+)?$/), version: expect.stringMatching(/^3\.\d+\.\d+$/), configured: false, nodes: [expect.any(String)] }]);
+    const on312 = JSON.parse((await client.invokeFunction("py", "v312", "")).data.toString());
+    expect(on312).toMatchObject({ version: shown312[0]?.version, executable: shown312[0]?.path });
+    // A Node.js function has no interpreters field.
+    await deploy(ctx.cluster, "py", "nodejs", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'js');" });
+    expect((await ctx.fc.getFunction("py", "nodejs")).data).not.toHaveProperty("interpreters");
     await expect(deploy(ctx.cluster, "py", "old", { "index.py": "" }, { runtime: "python2.7", handler: "index.handler" })).rejects.toMatchObject({ code: "InvalidArgument" });
   });
 });

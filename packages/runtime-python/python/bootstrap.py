@@ -19,8 +19,17 @@ import time
 import traceback
 
 # Debian's python3-msgpack, taken privately: a function may vendor its own msgpack, which must be the
-# one it imports (its name is freed again at once).
-import msgpack as _msgpack
+# one it imports (its name is freed again at once). An interpreter that does not see Debian's
+# packages (a venv, a Python built elsewhere) takes the invoker's copy of it next to this file, whose
+# compiled part loads where the interpreter's version matches and whose pure-Python part works anywhere.
+try:
+    import msgpack as _msgpack
+except ImportError:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_vendor"))
+    try:
+        import msgpack as _msgpack
+    finally:
+        del sys.path[0]
 
 from _nimbus_fc import build_context, run_wsgi
 

@@ -1,6 +1,6 @@
 import { lstatSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { nodeMount, systemMounts } from "./mounts.js";
+import { nodeMount, programMounts, systemMounts } from "./mounts.js";
 
 const VISIBLE = ["/usr/bin", "/usr/lib", "/usr/share/zoneinfo"];
 
@@ -38,3 +38,23 @@ describe("what of the host's system an instance sees", () => {
     expect(nodeMount(VISIBLE, "/usr/bin/node", "/opt/node/bin/node")).toEqual(["--ro-bind", "/opt/node", "/opt/node"]);
   });
 });
+
+describe("programMounts", () => {
+  it("adds nothing for a program in a visible part of /usr", () => {
+    expect(programMounts(VISIBLE, "/usr/bin/python3.11", "/usr/bin/python3.11")).toEqual([]);
+  });
+
+  it("binds the installation of an interpreter built elsewhere, its libraries with it", () => {
+    expect(programMounts(VISIBLE, "/opt/python3.12/bin/python3.12", "/opt/python3.12/bin/python3.12")).toEqual(["--ro-bind", "/opt/python3.12", "/opt/python3.12"]);
+    expect(programMounts(VISIBLE, "/usr/local/bin/python3.12", "/usr/local/bin/python3.12")).toEqual(["--ro-bind", "/usr/local", "/usr/local"]);
+  });
+
+  it("binds a venv, whose interpreter links to the system's", () => {
+    expect(programMounts(VISIBLE, "/srv/fc-py/bin/python3", "/usr/bin/python3.11")).toEqual(["--ro-bind", "/srv/fc-py", "/srv/fc-py"]);
+  });
+
+  it("binds the installation a link leads to when that is out of sight too", () => {
+    expect(programMounts(VISIBLE, "/srv/fc-py/bin/python3", "/opt/py/bin/python3.12")).toEqual(["--ro-bind", "/srv/fc-py", "/srv/fc-py", "--ro-bind", "/opt/py", "/opt/py"]);
+  });
+});
+

@@ -77,3 +77,25 @@ export function nodeMount(visible: readonly string[], execPath = process.execPat
   if (exec !== execPath && !isUnder(execPath, [...visible, bound])) args.push("--symlink", exec, execPath);
   return args;
 }
+
+/**
+ * A program the operator installed outside the visible system directories (a Python built into
+ * /opt/python3.12, a venv): its whole installation (`<prefix>/bin/<program>` → `<prefix>`), read-only,
+ * where the host has it, and the installation of what it links to when that is elsewhere again.
+ */
+export function programMounts(visible: readonly string[], path: string, real = realpathSync(path)): string[] {
+  const args: string[] = [];
+  const bound: string[] = [];
+  for (const file of [path, real]) {
+    if (isUnder(file, [...visible, ...bound])) continue;
+    const prefix = dirname(dirname(file));
+    if (prefix === "/" || prefix === "/usr") {
+      args.push("--ro-bind", file, file);
+      bound.push(file);
+    } else {
+      args.push("--ro-bind", prefix, prefix);
+      bound.push(prefix);
+    }
+  }
+  return args;
+}

@@ -7,7 +7,7 @@ import type { Readable } from "node:stream";
 import { detectCgroups, type CgroupDriver } from "./cgroup.js";
 import { SANDBOX_PATHS, type SandboxPaths } from "./layout.js";
 import { detectHostNode, hostNodeArgv, hostNodeMounts, type HostNode } from "./host-node.js";
-import { nodeMount, systemMounts, visibleSystemDirs } from "./mounts.js";
+import { nodeMount, programMounts, systemMounts, visibleSystemDirs } from "./mounts.js";
 import { startNetwork } from "./network.js";
 import { seccompFilter } from "./seccomp.js";
 import { SandboxedProcess } from "./sandboxed-process.js";
@@ -31,6 +31,8 @@ export interface SandboxerOptions {
   disableCgroups?: boolean;
   /** Size of each instance's private /tmp. */
   tmpBytes: number;
+  /** Programs installed outside the system directories that instances run (configured interpreters): mounted with their installations. */
+  programs?: string[];
 }
 
 /**
@@ -325,6 +327,7 @@ export class Sandboxer {
     const args = [
       ...systemMounts(this.visibleSystemDirs),
       ...nodeMount(this.visibleSystemDirs),
+      ...(this.options.programs ?? []).flatMap((program) => programMounts(this.visibleSystemDirs, program)),
       "--ro-bind",
       join(this.options.workDir, "passwd"),
       "/etc/passwd",

@@ -43,7 +43,7 @@ function beat(): void {
   if (lagMs > data.stallMs) return;
   const heartbeat: Heartbeat = {
     ...data.identity,
-    ...(data.direct ? { direct: data.direct } : {}),
+    ...data.about,
     ready: state.ready(),
     startedAt: data.startedAt,
     pid: process.pid,

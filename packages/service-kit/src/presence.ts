@@ -17,7 +17,12 @@ export interface Heartbeat {
   lagMs?: number;
   /** An invoker's direct-call address and the token it asks for (see DirectAdvert). */
   direct?: { address: string; token: string };
+  /** What an invoker runs each Python runtime name on (getFunction shows it). */
+  runtimes?: Record<string, { path: string; version: string; configured?: true }>;
 }
+
+/** What a node says about itself in every heartbeat, beyond who and how it is. */
+export type NodeAbout = Pick<Heartbeat, "direct" | "runtimes">;
 
 export const HEARTBEAT_INTERVAL_MS = 2_000;
 /** A node not heard from for this long is gone. */
@@ -32,7 +37,7 @@ export interface PresenceThreadData {
   natsUrl: string;
   prefix: string;
   identity: { service: string; node: string };
-  direct?: Heartbeat["direct"];
+  about?: NodeAbout;
   startedAt: string;
   intervalMs: number;
   stallMs: number;
@@ -67,8 +72,8 @@ export interface PresenceOptions {
   natsUrl: string;
   prefix: string;
   identity: { service: string; node: string };
-  /** Where this node takes calls directly (invokers). */
-  direct?: Heartbeat["direct"];
+  /** What this node says about itself: where it takes calls directly, its runtimes (invokers). */
+  about?: NodeAbout;
   isReady: () => boolean;
   intervalMs?: number;
   /** A main thread that has not run for this long gets no more heartbeats (the node is presumed dead). */
@@ -101,7 +106,7 @@ export class PresencePublisher {
       natsUrl: this.options.natsUrl,
       prefix: this.options.prefix,
       identity: this.options.identity,
-      ...(this.options.direct ? { direct: this.options.direct } : {}),
+      ...(this.options.about ? { about: this.options.about } : {}),
       startedAt: this.startedAt,
       intervalMs: this.options.intervalMs ?? HEARTBEAT_INTERVAL_MS,
       stallMs: this.options.stallMs ?? MAX_LAG_GRACE_MS,

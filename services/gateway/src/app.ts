@@ -18,6 +18,7 @@ import { FunctionCatalog } from "./functions/catalog.js";
 import { ImageAcceleration } from "./images/acceleration.js";
 import { RegistryPinning } from "./images/pinning.js";
 import { functionRoutes } from "./functions/routes.js";
+import { interpretersFor } from "./functions/interpreters.js";
 import { healthRoutes } from "./health/routes.js";
 import { createAuthenticator } from "./http/auth.js";
 import { instrumentHttp } from "./http/metrics.js";
@@ -137,7 +138,10 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   layerRoutes(http, ctx, layerCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES));
   const versionCatalog = new VersionCatalog(ctx, serviceCatalog);
   versionRoutes(http, versionCatalog, new AliasCatalog(ctx, serviceCatalog, versionCatalog));
-  functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES), (digest) => acceleration.status(digest));
+  functionRoutes(http, ctx, functionCatalog, codeBodyLimit(env.NIMBUS_MAX_CODE_ZIP_BYTES), {
+    acceleration: (digest) => acceleration.status(digest),
+    interpreters: (runtime) => interpretersFor(presence.alive(), runtime),
+  });
   tagRoutes(http, serviceCatalog);
   codeRoutes(http, ctx);
   const limits = { maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES, maxAsyncBodyBytes: env.NIMBUS_MAX_ASYNC_BODY_BYTES };

@@ -20,6 +20,7 @@ import { createInvokeHandler } from "./invoke.js";
 import { Pool } from "./pool/pool.js";
 import { Provisioner } from "./pool/provisioner.js";
 import { PYTHON_DIR } from "./pool/instance-spec.js";
+import { interpreters, vendorMsgpack } from "./pool/python.js";
 import { Resolver } from "./resolver.js";
 import { InvokeServer } from "./transport/server.js";
 import { DirectServer } from "./transport/direct.js";
@@ -48,7 +49,9 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   await rm(runtimeDir, { recursive: true, force: true });
   await cp(RUNTIME_DIR, runtimeDir, { recursive: true });
   await cp(PYTHON_RUNTIME_DIR, join(runtimeDir, PYTHON_DIR), { recursive: true });
+  await vendorMsgpack(join(runtimeDir, PYTHON_DIR));
 
+  interpreters.configure(env.NIMBUS_PYTHON_INTERPRETERS);
   const sandboxer = await Sandboxer.create({
     workDir: join(env.invokerDir, "sandbox"),
     // Named after the node and its directory: two invokers sharing a node id on one host (test
@@ -59,6 +62,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
     requireBwrap: env.NIMBUS_REQUIRE_SANDBOX,
     disableCgroups: env.NIMBUS_DISABLE_CGROUPS,
     tmpBytes: env.NIMBUS_SANDBOX_TMP_BYTES,
+    programs: interpreters.configuredPaths(),
   });
   logger.info({ sandbox: sandboxer.describe() }, "sandbox");
   for (const warning of sandboxer.warnings) logger.warn(warning);
@@ -249,7 +253,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
         natsUrl: env.NIMBUS_NATS_URL,
         prefix: env.NIMBUS_PREFIX,
         identity: { service: "invoker", node },
-        ...(advert ? { direct: advert } : {}),
+        about: { ...(advert ? { direct: advert } : {}), runtimes: interpreters.describe() },
         isReady: () => connections.up,
         intervalMs: PRESENCE_INTERVAL_MS,
         logger,

@@ -38,6 +38,17 @@ const Schema = CommonEnv.extend({
    * needs room. Needs bubblewrap and cgroups; 0 turns it off.
    */
   NIMBUS_PREWARM: envInt(2, 0, 64),
+  /**
+   * Interpreters the operator installed for FC's Python runtime names, as
+   * `python3.9=/opt/python3.9/bin/python3.9,python3.12=/usr/local/bin/python3.12` (a venv's
+   * `bin/python3` works too). Each is mounted read-only, with its installation, into the sandboxes
+   * that run it. Names not listed run on Debian's `/usr/bin/python3.N`, or the closest one installed.
+   */
+  NIMBUS_PYTHON_INTERPRETERS: z
+    .string()
+    .regex(/^\s*$|^python3(\.\d+)?=\/[^,=]+(,python3(\.\d+)?=\/[^,=]+)*$/, { error: "must be runtime=/absolute/path pairs separated by commas, e.g. python3.12=/usr/local/bin/python3.12" })
+    .default("")
+    .transform((value) => Object.fromEntries(value.split(",").filter((pair) => pair.trim()).map((pair) => pair.split("=").map((part) => part.trim()) as [string, string]))),
   /** How long an instance may take to start (sandbox + runtime + handler module, or bootstrap listening). */
   NIMBUS_INSTANCE_START_TIMEOUT_MS: envInt(30_000, 1_000, 600_000),
   /** How long a request waits for a slot once its function is at its instance limit, before 429. */

@@ -5,6 +5,7 @@ import {
   functionView,
   hasCodePackage,
   Headers,
+  isPythonRuntime,
   errors,
   parseOrThrow,
   parseQualifiedService,
@@ -19,6 +20,7 @@ import { jsonBody } from "../http/body.js";
 import { checkIfMatch, etagOf, hasIfMatch } from "../http/etag.js";
 import { ListQuery, paginate } from "../http/listing.js";
 import type { FunctionCatalog } from "./catalog.js";
+import type { InterpreterView } from "./interpreters.js";
 
 interface ServiceParams {
   serviceName: string;
@@ -33,20 +35,22 @@ function expectedChecksum(req: FastifyRequest): string | undefined {
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }
 
+/** What the invoker nodes say about functions: whether an image's digest is on one yet (accelerationInfo.status), what runs Python. */
+export interface FunctionStatus {
+  acceleration: (digest: string) => AccelerationStatus;
+  interpreters: (runtime: string) => InterpreterView[];
+}
 
-/**
- * FC 2.0 function API: `/2016-08-15/services/{svc}/functions[/{fn}[/code]]`. `acceleration` tells
- * whether an image function's digest is on an invoker node yet (accelerationInfo.status).
- */
+/** FC 2.0 function API: `/2016-08-15/services/{svc}/functions[/{fn}[/code]]`. */
 export function functionRoutes(
   app: FastifyInstance,
   ctx: GatewayContext,
   catalog: FunctionCatalog,
   codeBodyLimit: number,
-  acceleration: (digest: string) => AccelerationStatus,
+  status: FunctionStatus,
 ): void {
   const base = "/2016-08-15/services/:serviceName/functions";
-  const view = (record: FunctionRecord) => functionView(record, acceleration);
+  const view = (record: FunctionRecord) => functionView(record, status.acceleration);
 
   app.post<{ Params: ServiceParams }>(base, { bodyLimit: codeBodyLimit }, async (req, reply) => {
     const service = assertName("service", req.params.serviceName);
@@ -65,7 +69,9 @@ export function functionRoutes(
   app.get<{ Params: FunctionParams }>(`${base}/:functionName`, async (req, reply) => {
     const { service, qualifier } = parseQualifiedService(req.params.serviceName);
     const record = catalog.getQualified(service, qualifier, assertName("function", req.params.functionName));
-    return reply.header(Headers.etag, etagOf(record)).send(view(record));
+    // Beyond FC: which interpreter a Python function runs on, node by node.
+    const interpreters = isPythonRuntime(record.runtime) ? { interpreters: status.interpreters(record.runtime) } : {};
+    return reply.header(Headers.etag, etagOf(record)).send({ ...view(record), ...interpreters });
   });
 
   app.get<{ Params: FunctionParams }>(`${base}/:functionName/code`, async (req) => {
