@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
 // runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
-// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo, umoci, python3 and python3-msgpack — and for tests docker-registry, openssl and python3-flask — when
+// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo, umoci, python3, python3-msgpack and python3-pip — and for tests docker-registry, openssl and python3-flask — when
 // it is allowed to), builds, then hands over.
 import { spawnSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
@@ -122,6 +122,12 @@ const PYTHON = [
     present: () => spawnSync("/usr/bin/python3", ["-c", "import msgpack"], { stdio: "ignore" }).status === 0,
   },
 ];
+const PIP = {
+  binary: "python3-pip",
+  pkg: "python3-pip",
+  why: "nimbus deploy installs a Python function's requirements.txt with pip",
+  present: () => spawnSync("/usr/bin/python3", ["-m", "pip", "--version"], { stdio: "ignore" }).status === 0,
+};
 const FLASK = {
   binary: "python3-flask",
   pkg: "python3-flask",
@@ -150,6 +156,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
       { ...ZIP, required: false },
       ...IMAGES.map((m) => ({ ...m, required: false })),
       ...PYTHON.map((m) => ({ ...m, required: false })),
+      { ...PIP, required: false },
     ]);
     ensureNodeModules();
     build();
@@ -173,6 +180,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
       { ...ZIP, required: true },
       ...IMAGES.map((m) => ({ ...m, required: true })),
       ...PYTHON.map((m) => ({ ...m, required: true })),
+      { ...PIP, required: true },
       { ...REGISTRY, required: true },
       { ...FLASK, required: true },
       { ...OPENSSL, required: true },

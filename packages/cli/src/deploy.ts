@@ -6,6 +6,7 @@ import { parse as parseYaml } from "yaml";
 import { FcApiError } from "@nimbus/sdk";
 import { clientFor, loadConfig } from "./config.js";
 import { imageSpec, type ImageSpec } from "./deploy-image.js";
+import { detectRuntime, REQUIREMENTS, vendorRequirements } from "./python-package.js";
 import { isSkipped, zipDirectory } from "./zip-dir.js";
 
 const USAGE = `usage: nimbus deploy [dir] [--service <name>] [--function <name>] [--runtime nodejs20] [--handler index.handler]
@@ -14,8 +15,12 @@ const USAGE = `usage: nimbus deploy [dir] [--service <name>] [--function <name>]
                      [--acceleration Default|None] [--web-server-mode true|false] [the options above]
 
 Creates (or updates) a service and a function from a directory (default: the current one). Settings
-come from flags, or from <dir>/nimbus.yaml. Without a name from either, the service is 'default' and
-the function is named after the directory (say which with --service and --function):
+come from flags, or from <dir>/nimbus.yaml. Without a runtime from either, a directory with an
+index.py or a ${REQUIREMENTS} (and no index.js or package.json) is python3, any other nodejs20. A
+Python function's ${REQUIREMENTS} is installed into the package with this machine's pip
+(python3 -m pip install -t; NIMBUS_PYTHON names another interpreter, pip's own settings apply).
+Without a name from either, the service is 'default' and the function is named after the directory
+(say which with --service and --function):
 
   service: demo
   function: hello
@@ -82,7 +87,7 @@ export async function deploy(argv: string[]): Promise<void> {
   const manifest = (existsSync(manifestPath) ? parseYaml(await readFile(manifestPath, "utf8")) : {}) as Record<string, unknown>;
   // Everything the command line and nimbus.yaml say is checked before anything is sent.
   const image = imageSpec(values, manifest);
-  const spec = functionSpec(values, manifest, image);
+  const spec = functionSpec(values, manifest, image, image ? undefined : detectRuntime(dir));
   const namedService = values.service ?? (manifest["service"] as string | undefined);
   const namedFunction = values.function ?? (manifest["function"] as string | undefined);
   const service = namedService ?? "default";
@@ -95,9 +100,9 @@ export async function deploy(argv: string[]): Promise<void> {
   if (image) {
     what = `image ${image.customContainerConfig.image}`;
   } else {
-    const zip = await codePackage(dir, manifestPath);
+    const zip = await codePackage(dir, manifestPath, String(spec["runtime"]));
     spec["code"] = { zipFile: zip.toString("base64") };
-    what = `${zip.length} bytes`;
+    what = `${String(spec["runtime"])}, ${zip.length} bytes`;
   }
   const client = clientFor(await loadConfig());
 
@@ -131,9 +136,14 @@ export async function deploy(argv: string[]): Promise<void> {
   process.stdout.write(`${JSON.stringify(result.data, null, 2)}\n`);
 }
 
-/** The function's fields from nimbus.yaml and the flags (flags win); FC's runtime for an image function. */
-function functionSpec(values: { runtime?: string | undefined; handler?: string | undefined; memory?: string | undefined; timeout?: string | undefined; env?: string[] | undefined }, manifest: Record<string, unknown>, image: ImageSpec | undefined): Record<string, unknown> {
-  const spec: Record<string, unknown> = image ? {} : { runtime: "nodejs20", handler: "index.handler" };
+/** The function's fields from nimbus.yaml and the flags (flags win); FC's runtime for an image function, else the one the directory's code says. */
+function functionSpec(
+  values: { runtime?: string | undefined; handler?: string | undefined; memory?: string | undefined; timeout?: string | undefined; env?: string[] | undefined },
+  manifest: Record<string, unknown>,
+  image: ImageSpec | undefined,
+  detected: string | undefined,
+): Record<string, unknown> {
+  const spec: Record<string, unknown> = image ? {} : { runtime: detected, handler: "index.handler" };
   for (const field of FUNCTION_FIELDS) if (manifest[field] !== undefined) spec[field] = manifest[field];
   if (values.runtime) spec["runtime"] = values.runtime;
   if (values.handler) spec["handler"] = values.handler;
@@ -157,14 +167,22 @@ function functionSpec(values: { runtime?: string | undefined; handler?: string |
   return spec;
 }
 
-/** The directory zipped, or why there is nothing to deploy (no directory; no code and no image). */
-async function codePackage(dir: string, manifestPath: string): Promise<Buffer> {
+/**
+ * The directory zipped — a Python function's with the packages its requirements.txt names — or why
+ * there is nothing to deploy (no directory; no code and no image).
+ */
+async function codePackage(dir: string, manifestPath: string, runtime: string): Promise<Buffer> {
   if (!existsSync(dir)) throw new Error(`${dir} does not exist: deploy takes a directory of code, or --image <reference> for a container image`);
   const entries = (await readdir(dir)).filter((name) => name !== MANIFEST && !isSkipped(name));
   if (entries.length === 0) {
     throw new Error(`nothing to deploy: ${dir} holds no code and no container image is named (--image <reference>, or 'image:' in ${manifestPath})`);
   }
-  return zipDirectory(dir);
+  const vendored = runtime.startsWith("python") ? await vendorRequirements(dir) : undefined;
+  try {
+    return await zipDirectory(dir, vendored ? [vendored.dir] : []);
+  } finally {
+    await vendored?.remove();
+  }
 }
 
 /** What an image function runs after a deploy: the digest and the acceleration status. */
