@@ -1,5 +1,5 @@
-// coldstart — P3: the first call of a new function (sandboxed) against `node -e 0` and a bare
-// fork-to-first-IPC-reply, all spawned with a clean environment like instances are. Each round
+// coldstart — P3: the first call of a new function (sandboxed) against `node -e 0` (Python's
+// against `python3 -c pass`) and a bare fork-to-first-IPC-reply, all spawned with a clean environment like instances are. Each round
 // creates fresh functions: one with never-seen code (the package is fetched and unpacked too), one
 // whose code is already unpacked on the node.
 import { spawn } from "node:child_process";
@@ -19,6 +19,7 @@ function time(fn) {
 }
 
 const nodeE0 = time(() => new Promise((resolve) => spawn(process.execPath, ["-e", "0"], { env: cleanEnv, stdio: "ignore" }).on("exit", resolve)));
+const pythonPass = time(() => new Promise((resolve) => spawn("/usr/bin/python3", ["-c", "pass"], { env: cleanEnv, stdio: "ignore" }).on("exit", resolve)));
 const nodeE0Inherited = time(() => new Promise((resolve) => spawn(process.execPath, ["-e", "0"], { stdio: "ignore" }).on("exit", resolve)));
 const forkReply = time(
   () =>
@@ -88,7 +89,7 @@ try {
     await clusters[""].client().invokeFunction("cold", "seed", "");
     return performance.now() - started;
   };
-  const samples = { "node -e 0 (clean env)": [], "node -e 0 (this env)": [], "fork → first IPC reply": [], "nimbus warm call (same client)": [] };
+  const samples = { "node -e 0 (clean env)": [], "python3 -c pass (clean env)": [], "node -e 0 (this env)": [], "fork → first IPC reply": [], "nimbus warm call (same client)": [] };
   for (const suffix of Object.keys(clusters)) {
     samples[`nimbus first call, code cached${suffix}`] = [];
     samples[`nimbus first call, new code${suffix}`] = [];
@@ -97,6 +98,7 @@ try {
   }
   for (let i = 0; i < Math.max(ROUNDS, SAMPLES); i++) {
     samples["node -e 0 (clean env)"].push(await nodeE0());
+    samples["python3 -c pass (clean env)"].push(await pythonPass());
     samples["node -e 0 (this env)"].push(await nodeE0Inherited());
     samples["fork → first IPC reply"].push(await forkReply());
     samples["nimbus warm call (same client)"].push(await warmCall());
@@ -109,11 +111,13 @@ try {
     }
   }
   const base = median(samples["node -e 0 (clean env)"]);
+  const pythonBase = median(samples["python3 -c pass (clean env)"]);
   const rows = Object.entries(samples).map(([variant, list]) => ({
     variant,
     "median ms": round2(median(list)),
     "p90 ms": round2([...list].sort((a, b) => a - b)[Math.floor(list.length * 0.9)]),
     "× node -e 0": round2(median(list) / base),
+    ...(variant.includes("Python") ? { "× python3 -c pass": round2(median(list) / pythonBase) } : {}),
   }));
   const targets = [
     { figure: "P3 cold start × node -e 0", measured: round2(median(samples["nimbus first call, code cached"]) / base), target: "≤ 1.2" },
@@ -123,6 +127,8 @@ try {
       measured: round2((median(samples["nimbus first call, code cached, pre-started pool"]) - median(samples["nimbus warm call (same client)"])) / base),
       target: "≤ 0.3",
     },
+    { figure: "P3 Python cold start × python3 -c pass", measured: round2(median(samples["nimbus first call, Python"]) / pythonBase), target: "≤ 1.2" },
+    { figure: "P3 Python cold start from the pre-started pool × python3 -c pass", measured: round2(median(samples["nimbus first call, Python, pre-started pool"]) / pythonBase), target: "≤ 0.3" },
   ];
   console.table(targets);
   await report("coldstart", rows, {

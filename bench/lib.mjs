@@ -135,6 +135,30 @@ export function bareHandlerServer(handler) {
   `);
 }
 
+/**
+ * A WSGI handler's source served in-process by Python's own wsgiref server (single-threaded, as
+ * gunicorn's sync worker; HTTP/1.0, so each request on a connection of its own): the baseline of a
+ * Python HTTP function.
+ */
+export async function bareWsgiServer(handler) {
+  const script = `
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+${handler}
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+server = make_server("127.0.0.1", 0, handler, handler_class=Quiet)
+print(server.server_port, flush=True)
+server.serve_forever()
+`;
+  const child = spawn("/usr/bin/python3", ["-c", script], { stdio: ["ignore", "pipe", "inherit"], env: { PATH: process.env.PATH } });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+    child.once("exit", (code) => reject(new Error(`the wsgiref server exited ${code}`)));
+  });
+  return { port, pid: child.pid, stop: () => child.kill("SIGKILL") };
+}
+
 /** Installs the peer platforms (serverless-offline) into bench/peers when missing. */
 export function ensurePeers() {
   const dir = join(ROOT, "bench", "peers");
