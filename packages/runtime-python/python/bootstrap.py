@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import queue
 import struct
 import sys
 import threading
@@ -282,10 +283,29 @@ def load(fn):
 # ---- invocations ----
 
 
+# Calls run on worker threads that stay for the next call (starting a thread costs ~10× handing work
+# to one that waits); a new one starts only when none is idle, so instanceConcurrency calls run at once.
+_tasks = queue.SimpleQueue()
+_idle_lock = threading.Lock()
+_idle = [0]
+
+
+def _worker():
+    while True:
+        context, target = _tasks.get()
+        context.run(target)
+        with _idle_lock:
+            _idle[0] += 1
+
+
 def _in_thread(target):
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=lambda: context.run(target), daemon=True)
-    thread.start()
+    with _idle_lock:
+        start = _idle[0] == 0
+        if not start:
+            _idle[0] -= 1
+    _tasks.put((contextvars.copy_context(), target))
+    if start:
+        threading.Thread(target=_worker, daemon=True).start()
 
 
 def run_hook(frame_id, ctx, hook, label, reply):
