@@ -157,17 +157,30 @@ def handler(event, context):
 
   it("serves a WSGI application behind an HTTP trigger", async () => {
     const code = `
+import json
+
+class Body:
+    """A streamed body: the legacy write() first, then a generator's parts; close() is called."""
+    def __init__(self, parts):
+        self.parts = parts
+    def __iter__(self):
+        for part in self.parts:
+            yield part
+    def close(self):
+        print("body closed")
+
 def handler(environ, start_response):
     body = environ["wsgi.input"].read().decode()
-    start_response("201 Created", [("Content-Type", "application/json"), ("X-Echo", environ.get("HTTP_X_ECHO", ""))])
-    import json
-    return [json.dumps({
+    write = start_response("201 Created", [("Content-Type", "application/json"), ("X-Echo", environ.get("HTTP_X_ECHO", ""))])
+    text = json.dumps({
         "method": environ["REQUEST_METHOD"],
         "path": environ["PATH_INFO"],
         "query": environ["QUERY_STRING"],
         "body": body,
         "request_id": environ["fc.context"].request_id,
-    }).encode()]
+    })
+    write(text[:5].encode())
+    return Body([text[5:10], text[10:].encode()])
 `;
     const client = await deploy(ctx.cluster, "py", "web", { "index.py": code }, { runtime: "python3", handler: "index.handler" });
     await client.createTrigger("py", "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["POST"] } });
