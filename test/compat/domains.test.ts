@@ -76,10 +76,6 @@ describe("custom domains through @alicloud/fc2", () => {
   it("refuses domains and routes it cannot serve, writing nothing", async () => {
     const domain = `${uniqueName("bad").replace("_", "-")}.example.com`;
     const route = (extra: Record<string, unknown>) => ({ routeConfig: { routes: [{ path: "/*", serviceName: svc, functionName: "users", ...extra }] } });
-    await expectFcError(ctx.fc.createCustomDomain(domain, route({ functionName: "missing" })), "FunctionNotFound");
-    await expectFcError(ctx.fc.createCustomDomain(domain, route({ serviceName: uniqueName("nosvc") })), "ServiceNotFound");
-    await expectFcError(ctx.fc.createCustomDomain(domain, route({ qualifier: "nope" })), "AliasNotFound");
-    await expectFcError(ctx.fc.createCustomDomain(domain, route({ qualifier: "7" })), "VersionNotFound");
     await expectFcError(ctx.fc.createCustomDomain(domain, route({ path: "no-slash" })), "InvalidArgument", "path");
     await expectFcError(ctx.fc.createCustomDomain(domain, { protocol: "HTTPS" }), "InvalidArgument", "HTTP");
     await expectFcError(ctx.fc.createCustomDomain(domain, { routeConfig: { routes: [{ path: "/a", serviceName: svc, functionName: "users" }, { path: "/a", serviceName: svc, functionName: "home" }] } }), "InvalidArgument", "twice");
@@ -89,8 +85,35 @@ describe("custom domains through @alicloud/fc2", () => {
     await expectFcError(ctx.fc.getCustomDomain(domain), "DomainNameNotFound");
 
     await ctx.fc.createCustomDomain(domain, route({}));
-    await expectFcError(ctx.fc.updateCustomDomain(domain, route({ functionName: "missing" })), "FunctionNotFound");
-    expect((await ctx.fc.getCustomDomain(domain)).data.routeConfig.routes[0].functionName).toBe("users");
+    await expectFcError(ctx.fc.updateCustomDomain(domain, route({ path: "no-slash" })), "InvalidArgument", "path");
+    expect((await ctx.fc.getCustomDomain(domain)).data.routeConfig.routes[0].path).toBe("/*");
+    await ctx.fc.deleteCustomDomain(domain);
+  });
+
+  it("accepts routes to services, functions and qualifiers that do not exist yet, as FC does, and answers FC's not-found error for them until they do", async () => {
+    const domain = `${uniqueName("later").replace("_", "-")}.example.com`;
+    const later = uniqueName("latersvc");
+    await ctx.fc.createCustomDomain(domain, {
+      protocol: "HTTP",
+      routeConfig: {
+        routes: [
+          { path: "/svc/*", serviceName: later, functionName: "fn" },
+          { path: "/fn/*", serviceName: svc, functionName: "notyet" },
+          { path: "/alias/*", serviceName: svc, functionName: "users", qualifier: "nope" },
+          { path: "/version/*", serviceName: svc, functionName: "users", qualifier: "7" },
+        ],
+      },
+    });
+    for (const [path, code] of [["/svc/x", "ServiceNotFound"], ["/fn/x", "FunctionNotFound"], ["/alias/x", "AliasNotFound"], ["/version/x", "VersionNotFound"]] as const) {
+      const res = await at(domain, path);
+      expect(res.status, path).toBe(404);
+      expect(res.json.ErrorCode, path).toBe(code);
+      expect(res.headers["x-fc-request-id"], path).toBeTruthy();
+    }
+    // Once the function exists (with its HTTP trigger), the same route serves it.
+    await deploy(ctx.cluster, later, "fn", { "index.js": ECHO("later") });
+    await ctx.fc.createTrigger(later, "fn", trigger());
+    expect((await at(domain, "/svc/x")).json).toMatchObject({ fn: "later", path: "/svc/x" });
     await ctx.fc.deleteCustomDomain(domain);
   });
 

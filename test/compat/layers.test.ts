@@ -112,7 +112,7 @@ describe("layers through @alicloud/fc2", () => {
     await expectFcError(create([arnOf(layer, 99)]), "InvalidArgument", "does not exist");
     await expectFcError(create([2, 3, 4, 5, 6, 2].map((v) => arnOf(layer, v))), "InvalidArgument", "at most 5");
     await expectFcError(create([arnOf(layer, 2), arnOf(layer, 2)]), "InvalidArgument", "twice");
-    await expectFcError(create(["acs:fc:cn-local:123:layers/x/versions/0"]), "InvalidArgument", "layer version ARN");
+    await expectFcError(create(["acs:fc:cn-local:123:layers/x/versions/0"]), "InvalidArgument", "arnV2");
     await expectFcError(create([arnOf(layer, 1)]), "InvalidArgument", "not with nodejs20");
     await expectFcError(create([`acs:fc:elsewhere:${ctx.cluster.credentials.accountId}:layers/${layer}/versions/2`]), "InvalidArgument");
     // Nothing was half-created.

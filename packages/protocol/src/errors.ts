@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   InvalidArgument: 400,
   MissingRequiredHeader: 400,
   PathNotSupported: 400,
+  OperationNotSupported: 400,
   LimitExceeded: 400,
   EntityTooLarge: 413,
   AccessDenied: 403,
@@ -120,6 +121,10 @@ export const errors = {
   invalidArgument: (message: string) => new NimbusError("InvalidArgument", message),
   missingHeader: (header: string) =>
     new NimbusError("MissingRequiredHeader", `required HTTP header ${header} was not specified`),
+  /** An FC operation that has no meaning outside Alibaba Cloud: what to do instead. */
+  operationNotSupported: (operation: string, instead: string) => new NimbusError("OperationNotSupported", `${operation} is not supported by Nimbus: ${instead}`),
+  httpFunctionInvoked: (fn: string, urls: string[]) =>
+    new NimbusError("InvalidArgument", `function '${fn}' is an HTTP function (it has an HTTP trigger): call it through its trigger, ${urls.join(" or ")}; InvokeFunction calls event functions`),
   pathNotSupported: (method: string, path: string) =>
     new NimbusError("PathNotSupported", `'${method}' against '${path}' is not supported`),
   entityTooLarge: (limitBytes: number) =>

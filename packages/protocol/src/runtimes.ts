@@ -42,6 +42,11 @@ export function isSupportedRuntime(value: string): value is Runtime {
   return ALL.has(value);
 }
 
+/** True for FC's Node.js runtimes. */
+export function isNodeRuntime(value: string): value is NodeRuntime {
+  return (NODE_RUNTIMES as readonly string[]).includes(value);
+}
+
 /** True for FC's Python 3 runtimes. */
 export function isPythonRuntime(value: string): value is PythonRuntime {
   return (PYTHON_RUNTIMES as readonly string[]).includes(value);

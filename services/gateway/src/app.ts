@@ -1,4 +1,4 @@
-import { createNaming } from "@nimbus/protocol";
+import { createNaming, triggerView } from "@nimbus/protocol";
 import {
   Connections,
   connectNats,
@@ -17,6 +17,7 @@ import type { GatewayEnv } from "./env.js";
 import { FunctionCatalog } from "./functions/catalog.js";
 import { ImageAcceleration } from "./images/acceleration.js";
 import { RegistryPinning } from "./images/pinning.js";
+import { accountRoutes } from "./account/routes.js";
 import { functionRoutes } from "./functions/routes.js";
 import { interpretersFor } from "./functions/interpreters.js";
 import { healthRoutes } from "./health/routes.js";
@@ -100,7 +101,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     pinning,
     prepull: (image) => acceleration.prepull(image),
   });
-  const domainCatalog = new CustomDomainCatalog(ctx, functionCatalog);
+  const domainCatalog = new CustomDomainCatalog(ctx);
 
   const presence = new PresenceTracker(nc, naming);
   const mirrorsReady = () => mirrors.ready();
@@ -143,6 +144,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     interpreters: (runtime) => interpretersFor(presence.alive(), runtime),
   });
   tagRoutes(http, serviceCatalog);
+  accountRoutes(http, ctx);
   codeRoutes(http, ctx);
   const limits = { maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES, maxAsyncBodyBytes: env.NIMBUS_MAX_ASYNC_BODY_BYTES };
   const resolver = new TargetResolver(mirrors, naming);
@@ -154,7 +156,12 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     redisReady: () => connections.redis,
     timeoutMs: env.NIMBUS_ASYNC_ENQUEUE_TIMEOUT_MS,
   };
-  invocationRoutes(http, caller, intake, limits);
+  invocationRoutes(http, caller, intake, limits, (service, fn, base) =>
+    triggerCatalog
+      .list(service, fn)
+      .filter((t) => t.triggerType === "http")
+      .map((t) => triggerView(t, base).urlInternet),
+  );
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);

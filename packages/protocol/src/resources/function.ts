@@ -44,7 +44,8 @@ const LifecycleHook = z.object({ handler, timeout: z.number().int().min(1).max(9
  */
 const InstanceLifecycleConfig = z.object({ preStop: LifecycleHook.optional(), preFreeze: LifecycleHook.optional() }).passthrough();
 
-const LAYER_ARN = /^acs:fc:[^:]*:[^:]*:layers\/[A-Za-z_][A-Za-z0-9_-]{0,127}\/versions\/[1-9][0-9]*$/;
+/** A layer version by its `arnV2` (`acs:fc:{region}:{account}:layers/{name}/versions/{n}`) or its older `arn` (`{account}#{name}#{n}`). */
+const LAYER_ARN = /^(acs:fc:[^:]*:[^:]*:layers\/[A-Za-z_][A-Za-z0-9_-]{0,127}\/versions\/[1-9][0-9]*|[^#\s]{1,64}#[A-Za-z_][A-Za-z0-9_-]{0,127}#[1-9][0-9]*)$/;
 
 /** The fields of a function a client sets (create and update). */
 export const FunctionSpec = z.object({
@@ -66,7 +67,7 @@ export const FunctionSpec = z.object({
   instanceConcurrency: intField(Limits.instanceConcurrency.min, Limits.instanceConcurrency.max),
   caPort: intField(Limits.caPort.min, Limits.caPort.max),
   layers: z
-    .array(z.string().regex(LAYER_ARN, { error: "must be a layer version ARN acs:fc:{region}:{account}:layers/{name}/versions/{n}" }))
+    .array(z.string().regex(LAYER_ARN, { error: "must be a layer version's arnV2 (acs:fc:{region}:{account}:layers/{name}/versions/{n}) or arn ({account}#{name}#{n})" }))
     .max(Limits.layersPerFunction, { error: `at most ${Limits.layersPerFunction} layers are allowed` }),
   customRuntimeConfig: CustomRuntimeConfig,
   customContainerConfig: CustomContainerConfigFields,
@@ -206,6 +207,7 @@ export function functionView(record: FunctionRecord, acceleration: (digest: stri
     instanceConcurrency: fn.instanceConcurrency,
     caPort: fn.caPort,
     layers: record.layers ?? [],
+    layersArnV2: record.layers ?? [],
     customRuntimeConfig: record.customRuntimeConfig ?? (isCustomRuntime(record.runtime) ? { command: [], args: [] } : undefined),
     customContainerConfig: record.customContainerConfig
       ? customContainerView(record.customContainerConfig, record.resolvedImage, record.resolvedImage ? acceleration(record.resolvedImage.digest) : "Preparing")

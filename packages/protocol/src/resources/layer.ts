@@ -50,6 +50,15 @@ export function parseLayerVersionArn(arn: string): { region: string; accountId: 
   return { region: m[1] ?? "", accountId: m[2] ?? "", layer: m[3] ?? "", version: Number(m[4]) };
 }
 
+const LAYER_VERSION_ARN_V1 = /^([^#\s]{1,64})#([A-Za-z_][A-Za-z0-9_-]{0,127})#([1-9][0-9]{0,9})$/;
+
+/** Parses FC's older layer version `arn` (`{account}#{name}#{n}`, which publishLayerVersion still returns); undefined when it is not one. */
+export function parseLayerVersionArnV1(arn: string): { accountId: string; layer: string; version: number } | undefined {
+  const m = LAYER_VERSION_ARN_V1.exec(arn);
+  if (!m || !NAME_PATTERN.test(m[2] ?? "")) return undefined;
+  return { accountId: m[1] ?? "", layer: m[2] ?? "", version: Number(m[3]) };
+}
+
 /** A layer version as FC's API returns it; `location` is where its code can be downloaded. */
 export function layerVersionView(record: LayerVersionRecord, ctx: { region: string; accountId: string }, location = "") {
   return {

@@ -8,18 +8,14 @@ import {
   type UpdateCustomDomainBody,
 } from "@nimbus/protocol";
 import { CAS_ATTEMPTS, type GatewayContext, type WriteGuard } from "../context.js";
-import type { FunctionCatalog } from "../functions/catalog.js";
 
 /**
  * Custom domains: a request whose Host names one is routed by its path (exact match, else the
- * longest `/*` prefix) to a function's HTTP handler, as its HTTP trigger would be. Every route must
- * name a function that exists through its qualifier when the domain is written.
+ * longest `/*` prefix) to a function's HTTP handler, as its HTTP trigger would be. A route may name
+ * a function that does not exist yet, as on FC: the request answers the not-found error then.
  */
 export class CustomDomainCatalog {
-  constructor(
-    private readonly ctx: GatewayContext,
-    private readonly functions: FunctionCatalog,
-  ) {}
+  constructor(private readonly ctx: GatewayContext) {}
 
   get(domain: string): CustomDomainRecord {
     const found = this.ctx.mirrors.customDomains.get(this.ctx.naming.kvKeys.customDomain(domain));
@@ -100,13 +96,15 @@ export class CustomDomainCatalog {
     if (api && api === domain) throw errors.invalidArgument(`domain name '${domain}' is the API's own host`);
   }
 
-  /** Every route names a function that exists through its qualifier; no two routes share a path. */
+  /**
+   * No two routes share a path. As on FC, a route may name a service, function or qualifier that
+   * does not exist (yet): a request on it answers FC's not-found error for what is missing.
+   */
   private checkRoutes(routes: readonly Route[]): void {
     const paths = new Set<string>();
     for (const route of routes) {
       if (paths.has(route.path)) throw errors.invalidArgument(`routeConfig: the path '${route.path}' is routed twice`);
       paths.add(route.path);
-      this.functions.getQualified(route.serviceName, route.qualifier, route.functionName);
     }
   }
 }

@@ -75,6 +75,8 @@ export class FunctionCatalog {
     // Cheap refusals first, from the server (not the mirror), before the package is even decoded.
     if (!(await this.ctx.store.services.get(this.ctx.naming.kvKeys.service(service)))) throw errors.serviceNotFound(service);
     if (await this.ctx.store.functions.get(key)) throw errors.functionExists(service, functionName);
+    const layers = this.layers.canonical(spec.layers);
+    if (layers) spec.layers = layers;
     this.layers.check(spec.layers, spec.runtime);
 
     // An image function has no package: its content is the digest its reference names now.
@@ -127,6 +129,8 @@ export class FunctionCatalog {
   ): Promise<FunctionRecord> {
     const key = this.ctx.naming.kvKeys.function(service, fn);
     const { code, customContainerConfig: containerPatch, ...spec } = body;
+    const layers = this.layers.canonical(spec.layers);
+    if (layers) spec.layers = layers;
     await this.current(service, fn).then((c) => {
       guard.check?.(c.value);
       checkFunctionUpdate(c.value, body);

@@ -1,11 +1,14 @@
 import type { FastifyInstance } from "fastify";
-import { errors } from "@nimbus/protocol";
+import { errors, isNodeRuntime, isPythonRuntime } from "@nimbus/protocol";
 import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
 import { callAttributes, type FunctionCaller } from "@nimbus/dispatch";
 import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
 import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
 import { callAddress } from "./target.js";
+import { baseUrl } from "../http/base-url.js";
+
+const isBuiltInRuntime = (runtime: string) => isNodeRuntime(runtime) || isPythonRuntime(runtime);
 
 /** What the gateway takes in a call (what a call may take to run and return is the FunctionCaller's). */
 export interface InvocationLimits {
@@ -18,8 +21,16 @@ interface Params {
   functionName: string;
 }
 
-/** `POST /2016-08-15/services/{svc}[.{q}]/functions/{fn}/invocations`. */
-export function invocationRoutes(app: FastifyInstance, caller: FunctionCaller, intake: AsyncIntake, limits: InvocationLimits): void {
+/** The URLs of a function's HTTP triggers (empty when it has none), for `baseUrl`. */
+export type HttpTriggerUrls = (service: string, fn: string, baseUrl: string) => string[];
+
+/**
+ * `POST /2016-08-15/services/{svc}[.{q}]/functions/{fn}/invocations`. A Node.js or Python function
+ * with an HTTP trigger is an HTTP function — its handler takes (request, response, context) or WSGI's
+ * (environ, start_response) — and is refused here with its trigger's URL, as FC does; a custom
+ * runtime or container serves both (`/invoke` here, its own paths through the trigger).
+ */
+export function invocationRoutes(app: FastifyInstance, caller: FunctionCaller, intake: AsyncIntake, limits: InvocationLimits, httpTriggerUrls: HttpTriggerUrls): void {
   void app.register(async (scope) => {
     rawBodies(scope);
     scope.post<{ Params: Params }>(
@@ -31,6 +42,10 @@ export function invocationRoutes(app: FastifyInstance, caller: FunctionCaller, i
         const log = logType(req, type);
         const to = callAddress(req.params.serviceName, req.params.functionName);
         const target = caller.resolve(to);
+        if (isBuiltInRuntime(target.record.runtime)) {
+          const urls = httpTriggerUrls(target.service, target.fn, baseUrl(req));
+          if (urls.length > 0) throw errors.httpFunctionInvoked(`${target.service}/${target.fn}`, urls);
+        }
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         if (type === "Async") {
           if (body.length > limits.maxAsyncBodyBytes) throw errors.entityTooLarge(limits.maxAsyncBodyBytes);

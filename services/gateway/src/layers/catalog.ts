@@ -3,6 +3,7 @@ import {
   fcTimestamp,
   layerVersionArn,
   parseLayerVersionArn,
+  parseLayerVersionArnV1,
   type FunctionRecord,
   type LayerVersionRecord,
   type PublishLayerVersionBody,
@@ -81,6 +82,19 @@ export class LayerCatalog {
     const inUse = this.usedBy(layerVersionArn(this.ctx.arn, layer, version));
     if (inUse) await this.ctx.store.layers.put(key, { ...current.value, deleted: true });
     else await this.ctx.store.layers.delete(key);
+  }
+
+  /**
+   * A function's layers as stored and read back: each as its arnV2, whichever of FC's two forms was
+   * written (an `arn`, `{account}#{name}#{n}`, names a layer of this account and region).
+   */
+  canonical(arns: readonly string[] | undefined): string[] | undefined {
+    return arns?.map((arn) => {
+      const v1 = parseLayerVersionArnV1(arn);
+      if (!v1) return arn;
+      if (v1.accountId !== this.ctx.arn.accountId) throw errors.invalidArgument(`layers: ${arn} names a layer of account ${v1.accountId}, not of this one (${this.ctx.arn.accountId})`);
+      return layerVersionArn(this.ctx.arn, v1.layer, v1.version);
+    });
   }
 
   /** Checks the layers a function is given: each must be a live version of a layer of this account. */
