@@ -10,7 +10,7 @@ import { buildContext } from "./context.js";
 import type { CustomRuntime } from "./custom.js";
 import { functionError } from "./errors.js";
 import { closeInheritedFds } from "./fds.js";
-import { callHandler, runEvent } from "./event.js";
+import { callHandler, runEvent, useLegacyErrors } from "./event.js";
 import { resolveFunction } from "./loader.js";
 import { captureOutput, patchConsole, scope, setOutputLimit } from "./output.js";
 import { WARMUP_VARIABLE } from "./names.js";
@@ -116,6 +116,7 @@ async function load(info: FunctionInfo): Promise<void> {
     Object.assign(process.env, info.processEnv);
   }
   setOutputLimit(info.maxOutputBytes);
+  useLegacyErrors(info.runtime === "nodejs4.4" || info.runtime === "nodejs6");
   try {
     if (info.kind === "custom") {
       const { CustomRuntime } = await import("./custom.js");
