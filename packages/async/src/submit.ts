@@ -1,4 +1,5 @@
 import { errors, type AsyncJob } from "@nimbus/protocol";
+import type { HttpRequestInfo } from "@nimbus/protocol/wire";
 import type { AsyncQueues } from "./queues.js";
 import { newInvocationRecord, type InvocationStore } from "./records.js";
 
@@ -12,6 +13,8 @@ export interface Submission {
   /** The caller's (or a deterministic) id; the request id when absent. */
   invocationId?: string | undefined;
   payload: Buffer;
+  /** An HTTP trigger's request (`payload` is its body), run by the function's HTTP handler. */
+  http?: HttpRequestInfo | undefined;
   traceparent?: string | undefined;
 }
 
@@ -54,6 +57,7 @@ export class AsyncSubmitter {
       function: s.fn,
       qualifier: queued.qualifier,
       payload: s.payload.toString("base64"),
+      ...(s.http ? { http: s.http } : {}),
       ...(s.traceparent ? { traceparent: s.traceparent } : {}),
       enqueuedAt: queued.startedTime,
       functionErrors: 0,

@@ -162,7 +162,7 @@ class AsyncRun {
     const { outcome } = await deps.caller.call({
       to: { service: data.service, qualifier: data.qualifier, fn: data.function },
       target,
-      kind: "event",
+      ...(data.http ? { kind: "http" as const, http: data.http } : { kind: "event" as const }),
       trigger: "async",
       body: Buffer.from(data.payload, "base64"),
       requestId: data.requestId,

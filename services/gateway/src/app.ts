@@ -165,7 +165,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);
-  const httpDeps = { caller, triggers: triggerCatalog, authenticator, limits };
+  const httpDeps = { caller, triggers: triggerCatalog, authenticator, limits, intake };
   proxyRoutes(http, httpDeps);
   customDomainRoutes(http, ctx, domainCatalog, httpDeps);
   capacityRoutes(http, ctx, functionCatalog, redis);

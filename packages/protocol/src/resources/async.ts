@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { boolField, intField } from "../validation.js";
 import { NAME_PATTERN } from "../names.js";
+import type { HttpRequestInfo } from "../wire/frames.js";
 
 /** FC's defaults for asynchronous invocations. */
 export const AsyncDefaults = {
@@ -102,6 +103,8 @@ export interface AsyncJob {
   qualifier: string;
   /** base64 */
   payload: string;
+  /** An HTTP trigger's request queued with `X-Fc-Invocation-Type: Async`: it reaches the HTTP handler (payload is its body). */
+  http?: HttpRequestInfo;
   traceparent?: string;
   enqueuedAt: number;
   /** How many times the function ran and failed (counts against maxAsyncRetryAttempts). */

@@ -2,6 +2,7 @@ import type { FastifyRequest } from "fastify";
 import type { AsyncSubmitter } from "@nimbus/async";
 import type { Target } from "@nimbus/dispatch";
 import { assertName, errors, isNimbusError } from "@nimbus/protocol";
+import type { HttpRequestInfo } from "@nimbus/protocol/wire";
 
 export const STATEFUL_ID_HEADER = "x-fc-stateful-async-invocation-id";
 
@@ -28,12 +29,12 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
  * exists already is FC's conflict error: a retried request never runs twice. Redis down, failing or
  * silent past the deadline is FC's 503 ServiceUnavailable, never a hang or a 500.
  */
-export async function enqueueAsync(intake: AsyncIntake, req: FastifyRequest, target: Target, body: Buffer, traceparent: string | undefined): Promise<string> {
+export async function enqueueAsync(intake: AsyncIntake, req: FastifyRequest, target: Target, body: Buffer, traceparent: string | undefined, http?: HttpRequestInfo): Promise<string> {
   const header = req.headers[STATEFUL_ID_HEADER];
   const given = Array.isArray(header) ? header[0] : header;
   const invocationId = given === undefined || given === "" ? undefined : assertName("invocation", given);
   if (!intake.redisReady()) throw errors.unavailable("the async queue (Redis) is unreachable right now; retry");
-  const submission = { service: target.service, fn: target.fn, qualifier: target.qualifier, requestId: req.id, invocationId, payload: body, traceparent };
+  const submission = { service: target.service, fn: target.fn, qualifier: target.qualifier, requestId: req.id, invocationId, payload: body, http, traceparent };
   let result: Awaited<ReturnType<AsyncSubmitter["submit"]>>;
   try {
     result = await withDeadline(intake.submitter.submit(submission), intake.timeoutMs);

@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { NimbusError } from "@nimbus/protocol";
+import { errors, NimbusError } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 import type { Authenticator } from "../http/auth.js";
 import type { TriggerCatalog } from "../triggers/catalog.js";
-import type { CallAddress, FunctionCaller } from "@nimbus/dispatch";
+import { callAttributes, type CallAddress, type FunctionCaller } from "@nimbus/dispatch";
+import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
 import type { InvocationLimits } from "./routes.js";
-import { traceparentOf } from "./headers.js";
-import { Attr, SpanKind } from "@nimbus/telemetry";
+import { invocationType, traceparentOf } from "./headers.js";
+import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
 import { rawBodies } from "./raw-bodies.js";
 import { checkFunctionResponse } from "./http-response.js";
 import { callAddress } from "./target.js";
@@ -60,6 +61,8 @@ export interface HttpDeps {
   triggers: TriggerCatalog;
   authenticator: Authenticator;
   limits: InvocationLimits;
+  /** Where `X-Fc-Invocation-Type: Async` requests are queued. */
+  intake: AsyncIntake;
 }
 
 /**
@@ -87,6 +90,16 @@ export async function serveHttp(
   }
   const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   const http = { method: req.method, path: where.path, queries: queriesOf(req), headers: forwardedHeaders(req), clientIP: req.ip, url: where.url, basePath: where.basePath };
+  if (invocationType(req) === "Async") {
+    // As on FC: the request is queued (202 with its ids) and reaches the HTTP handler later, retried
+    // and recorded like any asynchronous invocation; what the handler answers goes to its record.
+    if (body.length > deps.limits.maxAsyncBodyBytes) throw errors.entityTooLarge(deps.limits.maxAsyncBodyBytes);
+    const attributes = { ...callAttributes(target, req.id, "http"), [Attr.invocationType]: "Async" };
+    return inSpan(`enqueue ${req.method} ${target.service}/${target.fn}`, { kind: SpanKind.PRODUCER, attributes, traceparent: traceparentOf(req) }, async (span) => {
+      const invocationId = await enqueueAsync(deps.intake, req, target, body, traceparentFor(span, traceparentOf(req)), http);
+      return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
+    });
+  }
   const { outcome } = await deps.caller.call({
     to,
     target,
