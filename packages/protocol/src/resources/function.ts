@@ -34,8 +34,8 @@ const CustomRuntimeConfig = z.object({
   args: z.array(z.string().max(1024)).max(64).optional(),
 });
 
-/** A lifecycle hook: FC's `{handler, timeout}` (seconds). */
-const LifecycleHook = z.object({ handler, timeout: z.number().int().min(1).max(900).optional() }).passthrough();
+/** A lifecycle hook: FC's `{handler, timeout}` (seconds); an empty handler is none (what a read shows for an unset hook). */
+const LifecycleHook = z.object({ handler: z.union([z.literal(""), handler]), timeout: z.number().int().min(1).max(900).optional() }).passthrough();
 
 /**
  * FC's instance lifecycle hooks. `preStop` runs before an instance is stopped on purpose (idle,
@@ -208,16 +208,16 @@ export function functionView(record: FunctionRecord, acceleration: (digest: stri
     caPort: fn.caPort,
     layers: record.layers ?? [],
     layersArnV2: record.layers ?? [],
-    customRuntimeConfig: record.customRuntimeConfig ?? (isCustomRuntime(record.runtime) ? { command: [], args: [] } : undefined),
+    customRuntimeConfig: record.customRuntimeConfig || isCustomRuntime(record.runtime) ? { command: [], args: [], ...record.customRuntimeConfig } : undefined,
     customContainerConfig: record.customContainerConfig
       ? customContainerView(record.customContainerConfig, record.resolvedImage, record.resolvedImage ? acceleration(record.resolvedImage.digest) : "Preparing")
       : undefined,
     instanceType: record.instanceType ?? "e1",
     cpu: record.cpu,
     diskSize: record.diskSize,
-    instanceLifecycleConfig: record.instanceLifecycleConfig ?? {},
-    customDNS: record.customDNS,
-    customHealthCheckConfig: record.customHealthCheckConfig,
+    instanceLifecycleConfig: lifecycleView(record.instanceLifecycleConfig),
+    customDNS: record.customDNS ? { nameServers: [], searches: [], dnsOptions: [], ...record.customDNS } : undefined,
+    customHealthCheckConfig: record.customHealthCheckConfig ? { httpGetUrl: "", initialDelaySeconds: 0, periodSeconds: 3, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1, ...record.customHealthCheckConfig } : undefined,
     codeSize: record.codeSize,
     codeChecksum: record.codeChecksum,
     createdTime: record.createdTime,
@@ -225,3 +225,9 @@ export function functionView(record: FunctionRecord, acceleration: (digest: stri
   };
 }
 export type FunctionView = ReturnType<typeof functionView>;
+
+/** FC's instanceLifecycleConfig: both hooks, each with its handler ("" when none) and timeout. */
+function lifecycleView(config: FunctionRecord["instanceLifecycleConfig"]) {
+  const hook = (h: { handler?: string; timeout?: number } | undefined) => ({ handler: h?.handler ?? "", timeout: h?.timeout ?? 3 });
+  return { ...config, preFreeze: hook(config?.preFreeze), preStop: hook(config?.preStop) };
+}

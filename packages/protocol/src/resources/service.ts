@@ -64,11 +64,12 @@ export function serviceView(record: ServiceRecord) {
       enableInstanceMetrics: record.logConfig?.enableInstanceMetrics ?? false,
       logBeginRule: record.logConfig?.logBeginRule ?? "None",
     },
-    vpcConfig: record.vpcConfig ?? { vpcId: "", vSwitchIds: [], securityGroupId: "", role: "" },
+    // FC's shapes whether a config was never set, set empty ({}) or set in part: every field there.
+    vpcConfig: { vpcId: "", vSwitchIds: [], securityGroupId: "", role: "", ...record.vpcConfig },
     internetAccess: record.internetAccess ?? true,
-    nasConfig: record.nasConfig ?? { userId: -1, groupId: -1, mountPoints: [] },
-    ossMountConfig: record.ossMountConfig ?? { mountPoints: [] },
-    tracingConfig: record.tracingConfig ?? { type: null, params: null },
+    nasConfig: { userId: -1, groupId: -1, mountPoints: [], ...record.nasConfig },
+    ossMountConfig: { mountPoints: [], ...record.ossMountConfig },
+    tracingConfig: { type: record.tracingConfig?.type ?? null, params: record.tracingConfig?.params ?? null },
     createdTime: record.createdTime,
     lastModifiedTime: record.lastModifiedTime,
   };
