@@ -66,6 +66,12 @@ declare module "@alicloud/fc2" {
     updateCustomDomain(domain: string, options?: object, headers?: object): Promise<Response>;
     listCustomDomains(options?: object, headers?: object): Promise<Response>;
     deleteCustomDomain(domain: string, options?: object, headers?: object): Promise<Response>;
+    getAccountSettings(options?: object, headers?: object): Promise<Response>;
+    getAccountConfigs(config?: object): Promise<Response>;
+    listReservedCapacities(options?: object, headers?: object): Promise<Response>;
+    getTempBucketToken(): Promise<Response>;
+    getTempCodeBucketPermission(service: string, fn: string, instanceType?: string, headers?: object): Promise<Response>;
+    putLayerACL(layer: string, options?: object, headers?: object): Promise<Response>;
     get(path: string, query?: object | null, headers?: object): Promise<Response>;
     put(path: string, body?: unknown, headers?: object): Promise<Response>;
     request(method: string, path: string, query: object | null, body: unknown, headers?: object, opts?: object): Promise<Response>;

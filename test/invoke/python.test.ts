@@ -98,7 +98,7 @@ describe("the Python runtime", () => {
     expect(seen.credentials).toEqual(["access_key_id", "access_key_secret", "security_token"]);
     expect(seen.remaining).toBe(true);
     // FC's Jaeger span context (trace:span:parent:flags), of the span the caller's trace continues in.
-    expect(seen.tracing.span_context).toMatch(/^4bf92f3577b34da6a3ce929d0e0e4736:[0-9a-f]{16}:0:01$/);
+    expect(seen.tracing.span_context).toMatch(/^4bf92f3577b34da6a3ce929d0e0e4736:[0-9a-f]{16}:00f067aa0ba902b7:01$/);
     expect(seen.tracing).toMatchObject({ baggages: {}, jaeger_endpoint: "" });
     expect(seen.env).toMatchObject({ GREETING: "hi", FC_FUNCTION_NAME: "ctx", FC_FUNCTION_MEMORY_SIZE: "256" });
     // python3.10 on a node whose Python is another 3.x: the first call's log says which ran.

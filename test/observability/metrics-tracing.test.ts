@@ -161,7 +161,8 @@ describe("metrics, and trace context without a collector", () => {
     const sync = await client.invokeFunction("tracing", "event", "trace", { headers: { traceparent: CALLER } });
     expect(JSON.parse(sync.data.toString())).toEqual({
       traceparent: CALLER,
-      openTracingSpanContext: `${TRACE_ID}:${CALLER_SPAN}:0:01`,
+      // A span of the invocation's own, a child of the caller's.
+      openTracingSpanContext: expect.stringMatching(new RegExp(`^${TRACE_ID}:[0-9a-f]{16}:${CALLER_SPAN}:01$`)),
       openTracingSpanBaggages: {},
       jaegerEndpoint: "",
     });
@@ -173,7 +174,7 @@ describe("metrics, and trace context without a collector", () => {
     await client.createTrigger("tracing", "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["GET"] } });
     const web = await send(cluster, { method: "GET", path: "/2016-08-15/proxy/tracing/web/", sign: false, headers: { traceparent: CALLER } });
     expect(web.status).toBe(200);
-    expect(web.json).toMatchObject({ traceparent: CALLER, openTracingSpanContext: `${TRACE_ID}:${CALLER_SPAN}:0:01` });
+    expect(web.json).toMatchObject({ traceparent: CALLER, openTracingSpanContext: expect.stringMatching(new RegExp(`^${TRACE_ID}:[0-9a-f]{16}:${CALLER_SPAN}:01$`)) });
 
     const id = `trace-${Date.now()}`;
     await client.invokeFunction("tracing", "event", "trace", { async: true, headers: { traceparent: CALLER, "x-fc-stateful-async-invocation-id": id } });
@@ -183,6 +184,35 @@ describe("metrics, and trace context without a collector", () => {
       return res.data;
     }, "the async invocation finished");
     expect(JSON.parse(done.returnPayload as string)).toMatchObject({ traceparent: CALLER });
+  });
+
+  it("takes FC's OpenTracing span context and baggage headers, and gives the function its service's Jaeger endpoint", async () => {
+    await client.createService("jaeger", { tracingConfig: { type: "Jaeger", params: { endpoint: "http://jaeger.example:14268/api/traces" } } });
+    await deploy(cluster, "jaeger", "event", { "index.js": SCRIPTED });
+    const headers = {
+      "x-fc-tracing-opentracing-span-context": `${TRACE_ID}:${CALLER_SPAN}:0:1`,
+      "x-fc-tracing-opentracing-span-context-baggage-user": "ann",
+      "x-fc-tracing-opentracing-span-context-baggage-tier": "gold",
+    };
+    const sync = await client.invokeFunction("jaeger", "event", "trace", { headers });
+    expect(JSON.parse(sync.data.toString())).toEqual({
+      traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01`,
+      openTracingSpanContext: expect.stringMatching(new RegExp(`^${TRACE_ID}:[0-9a-f]{16}:${CALLER_SPAN}:01$`)),
+      openTracingSpanBaggages: { user: "ann", tier: "gold" },
+      jaegerEndpoint: "http://jaeger.example:14268/api/traces",
+    });
+    // Jaeger's 64-bit trace ids are widened to W3C's 128 bits; W3C's traceparent wins when both are sent.
+    const short = await client.invokeFunction("jaeger", "event", "trace", { headers: { "x-fc-tracing-opentracing-span-context": "abc:def:0:1" } });
+    expect(JSON.parse(short.data.toString())).toMatchObject({ traceparent: `00-${"abc".padStart(32, "0")}-${"def".padStart(16, "0")}-01` });
+    const both = await client.invokeFunction("jaeger", "event", "trace", { headers: { ...headers, traceparent: "00-11111111111111111111111111111111-2222222222222222-01" } });
+    expect(JSON.parse(both.data.toString())).toMatchObject({ traceparent: "00-11111111111111111111111111111111-2222222222222222-01" });
+    // Through an HTTP trigger too; a malformed span context is ignored.
+    await deploy(cluster, "jaeger", "web", { "index.js": HTTP_TRACING });
+    await client.createTrigger("jaeger", "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["GET"] } });
+    const web = await send(cluster, { method: "GET", path: "/2016-08-15/proxy/jaeger/web/", sign: false, headers });
+    expect(web.json).toMatchObject({ traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01`, openTracingSpanBaggages: { user: "ann", tier: "gold" }, jaegerEndpoint: "http://jaeger.example:14268/api/traces" });
+    const bad = await client.invokeFunction("jaeger", "event", "trace", { headers: { "x-fc-tracing-opentracing-span-context": "not:a:context" } });
+    expect(JSON.parse(bad.data.toString())).toMatchObject({ traceparent: "", openTracingSpanContext: "" });
   });
 });
 
@@ -263,7 +293,7 @@ describe("traces exported to an OTLP collector", () => {
     expect(invoker.parentSpanId).toBe(gateway.spanId);
     // The function's parent is the invoker's span: its own spans nest under the invocation.
     expect(parentId).toBe(invoker.spanId);
-    expect(tracing.openTracingSpanContext).toBe(`${TRACE_ID}:${invoker.spanId}:0:01`);
+    expect(tracing.openTracingSpanContext).toMatch(new RegExp(`^${TRACE_ID}:[0-9a-f]{16}:${invoker.spanId}:01$`));
     expect(gateway).toMatchObject({ name: "invoke otel/fn", kind: 2, attributes: { "faas.invoked_name": "fn", "nimbus.service": "otel" } });
     expect(invoker).toMatchObject({
       name: "invoke otel/fn",

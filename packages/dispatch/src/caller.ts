@@ -36,6 +36,8 @@ export interface Call {
   requestId: string;
   /** The caller's trace (its `traceparent`), which the call's span continues. */
   traceparent?: string | undefined;
+  /** FC's OpenTracing baggage the caller sent, for the function's `context.tracing`. */
+  baggage?: Record<string, string> | undefined;
   /** The call's span: its name, its kind, and what the caller adds to the attributes every call has. */
   span: { name: string; kind: SpanKind; attributes?: Record<string, string | number | boolean> };
 }
@@ -111,6 +113,7 @@ function invokeRequestFor(target: Target, call: Call, limits: CallLimits): Invok
     trigger: call.trigger,
     body: call.body,
     ...(call.http ? { http: call.http } : {}),
+    ...(call.baggage && Object.keys(call.baggage).length ? { baggage: call.baggage } : {}),
     logTail: call.logTail ?? false,
     deadline: Date.now() + timeoutMs + limits.coldStartAllowanceMs,
     hops: 0,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { FunctionInfo, InvocationContextInfo } from "@nimbus/protocol/wire";
 import { createLogger } from "./output.js";
 
@@ -23,8 +24,8 @@ export function buildContext(fn: FunctionInfo, ctx: InvocationContextInfo) {
     tracing: {
       traceparent: ctx.traceparent ?? "",
       openTracingSpanContext: jaegerSpanContext(ctx.traceparent),
-      openTracingSpanBaggages: {},
-      jaegerEndpoint: "",
+      openTracingSpanBaggages: { ...ctx.baggage },
+      jaegerEndpoint: ctx.jaegerEndpoint ?? "",
     },
     logger: sharedLogger,
     /** Milliseconds left before the function times out. */
@@ -34,8 +35,11 @@ export function buildContext(fn: FunctionInfo, ctx: InvocationContextInfo) {
 
 export type FcContext = ReturnType<typeof buildContext>;
 
-/** FC's `openTracingSpanContext` (Jaeger's `trace:span:parent:flags`) for a W3C `traceparent`. */
+/**
+ * FC's `openTracingSpanContext` (Jaeger's `trace:span:parent:flags`): a new span of the invocation,
+ * a child of the span the call arrived in (the W3C `traceparent`, or FC's OpenTracing header).
+ */
 function jaegerSpanContext(traceparent: string | undefined): string {
   const m = traceparent ? /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent) : null;
-  return m ? `${m[1]}:${m[2]}:0:${m[3]}` : "";
+  return m ? `${m[1]}:${randomBytes(8).toString("hex")}:${m[2]}:${m[3]}` : "";
 }

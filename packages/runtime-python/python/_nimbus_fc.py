@@ -2,6 +2,7 @@
 WSGI call an HTTP function is. Named so that no function's own module can shadow it."""
 
 import io
+import os
 import sys
 import time
 
@@ -35,9 +36,10 @@ class FCContext(_Fields):
 
 
 def _jaeger_span_context(traceparent):
+    """FC's span context (`trace:span:parent:flags`): a new span, a child of the one the call arrived in."""
     parts = (traceparent or "").split("-")
     if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
-        return "%s:%s:0:%s" % (parts[1], parts[2], parts[3])
+        return "%s:%s:%s:%s" % (parts[1], os.urandom(8).hex(), parts[2], parts[3])
     return ""
 
 
@@ -71,8 +73,8 @@ def build_context(fn, ctx):
         account_id=fn.get("accountId", ""),
         tracing=Tracing(
             span_context=_jaeger_span_context(ctx.get("traceparent")),
-            span_baggages={},
-            jaeger_endpoint="",
+            span_baggages=dict(ctx.get("baggage") or {}),
+            jaeger_endpoint=ctx.get("jaegerEndpoint") or "",
             traceparent=ctx.get("traceparent", ""),
         ),
     )

@@ -1,4 +1,4 @@
-import { LATEST, type Naming } from "@nimbus/protocol";
+import { LATEST, type Naming, type ServiceRecord } from "@nimbus/protocol";
 import { Attr, contextFrom, faasTrigger, NOT_RECORDING, SpanKind, SpanStatusCode, traceparentFor, tracer, tracingOn } from "@nimbus/telemetry";
 import type { InvocationRecorder } from "./telemetry/recorder.js";
 import type { PayloadStore } from "@nimbus/store";
@@ -71,6 +71,8 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
         qualifier: req.qualifier,
         versionId: versionId === LATEST ? "" : versionId,
         ...(traceparent ? { traceparent } : {}),
+        ...(req.baggage ? { baggage: req.baggage } : {}),
+        ...jaegerEndpointOf(resolution.service),
         logTail: req.logTail,
       },
       req.deadline,
@@ -141,4 +143,11 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
       ...(result.logTail ? { logTail: result.logTail } : {}),
     };
   };
+}
+
+/** The Jaeger endpoint a service's tracingConfig names (FC: `{type: "Jaeger", params: {endpoint}}`), for the function's context. */
+function jaegerEndpointOf(service: ServiceRecord): { jaegerEndpoint?: string } {
+  const config = service.tracingConfig;
+  const endpoint = config?.type?.toLowerCase() === "jaeger" ? config.params?.["endpoint"] : undefined;
+  return typeof endpoint === "string" && endpoint ? { jaegerEndpoint: endpoint } : {};
 }

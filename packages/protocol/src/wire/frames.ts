@@ -75,6 +75,10 @@ export interface InvocationContextInfo {
   versionId: string;
   credentials: { accessKeyId: string; accessKeySecret: string; securityToken: string };
   traceparent?: string;
+  /** FC's OpenTracing baggage the caller sent (`x-fc-tracing-opentracing-span-context-baggage-*`). */
+  baggage?: Record<string, string>;
+  /** The Jaeger endpoint of the service's tracingConfig (FC's `context.tracing.jaegerEndpoint`). */
+  jaegerEndpoint?: string;
   /** Absolute deadline (epoch ms) the runtime may use for `context.getRemainingTimeInMillis`-style checks. */
   deadline: number;
 }

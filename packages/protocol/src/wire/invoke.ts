@@ -24,6 +24,8 @@ export interface InvokeRequest {
   /** …the name of an object in the payload store (payloads over the server's max_payload). */
   bodyRef?: string;
   http?: HttpRequestInfo;
+  /** FC's OpenTracing baggage the caller sent, for the function's context. */
+  baggage?: Record<string, string>;
   /** Return the last 4 KB of the invocation's log. */
   logTail: boolean;
   /** Epoch ms after which the caller has given up. */

@@ -55,7 +55,35 @@ export function logType(req: FastifyRequest, type: "Sync" | "Async"): "Tail" | "
 /** The `traceparent` to carry (W3C), when the caller sent a well-formed one. */
 export function traceparentOf(req: FastifyRequest): string | undefined {
   const value = single(req, "traceparent");
-  return value && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value) ? value : undefined;
+  if (value && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(value)) return value;
+  return traceparentOfJaeger(single(req, OPENTRACING_HEADER));
+}
+
+/** FC's OpenTracing span context header (Jaeger's `trace:span:parent:flags`) and its baggage headers' prefix. */
+const OPENTRACING_HEADER = "x-fc-tracing-opentracing-span-context";
+const BAGGAGE_PREFIX = `${OPENTRACING_HEADER}-baggage-`;
+const MAX_BAGGAGE_ITEMS = 64;
+
+/** The W3C traceparent of a Jaeger span context (`trace:span:parent:flags`, hex ids up to 32 and 16 digits). */
+export function traceparentOfJaeger(value: string | undefined): string | undefined {
+  const m = value ? /^([0-9a-f]{1,32}):([0-9a-f]{1,16}):[0-9a-f]{1,16}:([0-9a-f]{1,2})$/i.exec(value.trim()) : null;
+  if (!m) return undefined;
+  const trace = (m[1] as string).toLowerCase().padStart(32, "0");
+  const span = (m[2] as string).toLowerCase().padStart(16, "0");
+  if (/^0+$/.test(trace) || /^0+$/.test(span)) return undefined;
+  return `00-${trace}-${span}-${(m[3] as string).toLowerCase().padStart(2, "0")}`;
+}
+
+/** FC's OpenTracing baggage: every `x-fc-tracing-opentracing-span-context-baggage-<key>` header. */
+export function baggageOf(req: FastifyRequest): Record<string, string> | undefined {
+  let baggage: Record<string, string> | undefined;
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (!name.startsWith(BAGGAGE_PREFIX) || value === undefined) continue;
+    baggage ??= {};
+    if (Object.keys(baggage).length >= MAX_BAGGAGE_ITEMS) throw errors.invalidArgument(`at most ${MAX_BAGGAGE_ITEMS} ${BAGGAGE_PREFIX}* headers are allowed`);
+    baggage[name.slice(BAGGAGE_PREFIX.length)] = Array.isArray(value) ? value.join(",") : value;
+  }
+  return baggage;
 }
 
 /** FC's invocation response headers. */

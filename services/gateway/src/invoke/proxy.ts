@@ -6,7 +6,7 @@ import type { TriggerCatalog } from "../triggers/catalog.js";
 import { callAttributes, type CallAddress, type FunctionCaller } from "@nimbus/dispatch";
 import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
 import type { InvocationLimits } from "./routes.js";
-import { invocationType, traceparentOf } from "./headers.js";
+import { baggageOf, invocationType, traceparentOf } from "./headers.js";
 import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
 import { rawBodies } from "./raw-bodies.js";
 import { checkFunctionResponse } from "./http-response.js";
@@ -109,6 +109,7 @@ export async function serveHttp(
     http,
     requestId: req.id,
     traceparent: traceparentOf(req),
+    baggage: baggageOf(req),
     span: { name: `${req.method} ${target.service}/${target.fn}`, kind: SpanKind.SERVER, attributes: { [Attr.httpRequestMethod]: req.method, [Attr.urlPath]: where.path } },
   });
   return answer(reply, outcome);

@@ -3,7 +3,7 @@ import { errors, isNodeRuntime, isPythonRuntime } from "@nimbus/protocol";
 import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
 import { callAttributes, type FunctionCaller } from "@nimbus/dispatch";
 import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
-import { checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
+import { baggageOf, checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
 import { callAddress } from "./target.js";
 import { baseUrl } from "../http/base-url.js";
@@ -64,6 +64,7 @@ export function invocationRoutes(app: FastifyInstance, caller: FunctionCaller, i
           logTail: log === "Tail",
           requestId: req.id,
           traceparent: traceparentOf(req),
+          baggage: baggageOf(req),
           span: { name: `invoke ${target.service}/${target.fn}`, kind: SpanKind.SERVER, attributes: { [Attr.invocationType]: type } },
         });
         setInvocationHeaders(reply, outcome, target.record.codeChecksum);

@@ -11,6 +11,8 @@ export interface InvocationInput {
   qualifier: string;
   versionId: string;
   traceparent?: string;
+  baggage?: Record<string, string>;
+  jaegerEndpoint?: string;
   logTail: boolean;
 }
 
@@ -55,6 +57,8 @@ export function contextFor(input: InvocationInput, deadline: number): Invocation
     versionId: input.versionId,
     credentials: { accessKeyId: "", accessKeySecret: "", securityToken: "" },
     ...(input.traceparent ? { traceparent: input.traceparent } : {}),
+    ...(input.baggage ? { baggage: input.baggage } : {}),
+    ...(input.jaegerEndpoint ? { jaegerEndpoint: input.jaegerEndpoint } : {}),
     deadline,
   };
 }
