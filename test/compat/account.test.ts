@@ -17,8 +17,10 @@ describe("account-level operations through @alicloud/fc2", () => {
   it("getAccountConfigs: the limits this deployment enforces, all or by name; an unknown name is InvalidArgument", async () => {
     const all = (await ctx.fc.getAccountConfigs({})).data;
     expect(all).toMatchObject({ CodeSizeLimit: 20 * 1024 * 1024, SyncPayloadSizeLimit: 6 * 1024 * 1024, AsyncPayloadSizeLimit: 128 * 1024 });
-    expect((await ctx.fc.getAccountConfigs({ configNames: "CodeSizeLimit" })).data).toEqual({ CodeSizeLimit: 20 * 1024 * 1024 });
-    await expectFcError(ctx.fc.getAccountConfigs({ configNames: "CodeSizeLimit,Nonsense" }), "InvalidArgument", "unknown Nonsense");
+    // As the SDK's own publishLayerVersionForBigCode asks for it.
+    expect((await ctx.fc.getAccountConfigs({ config: ["CodeSizeLimit"] })).data).toEqual({ CodeSizeLimit: 20 * 1024 * 1024 });
+    expect(Object.keys((await ctx.fc.getAccountConfigs({ config: ["CodeSizeLimit", "ResponseSizeLimit"] })).data)).toEqual(["CodeSizeLimit", "ResponseSizeLimit"]);
+    await expectFcError(ctx.fc.getAccountConfigs({ config: ["CodeSizeLimit", "Nonsense"] }), "InvalidArgument", "unknown Nonsense");
   });
 
   it("listReservedCapacities: a well-formed empty page; a bad limit is InvalidArgument", async () => {
@@ -53,6 +55,27 @@ describe("layers in both of FC's forms", () => {
     expect((await ctx.fc.getFunction(svc, "v2")).data.layers).toEqual([layer.arnV2]);
     await expectFcError(ctx.fc.updateFunction(svc, "v2", { layers: [layer.arn.replace(/^[^#]+/, "999")] }), "InvalidArgument", "not of this one");
     await expectFcError(ctx.fc.updateFunction(svc, "v2", { layers: ["not-an-arn"] }), "InvalidArgument", "arnV2");
+  });
+});
+
+describe("putLayerACL", () => {
+  it("makes every version of a layer public or private, later versions too; listLayers filters by it; official is refused", async () => {
+    const name = uniqueName("acl");
+    const zipFile = (await makeZip({ "nodejs/x.js": "" })).toString("base64");
+    await ctx.fc.publishLayerVersion(name, { code: { zipFile }, compatibleRuntime: ["nodejs20"] });
+    const publicNames = async () => (await ctx.fc.listLayers({ public: "true", prefix: name })).data.layers.map((l: { layerName: string }) => l.layerName);
+    expect((await ctx.fc.getLayerVersion(name, 1)).data.acl).toBe(0);
+    expect(await publicNames()).toEqual([]);
+    await ctx.fc.putLayerACL(name, { public: true });
+    expect((await ctx.fc.getLayerVersion(name, 1)).data.acl).toBe(1);
+    expect((await ctx.fc.publishLayerVersion(name, { code: { zipFile }, compatibleRuntime: ["nodejs20"] })).data.acl).toBe(1);
+    expect(await publicNames()).toEqual([name]);
+    expect((await ctx.fc.listLayers({ official: "true", prefix: name })).data.layers).toEqual([]);
+    await ctx.fc.putLayerACL(name, { public: false });
+    expect((await ctx.fc.getLayerVersion(name, 2)).data.acl).toBe(0);
+    await expectFcError(ctx.fc.putLayerACL(name, { official: true }), "OperationNotSupported", "official");
+    await expectFcError(ctx.fc.putLayerACL(name, { public: "maybe" }), "InvalidArgument", "public");
+    await expectFcError(ctx.fc.putLayerACL(uniqueName("nolayer"), { public: true }), "LayerNotFound");
   });
 });
 

@@ -33,6 +33,8 @@ export const LayerVersionRecord = z.object({
   license: z.string(),
   createTime: z.string(),
   deleted: z.boolean().default(false),
+  /** FC's ACL of the layer (putLayerACL): 0 private, 1 public; every version of a layer has the layer's. */
+  acl: z.number().int().min(0).max(1).default(0),
 });
 export type LayerVersionRecord = z.output<typeof LayerVersionRecord>;
 
@@ -69,7 +71,7 @@ export function layerVersionView(record: LayerVersionRecord, ctx: { region: stri
     codeSize: record.codeSize,
     codeChecksum: record.codeChecksum,
     createTime: record.createTime,
-    acl: 0,
+    acl: record.acl,
     compatibleRuntime: record.compatibleRuntime,
     license: record.license,
     arn: `${ctx.accountId}#${record.layerName}#${record.version}`,

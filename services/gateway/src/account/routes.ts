@@ -15,7 +15,8 @@ function accountConfigs(ctx: GatewayContext): Record<string, number> {
   };
 }
 
-const ConfigsQuery = z.object({ configNames: z.string().max(1024).optional() });
+/** `config`: the names wanted (FC's SDK sends `config=CodeSizeLimit`, repeated for several); all when absent. */
+const ConfigsQuery = z.object({ config: z.union([z.string().max(256), z.array(z.string().max(256)).max(32)]).optional() });
 const PageQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), nextToken: z.string().max(1024).optional() });
 
 /** What to do instead of uploading through a temporary OSS bucket. */
@@ -37,9 +38,10 @@ export function accountRoutes(app: FastifyInstance, ctx: GatewayContext): void {
   app.get("/2016-08-15/accountConfigs", async (req) => {
     const query = parseOrThrow(ConfigsQuery, req.query);
     const all = accountConfigs(ctx);
-    const names = query.configNames?.split(",").map((n) => n.trim()).filter(Boolean) ?? Object.keys(all);
+    const asked = query.config === undefined ? [] : ([] as string[]).concat(query.config);
+    const names = asked.length ? asked.flatMap((n) => n.split(",")).map((n) => n.trim()).filter(Boolean) : Object.keys(all);
     const unknown = names.filter((n) => !(n in all));
-    if (unknown.length) throw errors.invalidArgument(`configNames: unknown ${unknown.join(", ")}; known: ${Object.keys(all).join(", ")}`);
+    if (unknown.length) throw errors.invalidArgument(`config: unknown ${unknown.join(", ")}; known: ${Object.keys(all).join(", ")}`);
     return Object.fromEntries(names.map((n) => [n, all[n]]));
   });
 

@@ -91,6 +91,15 @@ export function capacityRoutes(app: FastifyInstance, ctx: GatewayContext, functi
       .map((e) => ({ instanceId: e.instanceId, versionId: e.versionId === LATEST ? 0 : Number(e.versionId) }));
     return { instances };
   });
+
+  // FC's InstanceExec (a shell inside an instance, over a WebSocket): Nimbus's sandboxes have no such
+  // door. The SDK shows the message of this answer to its onError hook.
+  app.get<{ Params: Params & { instanceId: string } }>("/2016-08-15/services/:serviceName/functions/:functionName/instances/:instanceId/exec", async () => {
+    throw errors.operationNotSupported(
+      "InstanceExec",
+      "instances run in sandboxes with no way in; see what one does through its logs (nimbus logs <svc>/<fn> -f) and its metrics, or run the function's code locally",
+    );
+  });
 }
 
 /** What the registry says about a live instance. */

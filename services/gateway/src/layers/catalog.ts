@@ -8,7 +8,7 @@ import {
   type LayerVersionRecord,
   type PublishLayerVersionBody,
 } from "@nimbus/protocol";
-import type { GatewayContext } from "../context.js";
+import { CAS_ATTEMPTS, type GatewayContext } from "../context.js";
 import { ingestCode, type CodeLimits } from "../code/ingest.js";
 import { nextId } from "../versions/catalog.js";
 
@@ -37,9 +37,22 @@ export class LayerCatalog {
       license: body.license ?? "",
       createTime: fcTimestamp(),
       deleted: false,
+      acl: this.versions(layer).at(-1)?.acl ?? 0,
     };
     await this.ctx.store.layers.put(this.ctx.naming.kvKeys.layerVersion(layer, version), record);
     return record;
+  }
+
+  /** Sets a layer's ACL (FC's putLayerACL) on every version it has; later versions take it too. */
+  async setAcl(layer: string, acl: 0 | 1): Promise<void> {
+    if (this.versions(layer).length === 0) throw errors.layerNotFound(layer);
+    for (const key of await this.ctx.store.layers.keys(`${layer}.*`)) {
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const current = await this.ctx.store.layers.get(key);
+        if (!current || current.value.acl === acl) break;
+        if ((await this.ctx.store.layers.update(key, { ...current.value, acl }, current.revision)) !== "conflict") break;
+      }
+    }
   }
 
   /** A live version of a layer (LayerNotFound for one that never was, or was deleted). */
