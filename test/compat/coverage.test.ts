@@ -33,7 +33,7 @@ describe("FC 2.0 API coverage", () => {
   });
 
   it("walks every operation against real services: each answers as the table says", async () => {
-    const fc = ctx.fc as FC & Record<string, (...args: unknown[]) => Promise<{ data: unknown }>>;
+    const fc = ctx.fc;
     const svc = uniqueName("walk");
     const layer = uniqueName("walklayer");
     const domain = `${uniqueName("walk").replace("_", "-")}.example.com`;
@@ -79,7 +79,7 @@ describe("FC 2.0 API coverage", () => {
     });
     await call("instanceExec", () =>
       new Promise((resolve, reject) => {
-        void fc.instanceExec(svc, "fn", "", instanceId, { command: ["/bin/sh"] }, { onError: (err: Error) => reject(Object.assign(err, { code: /is not supported/.test(err.message) ? "OperationNotSupported" : "" })), onClose: resolve });
+        void fc.instanceExec(svc, "fn", "", instanceId, { command: ["/bin/sh"] }, { onError: (err: Error) => reject(Object.assign(err, { code: /is not supported/.test(err.message) ? "OperationNotSupported" : "" })), onClose: () => resolve(undefined) });
       }),
     );
     await call("createTrigger", () => fc.createTrigger(svc, "fn", { triggerName: "tick", triggerType: "timer", triggerConfig: { cronExpression: "@every 1h", enable: false } }));

@@ -72,6 +72,8 @@ declare module "@alicloud/fc2" {
     getTempBucketToken(): Promise<Response>;
     getTempCodeBucketPermission(service: string, fn: string, instanceType?: string, headers?: object): Promise<Response>;
     putLayerACL(layer: string, options?: object, headers?: object): Promise<Response>;
+    publishLayerVersionForBigCode(layer: string, options?: object, headers?: object): Promise<Response>;
+    instanceExec(service: string, fn: string, qualifier: string, instanceId: string, options?: object, hooks?: { onError?: (err: Error) => void; onClose?: () => void }): Promise<unknown>;
     get(path: string, query?: object | null, headers?: object): Promise<Response>;
     put(path: string, body?: unknown, headers?: object): Promise<Response>;
     request(method: string, path: string, query: object | null, body: unknown, headers?: object, opts?: object): Promise<Response>;

@@ -21,6 +21,7 @@ export * from "./resources/version.js";
 export * from "./resources/alias.js";
 export * from "./resources/layer.js";
 export * from "./resources/provision.js";
+export * from "./resources/provision-policy.js";
 export * from "./resources/domain.js";
 export * from "./resources/trigger-types.js";
 export * from "./resources/logs.js";

@@ -115,6 +115,11 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       nodePrefix: `${prefix}:node:`,
       /** Every live instance of a function: instance id → JSON. */
       instances: (service: string, fn: string) => `${prefix}:instances:{${service}:${fn}}`,
+      /** A provision config's target tracking: each node's recent use of its provisioned instances (node → JSON). */
+      provisionUsage: (service: string, qualifier: string, fn: string) => `${prefix}:provision:{${service}:${qualifier}:${fn}}:usage`,
+      /** …the target its policy decided last (JSON), and who decides next (a lease). */
+      provisionTracked: (service: string, qualifier: string, fn: string) => `${prefix}:provision:{${service}:${qualifier}:${fn}}:tracked`,
+      provisionLease: (service: string, qualifier: string, fn: string) => `${prefix}:provision:{${service}:${qualifier}:${fn}}:lease`,
       /** Nodes with a free slot in an instance of this class. */
       idle: (cls: string) => `${prefix}:idle:${cls}`,
       /** Every function that ever had an async queue (scanned by async-queue at start). */

@@ -19,6 +19,7 @@ import type { InvokerEnv } from "./env.js";
 import { createInvokeHandler } from "./invoke.js";
 import { Pool } from "./pool/pool.js";
 import { Provisioner } from "./pool/provisioner.js";
+import { TargetTracking } from "./pool/tracking.js";
 import { PYTHON_DIR } from "./pool/instance-spec.js";
 import { interpreters, vendorMsgpack } from "./pool/python.js";
 import { Resolver } from "./resolver.js";
@@ -212,7 +213,8 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   gauge("nimbus_function_log_lines_truncated", "Output chunks dropped by the per-invocation output limit (since start).", () => logSink.truncated);
   gauge("nimbus_function_log_bytes_rate_limited", "Output bytes dropped by the per-function and per-instance output rates (since start).", () => logSink.rateLimitedBytes);
 
-  const provisioner = new Provisioner(pool, registry, mirrors, naming, env.NIMBUS_PROVISION_INTERVAL_MS, logger.child({ module: "provisioner" }));
+  const tracking = new TargetTracking(redis, naming, node, env.NIMBUS_PROVISION_TRACKING_PERIOD_MS, logger.child({ module: "tracking" }));
+  const provisioner = new Provisioner(pool, registry, mirrors, naming, env.NIMBUS_PROVISION_INTERVAL_MS, logger.child({ module: "provisioner" }), tracking);
 
   const handle = createInvokeHandler({
     node,

@@ -28,6 +28,8 @@ const Schema = CommonEnv.extend({
   NIMBUS_INSTANCE_IDLE_MS: envInt(5 * 60_000, 100, 24 * 3600_000),
   /** How often each node checks provision configs against the instances provisioned cluster-wide. */
   NIMBUS_PROVISION_INTERVAL_MS: envInt(1_000, 50, 600_000),
+  /** How often a provision config's target tracking policy decides its target anew (FC: about a minute). */
+  NIMBUS_PROVISION_TRACKING_PERIOD_MS: envInt(30_000, 100, 3_600_000),
   /** Sum of the memorySize of the instances this node runs at once (default: 80% of RAM). */
   NIMBUS_INVOKER_MEMORY_MB: envInt(Math.floor((totalmem() / 1024 / 1024) * 0.8), 128, 16 * 1024 * 1024),
   NIMBUS_INVOKER_MAX_INSTANCES: envInt(500, 1, 100_000),

@@ -11,6 +11,7 @@ import {
   Limits,
   parseOrThrow,
   parseQualifiedService,
+  policyProblems,
   provisionView,
   PutProvisionConfigBody,
   QUALIFIER_PATTERN,
@@ -58,6 +59,8 @@ export function provisionRoutes(app: FastifyInstance, ctx: GatewayContext, funct
     if (body.target > max) {
       throw errors.invalidArgument(`target ${body.target} is above the function's maximumInstanceCount of ${max} for '${t.qualifier}' (raise it with putOnDemandConfig)`);
     }
+    const problems = policyProblems(body.scheduledActions ?? [], body.targetTrackingPolicies ?? [], max);
+    if (problems.length) throw errors.invalidArgument(problems.join("; "));
     const record: ProvisionConfigRecord = {
       serviceName: t.service,
       qualifier: t.qualifier,
@@ -68,8 +71,8 @@ export function provisionRoutes(app: FastifyInstance, ctx: GatewayContext, funct
       targetTrackingPolicies: body.targetTrackingPolicies ?? [],
       lastModifiedTime: fcTimestamp(),
     };
-    // Target 0 releases the instances: the config goes (the invokers stop what it kept).
-    if (record.target === 0) await ctx.store.provisionConfigs.delete(t.key);
+    // Target 0 without policies releases the instances: the config goes (the invokers stop what it kept).
+    if (record.target === 0 && !record.scheduledActions.length && !record.targetTrackingPolicies.length) await ctx.store.provisionConfigs.delete(t.key);
     else await ctx.store.provisionConfigs.put(t.key, record);
     return provisionView(record, ctx.arn.accountId, await current(t.service, t.qualifier, t.fn));
   });

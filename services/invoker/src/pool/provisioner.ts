@@ -1,6 +1,9 @@
 import {
+  effectiveTarget,
   instanceClass,
   LATEST,
+  policiesOf,
+  trackingInForce,
   type AliasRecord,
   type FunctionRecord,
   type Naming,
@@ -13,6 +16,7 @@ import type { Logger } from "@nimbus/telemetry";
 import type { Registry } from "../cluster/registry.js";
 import type { ClassKey } from "./class-pool.js";
 import type { LaunchSpec, Pool } from "./pool.js";
+import type { TargetTracking } from "./tracking.js";
 
 export interface ProvisionerMirrors {
   provisionConfigs: Mirror<ProvisionConfigRecord>;
@@ -26,6 +30,8 @@ export interface ProvisionerMirrors {
 /** What a provision config asks for right now: a class of instances, and how many. */
 interface Want {
   config: ProvisionConfigRecord;
+  /** The target in force now: the configured one, a scheduled action's, or a tracking policy's. */
+  target: number;
   key: ClassKey;
   spec: LaunchSpec;
 }
@@ -53,6 +59,7 @@ export class Provisioner {
     private readonly naming: Naming,
     private readonly intervalMs: number,
     private readonly logger: Logger,
+    private readonly tracking: TargetTracking,
   ) {}
 
   start(): void {
@@ -86,11 +93,14 @@ export class Provisioner {
   /** One pass over every provision config. */
   async round(): Promise<void> {
     const wants = new Map<string, Want>();
+    const tracked: ProvisionConfigRecord[] = [];
     for (const { value } of this.mirrors.provisionConfigs.values()) {
-      if (value.target <= 0) continue;
-      const want = this.resolve(value);
+      const target = await this.targetOf(value, tracked);
+      if (target <= 0) continue;
+      const want = this.resolve(value, target);
       if (want) wants.set(`${value.serviceName}.${value.qualifier}.${value.functionName}`, want);
     }
+    this.tracking.keepOnly(tracked);
 
     // Release what no config wants any more (target 0, config deleted, alias or function moved on),
     // and what exceeds a target cluster-wide.
@@ -102,7 +112,7 @@ export class Provisioner {
         instance.retire();
         continue;
       }
-      if (await this.registry.releaseSurplus(key.service, key.fn, instance.id, want.config.qualifier, key.cls, want.config.target)) {
+      if (await this.registry.releaseSurplus(key.service, key.fn, instance.id, want.config.qualifier, key.cls, want.target)) {
         this.logger.info({ service: key.service, function: key.fn, qualifier: want.config.qualifier, instanceId: instance.id }, "releasing a provisioned instance beyond the target");
         instance.provisioned = undefined;
         instance.retire();
@@ -113,7 +123,7 @@ export class Provisioner {
     let started = 0;
     for (const want of wants.values()) {
       while (started < STARTS_PER_ROUND && !this.stopped) {
-        const result = await this.pool.provision(want.key, want.spec, want.config.target);
+        const result = await this.pool.provision(want.key, want.spec, want.target);
         if (result !== "started") {
           if (result === "failed") this.logger.warn({ service: want.key.service, function: want.key.fn, qualifier: want.config.qualifier }, "a provisioned instance failed to start");
           break;
@@ -123,8 +133,41 @@ export class Provisioner {
     }
   }
 
+  /**
+   * The target a config asks for now: its scheduled actions and target tracking policy applied
+   * (see provision-policy.ts). While a policy is in force this node reports how busy its instances
+   * of the config are, for the node that decides.
+   */
+  private async targetOf(config: ProvisionConfigRecord, tracked: ProvisionConfigRecord[]): Promise<number> {
+    const { actions, policies } = policiesOf(config);
+    if (!actions.length && !policies.length) return config.target;
+    const now = Date.now();
+    const policy = trackingInForce(policies, now);
+    let decided: number | undefined;
+    if (policy) {
+      tracked.push(config);
+      let busy = 0;
+      let slots = 0;
+      let instances = 0;
+      for (const { key, instance } of this.pool.provisionedInstances()) {
+        if (key.service !== config.serviceName || key.fn !== config.functionName || instance.provisioned !== config.qualifier || instance.state !== "ready") continue;
+        busy += instance.active;
+        slots += instance.options.capacity;
+        instances++;
+      }
+      try {
+        await this.tracking.report(config, busy, slots, instances);
+        decided = await this.tracking.target(config, policy);
+      } catch (err) {
+        // Redis away: the policy's floor holds until it is back (never beyond its bounds).
+        this.logger.warn({ err, service: config.serviceName, function: config.functionName }, "target tracking could not reach Redis");
+      }
+    }
+    return effectiveTarget(config.target, actions, policies, now, decided);
+  }
+
   /** The class a config provisions: LATEST's, or the version its alias points to. */
-  private resolve(config: ProvisionConfigRecord): Want | undefined {
+  private resolve(config: ProvisionConfigRecord, target: number): Want | undefined {
     const { serviceName: service, functionName: fn, qualifier } = config;
     let versionId = LATEST;
     let record: FunctionRecord | undefined;
@@ -142,6 +185,7 @@ export class Provisioner {
     if (!record || !serviceRecord) return undefined;
     return {
       config,
+      target,
       key: { service, fn, cls: instanceClass(record, versionId), versionId },
       spec: { record, service: serviceRecord, qualifier },
     };
