@@ -328,3 +328,38 @@ describe("traces exported to an OTLP collector", () => {
     expect(tracing.traceparent.split("-")[2]).toBe(invoker.spanId);
   });
 });
+
+describe("a service's own trace endpoint (its tracingConfig), without a platform collector", () => {
+  let cluster: TestCluster;
+  let client: NimbusClient;
+  let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
+  beforeAll(async () => {
+    receiver = await otlpReceiver();
+    cluster = await TestCluster.start({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+    client = cluster.client();
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    receiver?.server.close();
+  });
+
+  it("receives that service's spans, and no other's", async () => {
+    await client.createService("traced", { tracingConfig: { type: "OTLP", params: { endpoint: `${receiver.url}/v1/traces` } } });
+    await deploy(cluster, "traced", "fn", { "index.js": SCRIPTED });
+    await deploy(cluster, "quiet", "fn", { "index.js": SCRIPTED });
+    const traced = await client.invokeFunction("traced", "fn", "trace", { headers: { traceparent: CALLER } });
+    const quiet = await client.invokeFunction("quiet", "fn", "trace", { headers: { traceparent: CALLER } });
+    const spans = await eventually(async () => {
+      const found = receiver.spans.filter((s) => s.attributes["faas.invocation_id"] === traced.requestId);
+      expect(found.map((s) => s.service).sort()).toEqual(["nimbus-gateway", "nimbus-invoker"]);
+      return found;
+    }, "the traced service's spans at its endpoint");
+    for (const s of spans) expect(s.traceId).toBe(TRACE_ID);
+    // The function's parent is the invoker's span, as when the platform traces everything.
+    const invoker = spans.find((s) => s.service === "nimbus-invoker") as ReceivedSpan;
+    expect(JSON.parse(traced.data.toString()).traceparent.split("-")[2]).toBe(invoker.spanId);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.spans.filter((s) => s.attributes["faas.invocation_id"] === quiet.requestId)).toEqual([]);
+    expect(JSON.parse(quiet.data.toString()).traceparent).toBe(CALLER);
+  });
+});

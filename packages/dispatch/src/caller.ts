@@ -1,6 +1,6 @@
 import { effectiveFunction } from "@nimbus/protocol";
 import type { HttpRequestInfo, InvocationOutcome, InvokeRequest, TriggerKind } from "@nimbus/protocol/wire";
-import { Attr, faasTrigger, inSpan, traceparentFor, tracingOn, type SpanKind } from "@nimbus/telemetry";
+import { Attr, faasTrigger, inSpan, traceparentFor, tracingFor, type SpanKind } from "@nimbus/telemetry";
 import type { DispatchMeta, Dispatcher } from "./dispatcher.js";
 import type { Target, TargetResolver } from "./resolver.js";
 
@@ -84,7 +84,7 @@ export class FunctionCaller {
   /** Runs the call; platform failures throw NimbusError, the function's own come back in the outcome. */
   async call(call: Call): Promise<CallResult> {
     const target = call.target ?? this.resolve(call.to);
-    const attributes = tracingOn() ? { ...callAttributes(target, call.requestId, call.trigger), ...call.span.attributes } : undefined;
+    const attributes = tracingFor(target.service) ? { ...callAttributes(target, call.requestId, call.trigger), ...call.span.attributes } : undefined;
     return inSpan(call.span.name, { kind: call.span.kind, ...(attributes ? { attributes } : {}), traceparent: call.traceparent }, async (span) => {
       const request = invokeRequestFor(target, call, this.limits);
       const outcome = await this.dispatcher.invoke(request, dispatchMeta(call.requestId, traceparentFor(span, call.traceparent), () => this.resolve(call.to)));

@@ -5,3 +5,4 @@ export * from "./presence.js";
 export * from "./redis.js";
 export * from "./batch.js";
 export * from "./metrics-server.js";
+export * from "./trace-services.js";

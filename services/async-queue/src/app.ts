@@ -1,7 +1,7 @@
 import { AsyncQueues, InvocationStore } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
-import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
+import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, traceServices, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import { Counter, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import type { AsyncQueueEnv } from "./env.js";
@@ -39,6 +39,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "asyncConfigs"], onInvalid);
+  traceServices(naming, (key) => mirrors.services.get(key)?.value);
   const asyncConfigs = mirrors.asyncConfigs;
 
   const presenceTracker = new PresenceTracker(nc, naming);

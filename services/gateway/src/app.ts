@@ -6,6 +6,7 @@ import {
   drainNats,
   PresencePublisher,
   PresenceTracker,
+  traceServices,
   type App,
 } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
@@ -76,6 +77,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const mirrors = await openMirrors(store, GATEWAY_MIRRORS, onInvalid);
+  traceServices(naming, (key) => mirrors.services.get(key)?.value);
 
   const ctx: GatewayContext = {
     env,

@@ -5,7 +5,7 @@ import { RUNTIME_DIR } from "@nimbus/runtime-node";
 import { PYTHON_RUNTIME_DIR } from "@nimbus/runtime-python";
 import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, instanceClass, parseLayerVersionArn } from "@nimbus/protocol";
 import { Sandboxer } from "@nimbus/sandbox";
-import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, type App } from "@nimbus/service-kit";
+import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, traceServices, type App } from "@nimbus/service-kit";
 import { ensureLogStream, openControlPlane, openMirrors } from "@nimbus/store";
 import { createFaasMetrics, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import { hostPlatform } from "@nimbus/images";
@@ -76,6 +76,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "onDemandConfigs", "layers", "provisionConfigs", "aliases"], onInvalid);
+  traceServices(naming, (key) => mirrors.services.get(key)?.value);
   const { services, functions, versions, onDemandConfigs: onDemand } = mirrors;
 
   const codeCache = new CodeCache(

@@ -1,5 +1,5 @@
 import { LATEST, type Naming, type ServiceRecord } from "@nimbus/protocol";
-import { Attr, contextFrom, faasTrigger, NOT_RECORDING, SpanKind, SpanStatusCode, traceparentFor, tracer, tracingOn } from "@nimbus/telemetry";
+import { Attr, contextFrom, faasTrigger, NOT_RECORDING, SpanKind, SpanStatusCode, traceparentFor, tracer, tracingFor } from "@nimbus/telemetry";
 import type { InvocationRecorder } from "./telemetry/recorder.js";
 import type { PayloadStore } from "@nimbus/store";
 import type { Registry } from "./cluster/registry.js";
@@ -42,7 +42,7 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
     const versionId = req.versionId ?? LATEST;
     const started = Date.now();
     // The invocation's span: a child of the caller's trace; the function sees this span as its parent.
-    const span = tracingOn()
+    const span = tracingFor(req.service)
       ? tracer.startSpan(
           `invoke ${req.service}/${req.function}`,
           {

@@ -1,7 +1,7 @@
 import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { createNaming } from "@nimbus/protocol";
-import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, type App } from "@nimbus/service-kit";
+import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, traceServices, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import { Counter, createMetricsRegistry, type Logger } from "@nimbus/telemetry";
 import type { TriggerRouterEnv } from "./env.js";
@@ -39,6 +39,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
   const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "triggers"], onInvalid);
+  traceServices(naming, (key) => mirrors.services.get(key)?.value);
 
   const presenceTracker = new PresenceTracker(nc, naming);
   const dispatcher = new Dispatcher(nc, naming, presenceTracker, store.payloads, logger.child({ module: "dispatch" }), {

@@ -50,6 +50,20 @@ export const ServiceRecord = ServiceSpec.extend({
 });
 export type ServiceRecord = z.output<typeof ServiceRecord>;
 
+/**
+ * Where a service's own spans are sent (OTLP over HTTP): its tracingConfig's `params.endpoint` when
+ * `type` is `OTLP`, or `Jaeger` with Jaeger's OTLP receiver (`…/v1/traces`; Jaeger's Thrift
+ * collector, `…/api/traces`, is not spoken).
+ */
+export function serviceTraceEndpoint(record: ServiceRecord | undefined): string | undefined {
+  const config = record?.tracingConfig;
+  const endpoint = config?.params?.["endpoint"];
+  if (typeof endpoint !== "string" || !/^https?:\/\//.test(endpoint)) return undefined;
+  const type = config?.type?.toLowerCase();
+  if (type === "otlp" || (type === "jaeger" && /\/v1\/traces\/?$/.test(endpoint))) return endpoint;
+  return undefined;
+}
+
 /** A service as the FC API returns it, with FC's defaults for every field never set. */
 export function serviceView(record: ServiceRecord) {
   return {
