@@ -3,13 +3,13 @@ import { expect } from "vitest";
 import type { TestCluster } from "@nimbus/testkit";
 
 /** The official FC SDK, unmodified, pointed at a test cluster's gateway. */
-export function fcClient(cluster: TestCluster, n = 0): FC {
+export function fcClient(cluster: TestCluster, n = 0, timeoutMs = 60_000): FC {
   return new FC(cluster.credentials.accountId, {
     accessKeyID: cluster.credentials.accessKeyId,
     accessKeySecret: cluster.credentials.accessKeySecret,
     region: cluster.credentials.region,
     endpoint: cluster.endpoint(n),
-    timeout: 60_000,
+    timeout: timeoutMs,
   });
 }
 

@@ -5,6 +5,7 @@ import { TestCluster } from "@nimbus/testkit";
 import type { NimbusClient } from "@nimbus/sdk";
 import { deploy, eventually } from "../helpers/functions.js";
 import { send } from "../helpers/http.js";
+import { fcClient } from "../helpers/fc.js";
 
 /** Answers by the event: "ok", "fail" (a handled error), "hang" (past its timeout), "trace" (its context.tracing). */
 const SCRIPTED = `
@@ -187,14 +188,15 @@ describe("metrics, and trace context without a collector", () => {
   });
 
   it("takes FC's OpenTracing span context and baggage headers, and gives the function its service's Jaeger endpoint", async () => {
-    await client.createService("jaeger", { tracingConfig: { type: "Jaeger", params: { endpoint: "http://jaeger.example:14268/api/traces" } } });
+    const fc = fcClient(cluster);
+    await fc.createService("jaeger", { tracingConfig: { type: "Jaeger", params: { endpoint: "http://jaeger.example:14268/api/traces" } } });
     await deploy(cluster, "jaeger", "event", { "index.js": SCRIPTED });
     const headers = {
       "x-fc-tracing-opentracing-span-context": `${TRACE_ID}:${CALLER_SPAN}:0:1`,
       "x-fc-tracing-opentracing-span-context-baggage-user": "ann",
       "x-fc-tracing-opentracing-span-context-baggage-tier": "gold",
     };
-    const sync = await client.invokeFunction("jaeger", "event", "trace", { headers });
+    const sync = await fc.invokeFunction("jaeger", "event", "trace", headers);
     expect(JSON.parse(sync.data.toString())).toEqual({
       traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01`,
       openTracingSpanContext: expect.stringMatching(new RegExp(`^${TRACE_ID}:[0-9a-f]{16}:${CALLER_SPAN}:01$`)),
@@ -202,16 +204,16 @@ describe("metrics, and trace context without a collector", () => {
       jaegerEndpoint: "http://jaeger.example:14268/api/traces",
     });
     // Jaeger's 64-bit trace ids are widened to W3C's 128 bits; W3C's traceparent wins when both are sent.
-    const short = await client.invokeFunction("jaeger", "event", "trace", { headers: { "x-fc-tracing-opentracing-span-context": "abc:def:0:1" } });
+    const short = await fc.invokeFunction("jaeger", "event", "trace", { "x-fc-tracing-opentracing-span-context": "abc:def:0:1" });
     expect(JSON.parse(short.data.toString())).toMatchObject({ traceparent: `00-${"abc".padStart(32, "0")}-${"def".padStart(16, "0")}-01` });
-    const both = await client.invokeFunction("jaeger", "event", "trace", { headers: { ...headers, traceparent: "00-11111111111111111111111111111111-2222222222222222-01" } });
+    const both = await fc.invokeFunction("jaeger", "event", "trace", { ...headers, traceparent: "00-11111111111111111111111111111111-2222222222222222-01" });
     expect(JSON.parse(both.data.toString())).toMatchObject({ traceparent: "00-11111111111111111111111111111111-2222222222222222-01" });
     // Through an HTTP trigger too; a malformed span context is ignored.
     await deploy(cluster, "jaeger", "web", { "index.js": HTTP_TRACING });
-    await client.createTrigger("jaeger", "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["GET"] } });
+    await fc.createTrigger("jaeger", "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["GET"] } });
     const web = await send(cluster, { method: "GET", path: "/2016-08-15/proxy/jaeger/web/", sign: false, headers });
     expect(web.json).toMatchObject({ traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01`, openTracingSpanBaggages: { user: "ann", tier: "gold" }, jaegerEndpoint: "http://jaeger.example:14268/api/traces" });
-    const bad = await client.invokeFunction("jaeger", "event", "trace", { headers: { "x-fc-tracing-opentracing-span-context": "not:a:context" } });
+    const bad = await fc.invokeFunction("jaeger", "event", "trace", { "x-fc-tracing-opentracing-span-context": "not:a:context" });
     expect(JSON.parse(bad.data.toString())).toMatchObject({ traceparent: "", openTracingSpanContext: "" });
   });
 });

@@ -7,7 +7,9 @@ import { instanceCgroups } from "../helpers/instances.js";
 // RELIABILITY #22: nothing an instance sends is believed for the platform's own figures, and a
 // malformed control frame stops only that instance. Also: what an instance prints cannot exhaust
 // it, and a killed node's instance cgroups do not outlive its next start.
-const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+// A loaded CI machine can stall the invoker past the default 5 s ack wait (seen once as 503 "no
+// invoker answered in time"); what this suite checks is what comes back, so it waits longer.
+const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_INVOKE_ACK_TIMEOUT_MS: "20000" } });
 
 /** A msgpack encoder just big enough to forge frames from inside a function (fixmap, fixstr, bin8, fixint). */
 const FORGER = `

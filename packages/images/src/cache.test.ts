@@ -131,7 +131,8 @@ describe("ImageCache: pulling and unpacking real images", () => {
     expect(await readFile(join(image.rootfs, "etc/marker"), "utf8")).toBe("private\n");
   });
 
-  it("unpacks with umoci --rootless when the node does not run as root", async () => {
+  // Once under a fully loaded CI machine its pull stalled past the test's minute (never reproduced alone, ~0.6 s): one retry.
+  it("unpacks with umoci --rootless when the node does not run as root", { retry: 1, timeout: 90_000 }, async () => {
     if (process.getuid?.() !== 0) {
       console.log("skipped: the test needs root to run a pull as another user (nobody)");
       return;
