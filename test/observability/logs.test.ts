@@ -315,7 +315,7 @@ exports.handler = (event, context, callback) => {
       const res = await client.getFunctionMetrics(svc, "printer", { since: String(Date.now() - 600_000) });
       const sum = res.data.points.reduce((n, p) => n + p.invocations, 0);
       expect(sum).toBe(21);
-    }, "21 invocations counted");
+    }, "21 invocations counted", 60_000);
     await new Promise((r) => setTimeout(r, 500));
     const res = await client.getFunctionMetrics(svc, "printer", { since: String(Date.now() - 600_000) });
     expect(res.data.points.reduce((n, p) => n + p.invocations, 0)).toBe(21);

@@ -116,7 +116,9 @@ describe("several gateways", () => {
 
 describe("code garbage collection", () => {
   it("deletes packages no function uses any more, and only those", async () => {
-    const gc = await TestCluster.start({ env: { NIMBUS_CODE_GC_INTERVAL_MS: "200", NIMBUS_CODE_GC_GRACE_MS: "0", NIMBUS_LOG_LEVEL: "warn" } });
+    // A package is stored before the record that uses it is written: the grace covers that moment (with
+    // none, a loaded machine once saw a collection land between the two, as production never would).
+    const gc = await TestCluster.start({ env: { NIMBUS_CODE_GC_INTERVAL_MS: "200", NIMBUS_CODE_GC_GRACE_MS: "2000", NIMBUS_LOG_LEVEL: "warn" } });
     try {
       const fc = fcClient(gc);
       await fc.createService("gc");
@@ -131,7 +133,7 @@ describe("code garbage collection", () => {
       await eventually(async () => {
         const { code } = await controlPlaneContents(gc);
         if (code.includes(sha256(v1))) throw new Error("v1 still stored");
-      }, "the replaced package to be collected", 10_000);
+      }, "the replaced package to be collected", 20_000);
       const { code } = await controlPlaneContents(gc);
       expect(code.sort()).toEqual([sha256(v2), sha256(shared)].sort());
     } finally {
