@@ -1,4 +1,4 @@
-import { createNaming, triggerView } from "@nimbus/protocol";
+import { createNaming } from "@nimbus/protocol";
 import {
   Connections,
   connectNats,
@@ -158,12 +158,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     redisReady: () => connections.redis,
     timeoutMs: env.NIMBUS_ASYNC_ENQUEUE_TIMEOUT_MS,
   };
-  invocationRoutes(http, caller, intake, limits, (service, fn, base) =>
-    triggerCatalog
-      .list(service, fn)
-      .filter((t) => t.triggerType === "http")
-      .map((t) => triggerView(t, base).urlInternet),
-  );
+  invocationRoutes(http, caller, intake, limits, (service, fn, base) => triggerCatalog.httpTriggerUrls(service, fn, base));
   asyncConfigRoutes(http, ctx, resolver);
   statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
   triggerRoutes(http, ctx, triggerCatalog);

@@ -50,9 +50,9 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
   await rm(runtimeDir, { recursive: true, force: true });
   await cp(RUNTIME_DIR, runtimeDir, { recursive: true });
   await cp(PYTHON_RUNTIME_DIR, join(runtimeDir, PYTHON_DIR), { recursive: true });
-  await vendorMsgpack(join(runtimeDir, PYTHON_DIR));
-
   interpreters.configure(env.NIMBUS_PYTHON_INTERPRETERS);
+  if (interpreters.configuredPaths().length) await vendorMsgpack(join(runtimeDir, PYTHON_DIR));
+
   const sandboxer = await Sandboxer.create({
     workDir: join(env.invokerDir, "sandbox"),
     // Named after the node and its directory: two invokers sharing a node id on one host (test

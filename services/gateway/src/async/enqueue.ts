@@ -1,8 +1,9 @@
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AsyncSubmitter } from "@nimbus/async";
-import type { Target } from "@nimbus/dispatch";
+import { callAttributes, type Target } from "@nimbus/dispatch";
+import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
 import { assertName, errors, isNimbusError } from "@nimbus/protocol";
-import type { HttpRequestInfo } from "@nimbus/protocol/wire";
+import type { HttpRequestInfo, TriggerKind } from "@nimbus/protocol/wire";
 
 export const STATEFUL_ID_HEADER = "x-fc-stateful-async-invocation-id";
 
@@ -22,6 +23,23 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   });
   // A late answer after the deadline is dropped by the race (an invocation it enqueued runs: at-least-once).
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Answers a request with FC's `202` once its invocation is queued, in a producer span the later run
+ * continues — for the invocation API and for HTTP triggers (with the request, for the HTTP handler).
+ */
+export function answerQueued(
+  reply: FastifyReply,
+  intake: AsyncIntake,
+  req: FastifyRequest,
+  call: { target: Target; body: Buffer; trigger: TriggerKind; spanName: string; traceparent: string | undefined; http?: HttpRequestInfo },
+): Promise<FastifyReply> {
+  const attributes = { ...callAttributes(call.target, req.id, call.trigger), [Attr.invocationType]: "Async" };
+  return inSpan(call.spanName, { kind: SpanKind.PRODUCER, attributes, traceparent: call.traceparent }, async (span) => {
+    const invocationId = await enqueueAsync(intake, req, call.target, call.body, traceparentFor(span, call.traceparent), call.http);
+    return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
+  });
 }
 
 /**

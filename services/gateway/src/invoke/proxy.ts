@@ -3,11 +3,11 @@ import { errors, NimbusError } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 import type { Authenticator } from "../http/auth.js";
 import type { TriggerCatalog } from "../triggers/catalog.js";
-import { callAttributes, type CallAddress, type FunctionCaller } from "@nimbus/dispatch";
-import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
+import type { CallAddress, FunctionCaller } from "@nimbus/dispatch";
+import { answerQueued, type AsyncIntake } from "../async/enqueue.js";
 import type { InvocationLimits } from "./routes.js";
 import { baggageOf, invocationType, traceparentOf } from "./headers.js";
-import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
+import { Attr, SpanKind } from "@nimbus/telemetry";
 import { rawBodies } from "./raw-bodies.js";
 import { checkFunctionResponse } from "./http-response.js";
 import { callAddress } from "./target.js";
@@ -94,11 +94,7 @@ export async function serveHttp(
     // As on FC: the request is queued (202 with its ids) and reaches the HTTP handler later, retried
     // and recorded like any asynchronous invocation; what the handler answers goes to its record.
     if (body.length > deps.limits.maxAsyncBodyBytes) throw errors.entityTooLarge(deps.limits.maxAsyncBodyBytes);
-    const attributes = { ...callAttributes(target, req.id, "http"), [Attr.invocationType]: "Async" };
-    return inSpan(`enqueue ${req.method} ${target.service}/${target.fn}`, { kind: SpanKind.PRODUCER, attributes, traceparent: traceparentOf(req) }, async (span) => {
-      const invocationId = await enqueueAsync(deps.intake, req, target, body, traceparentFor(span, traceparentOf(req)), http);
-      return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
-    });
+    return answerQueued(reply, deps.intake, req, { target, body, trigger: "http", spanName: `enqueue ${req.method} ${target.service}/${target.fn}`, traceparent: traceparentOf(req), http });
   }
   const { outcome } = await deps.caller.call({
     to,

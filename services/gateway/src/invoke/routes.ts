@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { errors, isNodeRuntime, isPythonRuntime } from "@nimbus/protocol";
-import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
-import { callAttributes, type FunctionCaller } from "@nimbus/dispatch";
-import { enqueueAsync, STATEFUL_ID_HEADER, type AsyncIntake } from "../async/enqueue.js";
+import { Attr, SpanKind } from "@nimbus/telemetry";
+import type { FunctionCaller } from "@nimbus/dispatch";
+import { answerQueued, type AsyncIntake } from "../async/enqueue.js";
 import { baggageOf, checkFcHeaders, invocationType, logType, setInvocationHeaders, traceparentOf } from "./headers.js";
 import { rawBodies } from "./raw-bodies.js";
 import { callAddress } from "./target.js";
@@ -49,11 +49,7 @@ export function invocationRoutes(app: FastifyInstance, caller: FunctionCaller, i
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         if (type === "Async") {
           if (body.length > limits.maxAsyncBodyBytes) throw errors.entityTooLarge(limits.maxAsyncBodyBytes);
-          const attributes = { ...callAttributes(target, req.id, "api"), [Attr.invocationType]: type };
-          return inSpan(`enqueue ${target.service}/${target.fn}`, { kind: SpanKind.PRODUCER, attributes, traceparent: traceparentOf(req) }, async (span) => {
-            const invocationId = await enqueueAsync(intake, req, target, body, traceparentFor(span, traceparentOf(req)));
-            return reply.status(202).header(STATEFUL_ID_HEADER, invocationId).send();
-          });
+          return answerQueued(reply, intake, req, { target, body, trigger: "api", spanName: `enqueue ${target.service}/${target.fn}`, traceparent: traceparentOf(req) });
         }
         const { outcome } = await caller.call({
           to,

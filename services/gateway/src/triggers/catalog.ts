@@ -8,6 +8,7 @@ import {
   parseOssArn,
   subjectsOverlap,
   TRIGGER_CONFIGS,
+  triggerView,
   type HttpTriggerConfig,
   type NatsTriggerConfig,
   type TriggerRecord,
@@ -38,11 +39,25 @@ function validConfig(type: string, config: unknown): Record<string, unknown> {
 
 /** Trigger CRUD: a trigger belongs to a function and binds it to a qualifier. */
 export class TriggerCatalog {
+  /** `svc/fn` of every function with an HTTP trigger, rebuilt after a trigger changes (API invocations ask on every call). */
+  private httpFunctions: Set<string> | undefined;
+
   constructor(
     private readonly ctx: GatewayContext,
     private readonly services: ServiceCatalog,
     private readonly functions: FunctionCatalog,
-  ) {}
+  ) {
+    ctx.mirrors.triggers.onChange(() => (this.httpFunctions = undefined));
+  }
+
+  /** The URLs of a function's HTTP triggers for `baseUrl` (none for most functions, answered without a scan). */
+  httpTriggerUrls(service: string, fn: string, baseUrl: string): string[] {
+    this.httpFunctions ??= new Set([...this.ctx.mirrors.triggers.values()].filter(({ value }) => value.triggerType === "http").map(({ value }) => `${value.serviceName}/${value.functionName}`));
+    if (!this.httpFunctions.has(`${service}/${fn}`)) return [];
+    return this.list(service, fn)
+      .filter((t) => t.triggerType === "http")
+      .map((t) => triggerView(t, baseUrl).urlInternet);
+  }
 
   get(service: string, fn: string, trigger: string): TriggerRecord {
     this.functions.get(service, fn);
