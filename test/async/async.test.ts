@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { useCluster } from "../helpers/cluster.js";
 import { expectFcError, uniqueName } from "../helpers/fc.js";
-import { deploy } from "../helpers/functions.js";
+import { deploy, eventually } from "../helpers/functions.js";
 import { send } from "../helpers/http.js";
 import { Collector, connectNats } from "../helpers/nats.js";
 import { invokeAsync, listAll, statuses, waitForInvocation } from "../helpers/async.js";
@@ -263,7 +263,13 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const ok = new Collector(nc, `${subject}.ok`);
 
     const failing = await invokeAsync(client, svc, "flaky", "always:99");
-    const failed = await waitForInvocation(client, svc, "flaky", failing);
+    await waitForInvocation(client, svc, "flaky", failing);
+    // The destination is delivered, and its status written, just after the final state.
+    const failed = await eventually(async () => {
+      const record = (await client.getStatefulAsyncInvocation(svc, "flaky", failing)).data;
+      expect(record.destinationStatus).not.toBe("");
+      return record;
+    }, "the failure destination's status");
     expect(failed).toMatchObject({ status: "Failed", alreadyRetriedTimes: 2, invocationErrorMessage: "attempt 3 of always:99", destinationStatus: "Succeeded" });
     expect(statuses(failed)).toEqual(["Enqueued", "Running", "Retrying", "Running", "Retrying", "Running", "Failed"]);
     expect(failed.events[2]?.eventDetail).toBe(JSON.stringify({ Error: "HandledInvocationError" }));
