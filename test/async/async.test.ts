@@ -61,7 +61,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const subject = uniqueName("dest.ok").replace("_", ".");
     const dest = new Collector(nc, subject);
     await deploy(ctx.cluster, svc, "echo", { "index.js": "exports.handler = (event, context, callback) => callback(null, 'got ' + event);" });
-    await ctx.fc.putFunctionAsyncConfig(svc, "echo", "LATEST", { destinationConfig: { onSuccess: { destination: natsArn(subject) } } });
+    await ctx.fc.putFunctionAsyncConfig(svc, "echo", "LATEST", { statefulInvocation: true, destinationConfig: { onSuccess: { destination: natsArn(subject) } } });
 
     const res = await ctx.fc.invokeFunction(svc, "echo", "hello", { "x-fc-invocation-type": "Async" });
     expect(res.data).toBe("");
@@ -79,7 +79,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
       responsePayload: "got hello",
     });
 
-    // Every async invocation has a record, looked up by its id (the request id when the caller chose none);
+    // A stateful async invocation has a record, looked up by its id (the request id when the caller chose none);
     // how the destination went is recorded right after delivering it.
     const path = `/services/${svc}/functions/echo/stateful-async-invocations/${requestId}`;
     await expect.poll(async () => (await ctx.fc.get(path)).data.destinationStatus, { timeout: 10_000 }).toBe("Succeeded");
@@ -106,6 +106,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
   it("takes the invocation-type header in any letter case and the value case-insensitively", async () => {
     const svc = uniqueName("as");
     await deploy(ctx.cluster, svc, "echo", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" });
+    await ctx.fc.putFunctionAsyncConfig(svc, "echo", "LATEST", { statefulInvocation: true });
     const res = await send(ctx.cluster, {
       method: "POST",
       path: `/2016-08-15/services/${svc}/functions/echo/invocations`,
@@ -137,6 +138,9 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
       maxAsyncEventAgeInSeconds: 600,
       destinationConfig: { onFailure: { destination: fnArn(svc, "fn") } },
       statefulInvocation: true,
+      // Nimbus's own: what a chain of async calls that loops back on itself may do.
+      recursiveLoop: "Terminate",
+      maxChainDepth: 16,
       createdTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/),
       lastModifiedTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/),
     });
@@ -180,6 +184,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const svc = uniqueName("as");
     const client = ctx.cluster.client();
     await deploy(ctx.cluster, svc, "fn", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" });
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { statefulInvocation: true });
     const async = { "x-fc-invocation-type": "Async" };
     await expectFcError(ctx.fc.invokeFunction(svc, "missing", "x", async), "FunctionNotFound");
     await expectFcError(ctx.fc.invokeFunction(uniqueName("nosvc"), "fn", "x", async), "ServiceNotFound");
@@ -211,6 +216,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const svc = uniqueName("as");
     const client = ctx.cluster.client();
     await deploy(ctx.cluster, svc, "fn", { "index.js": FLAKY });
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { statefulInvocation: true });
     const first = await ctx.fc.invokeFunction(svc, "fn", "one", { "x-fc-invocation-type": "Async", "x-fc-stateful-async-invocation-id": "order_1" });
     expect(first.headers["x-fc-stateful-async-invocation-id"]).toBe("order_1");
     await expectFcError(
@@ -222,7 +228,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     await invokeAsync(client, svc, "other", "x", "order_1");
 
     for (const [id, event] of [["order_2", "two"], ["order_3", "three:9"], ["batch_1", "four"]] as const) await invokeAsync(client, svc, "fn", event, id);
-    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { maxAsyncRetryAttempts: 0 });
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { maxAsyncRetryAttempts: 0, statefulInvocation: true });
     for (const id of ["order_1", "order_2", "order_3", "batch_1"]) await waitForInvocation(client, svc, "fn", id);
 
     const got = await ctx.fc.get(`/services/${svc}/functions/fn/stateful-async-invocations/order_1`);
@@ -258,6 +264,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     await deploy(ctx.cluster, svc, "flaky", { "index.js": FLAKY });
     await ctx.fc.putFunctionAsyncConfig(svc, "flaky", "LATEST", {
       maxAsyncRetryAttempts: 2,
+      statefulInvocation: true,
       destinationConfig: { onFailure: { destination: natsArn(subject) }, onSuccess: { destination: natsArn(`${subject}.ok`) } },
     });
     const ok = new Collector(nc, `${subject}.ok`);
@@ -302,7 +309,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     await deploy(ctx.cluster, svc, "source", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'from source: ' + e);" });
     await deploy(ctx.cluster, svc, "sink", { "index.js": "exports.handler = (e, c, cb) => cb(null, JSON.parse(String(e)).responsePayload.toUpperCase());" });
     await ctx.fc.putFunctionAsyncConfig(svc, "source", "LATEST", { destinationConfig: { onSuccess: { destination: fnArn(svc, "sink") } } });
-    await ctx.fc.putFunctionAsyncConfig(svc, "sink", "LATEST", { destinationConfig: { onSuccess: { destination: natsArn(subject) } } });
+    await ctx.fc.putFunctionAsyncConfig(svc, "sink", "LATEST", { statefulInvocation: true, destinationConfig: { onSuccess: { destination: natsArn(subject) } } });
 
     const id = await invokeAsync(ctx.cluster.client(), svc, "source", "ping");
     const [msg] = await sunk.waitFor(1);
@@ -318,7 +325,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const svc = uniqueName("as");
     await deploy(ctx.cluster, svc, "fn", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" });
     const mns = `acs:mns:cn-local:${ctx.cluster.credentials.accountId}:/queues/q/messages`;
-    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { destinationConfig: { onSuccess: { destination: mns } } });
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { statefulInvocation: true, destinationConfig: { onSuccess: { destination: mns } } });
     expect((await ctx.fc.getFunctionAsyncConfig(svc, "fn", "LATEST")).data.destinationConfig.onSuccess.destination).toBe(mns);
     const id = await invokeAsync(ctx.cluster.client(), svc, "fn", "x");
     const done = await waitForInvocation(ctx.cluster.client(), svc, "fn", id);
@@ -333,7 +340,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const client = ctx.cluster.client();
     await deploy(ctx.cluster, svc, "slow", { "index.js": SLEEPER }, { timeout: 60 });
     // One at a time, so the second waits in the queue behind the first.
-    await ctx.fc.putFunctionAsyncConfig(svc, "slow", "LATEST", { maxAsyncConcurrency: 1, maxAsyncRetryAttempts: 3 });
+    await ctx.fc.putFunctionAsyncConfig(svc, "slow", "LATEST", { maxAsyncConcurrency: 1, maxAsyncRetryAttempts: 3, statefulInvocation: true });
     const running = await invokeAsync(client, svc, "slow", "30000", "long_one");
     await waitForInvocation(client, svc, "slow", running, new Set(["Running"]));
     const queued = await invokeAsync(client, svc, "slow", "10", "queued_one");
@@ -362,7 +369,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const svc = uniqueName("as");
     const client = ctx.cluster.client();
     await deploy(ctx.cluster, svc, "doomed", { "index.js": SLEEPER }, { timeout: 30 });
-    await ctx.fc.putFunctionAsyncConfig(svc, "doomed", "LATEST", { maxAsyncConcurrency: 1 });
+    await ctx.fc.putFunctionAsyncConfig(svc, "doomed", "LATEST", { maxAsyncConcurrency: 1, statefulInvocation: true });
     const first = await invokeAsync(client, svc, "doomed", "1500");
     await waitForInvocation(client, svc, "doomed", first, new Set(["Running"]));
     const second = await invokeAsync(client, svc, "doomed", "1");
@@ -400,7 +407,7 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     const client = ctx.cluster.client(ctx.cluster.services.get("gateway")?.indexOf(gateway));
     try {
       await deploy(ctx.cluster, svc, "jam", { "index.js": SLEEPER }, { timeout: 30 });
-      await ctx.fc.putFunctionAsyncConfig(svc, "jam", "LATEST", { maxAsyncConcurrency: 1 });
+      await ctx.fc.putFunctionAsyncConfig(svc, "jam", "LATEST", { maxAsyncConcurrency: 1, statefulInvocation: true });
       const running = await invokeAsync(client, svc, "jam", "1500");
       await waitForInvocation(client, svc, "jam", running, new Set(["Running"]));
       const waiting = [];
@@ -424,7 +431,8 @@ describe("asynchronous invocation through @alicloud/fc2", () => {
     await deploy(ctx.cluster, svc, "backlog", { "index.js": SLEEPER }, { timeout: 30 });
     await deploy(ctx.cluster, svc, "failing", { "index.js": FLAKY });
     await deploy(ctx.cluster, svc, "quick", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'quick');" });
-    await ctx.fc.putFunctionAsyncConfig(svc, "backlog", "LATEST", { maxAsyncConcurrency: 1 });
+    await ctx.fc.putFunctionAsyncConfig(svc, "quick", "LATEST", { statefulInvocation: true });
+    await ctx.fc.putFunctionAsyncConfig(svc, "backlog", "LATEST", { maxAsyncConcurrency: 1, statefulInvocation: true });
     await ctx.fc.putFunctionAsyncConfig(svc, "failing", "LATEST", { maxAsyncRetryAttempts: 8 });
 
     const backlog: string[] = [];

@@ -19,6 +19,7 @@ describe("asynchronous invocations through HTTP triggers", () => {
   it("queue the request on /proxy and on a custom domain, answer 202 with its ids, and reach the HTTP handler with method, path, queries, headers and body", async () => {
     const svc = uniqueName("hasync");
     await deploy(ctx.cluster, svc, "web", { "index.js": HANDLER });
+    await ctx.fc.putFunctionAsyncConfig(svc, "web", "LATEST", { statefulInvocation: true });
     await ctx.fc.createTrigger(svc, "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["POST"] } });
     const domain = `${uniqueName("async").replace("_", "-")}.example.com`;
     await ctx.fc.createCustomDomain(domain, { protocol: "HTTP", routeConfig: { routes: [{ path: "/*", serviceName: svc, functionName: "web" }] } });
@@ -42,6 +43,7 @@ describe("asynchronous invocations through HTTP triggers", () => {
   it("checks the trigger's methods and limits before queueing anything", async () => {
     const svc = uniqueName("hasync");
     await deploy(ctx.cluster, svc, "web", { "index.js": HANDLER });
+    await ctx.fc.putFunctionAsyncConfig(svc, "web", "LATEST", { statefulInvocation: true });
     await ctx.fc.createTrigger(svc, "web", { triggerName: "http", triggerType: "http", triggerConfig: { authType: "anonymous", methods: ["POST"] } });
     const get = await send(ctx.cluster, { method: "GET", path: `/2016-08-15/proxy/${svc}/web/`, headers: { "x-fc-invocation-type": "Async" }, sign: false });
     expect(get.status).toBe(405);

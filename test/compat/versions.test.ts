@@ -113,6 +113,7 @@ describe("versions and aliases through @alicloud/fc2", () => {
   it("runs each version's own configuration on instances of its own, and names it in the headers and context", async () => {
     const svc = uniqueName("run");
     await deploy(ctx.cluster, svc, "who", { "index.js": WHO }, { environmentVariables: { V: "one" } });
+    await ctx.fc.putFunctionAsyncConfig(svc, "who", "LATEST", { statefulInvocation: true });
     await ctx.fc.publishVersion(svc);
     await setEnv(svc, "who", "two");
     await ctx.fc.publishVersion(svc);
@@ -142,7 +143,7 @@ describe("versions and aliases through @alicloud/fc2", () => {
     expect(v1Again.instance).toBe(v1.instance);
 
     // Configs per qualifier: an alias or a version has its own, a missing one is FC's not-found error.
-    await ctx.fc.putFunctionAsyncConfig(svc, "who", "stable", { maxAsyncRetryAttempts: 1 });
+    await ctx.fc.putFunctionAsyncConfig(svc, "who", "stable", { maxAsyncRetryAttempts: 1, statefulInvocation: true });
     expect((await ctx.fc.getFunctionAsyncConfig(svc, "who", "stable")).data).toMatchObject({ qualifier: "stable", maxAsyncRetryAttempts: 1 });
     await expectFcError(ctx.fc.putFunctionAsyncConfig(svc, "who", "9", {}), "VersionNotFound");
     await expectFcError(ctx.fc.putFunctionAsyncConfig(svc, "who", "gone", {}), "AliasNotFound");

@@ -159,6 +159,7 @@ describe("metrics, and trace context without a collector", () => {
 
   it("hands a caller's traceparent to the function unchanged when nothing records spans: event, HTTP and async", async () => {
     await deploy(cluster, "tracing", "event", { "index.js": SCRIPTED });
+    await client.putFunctionAsyncConfig("tracing", "event", undefined, { statefulInvocation: true });
     const sync = await client.invokeFunction("tracing", "event", "trace", { headers: { traceparent: CALLER } });
     expect(JSON.parse(sync.data.toString())).toEqual({
       traceparent: CALLER,
@@ -279,6 +280,7 @@ describe("traces exported to an OTLP collector", () => {
 
   it("continues the caller's trace through the gateway and the invoker to the function (sync)", async () => {
     await deploy(cluster, "otel", "fn", { "index.js": SCRIPTED });
+    await client.putFunctionAsyncConfig("otel", "fn", undefined, { statefulInvocation: true });
     const res = await client.invokeFunction("otel", "fn", "trace", { headers: { traceparent: CALLER } });
     const tracing = JSON.parse(res.data.toString()) as { traceparent: string; openTracingSpanContext: string };
     const [, traceId, parentId] = tracing.traceparent.split("-");

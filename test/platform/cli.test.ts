@@ -172,6 +172,8 @@ describe("the nimbus CLI", () => {
   });
 
   it("queues asynchronous invocations, prints their ids, and tells what happened to them", async () => {
+    // Invocations keep a record to read only when their function's async config asks for one, as on FC.
+    for (const fn of ["greeter", "broken"]) await ctx.fc.putFunctionAsyncConfig("cli", fn, "LATEST", { statefulInvocation: true });
     const queued = await nimbus(["invoke", "cli/greeter", "--event", "later", "--async"]);
     expect(queued.code, queued.stderr).toBe(0);
     const id = queued.stdout.trim();

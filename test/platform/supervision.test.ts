@@ -106,6 +106,7 @@ beforeAll(async () => {
   await fc.createService("sup");
   const code = async (src: string) => ({ zipFile: (await makeZip({ "index.js": src })).toString("base64") });
   await fc.createFunction("sup", { functionName: "echo", runtime: "nodejs20", handler: "index.handler", code: await code("exports.handler = (e, c, cb) => cb(null, 'echo ' + e)") });
+  await fc.putFunctionAsyncConfig("sup", "echo", "LATEST", { statefulInvocation: true } as never);
   // One at a time, 300 ms each: a backlog queued before a Redis kill is still there after it.
   await fc.createFunction("sup", {
     functionName: "slow",
@@ -113,7 +114,7 @@ beforeAll(async () => {
     handler: "index.handler",
     code: await code("exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'done ' + e), 300)"),
   });
-  await fc.putFunctionAsyncConfig("sup", "slow", "LATEST", { maxAsyncConcurrency: 1 } as never);
+  await fc.putFunctionAsyncConfig("sup", "slow", "LATEST", { maxAsyncConcurrency: 1, statefulInvocation: true } as never);
   await callWorks();
 });
 afterAll(async () => {

@@ -20,6 +20,7 @@ it(`RELIABILITY #9: the running jobs of a SIGKILLed async-queue replica run agai
   await withCluster({ services: ["gateway", "invoker", "async-queue"], env: ENV }, async (cluster) => {
     const client = cluster.client();
     await deploy(cluster, "tk", "slow", { "index.js": `exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'done ' + e), ${RUN_MS});` }, { timeout: Math.ceil(RUN_MS / 1000) + 30, instanceConcurrency: 2 * JOBS });
+    await client.putFunctionAsyncConfig("tk", "slow", undefined, { statefulInvocation: true });
     const ids = await Promise.all(Array.from({ length: JOBS }, (_, i) => invokeAsync(client, "tk", "slow", String(i))));
     // Only replica 0 runs, so it holds every job.
     for (const id of ids) await waitForInvocation(client, "tk", "slow", id, new Set(["Running"]));

@@ -50,7 +50,7 @@ describe("async invocations under faults (RELIABILITY 9-15)", () => {
       const subject = "r9.done";
       const done = new Collector(nc, subject);
       await deploy(cluster, "r9", "work", { "index.js": "exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'did ' + e), 20);" }, { instanceConcurrency: 50 });
-      await client.putFunctionAsyncConfig("r9", "work", undefined, { destinationConfig: { onSuccess: { destination: natsArn(subject) } } });
+      await client.putFunctionAsyncConfig("r9", "work", undefined, { statefulInvocation: true, destinationConfig: { onSuccess: { destination: natsArn(subject) } } });
 
       const total = 2_000;
       const kills: number[] = [];
@@ -99,7 +99,7 @@ describe("async invocations under faults (RELIABILITY 9-15)", () => {
       const client = cluster.client();
       const done = new Collector(nc, "r10.done");
       await deploy(cluster, "r10", "slow", { "index.js": "exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'slept'), 2500);" }, { timeout: 30, instanceConcurrency: 5 });
-      await client.putFunctionAsyncConfig("r10", "slow", undefined, { destinationConfig: { onSuccess: { destination: natsArn("r10.done") } } });
+      await client.putFunctionAsyncConfig("r10", "slow", undefined, { statefulInvocation: true, destinationConfig: { onSuccess: { destination: natsArn("r10.done") } } });
       const frozen = cluster.service("async-queue", 0);
 
       const id = await invokeAsync(client, "r10", "slow", "x");
@@ -142,7 +142,7 @@ describe("async invocations under faults (RELIABILITY 9-15)", () => {
     it("#11: the same invocation id sent 20 times at once runs once", async () => {
       const done = new Collector(nc, "r11.done");
       await deploy(cluster, "r11", "once", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ran');" });
-      await client.putFunctionAsyncConfig("r11", "once", undefined, { destinationConfig: { onSuccess: { destination: natsArn("r11.done") } } });
+      await client.putFunctionAsyncConfig("r11", "once", undefined, { statefulInvocation: true, destinationConfig: { onSuccess: { destination: natsArn("r11.done") } } });
       const answers = await Promise.all(
         Array.from({ length: 20 }, () =>
           send(cluster, {
@@ -170,7 +170,8 @@ describe("async invocations under faults (RELIABILITY 9-15)", () => {
       const failures = new Collector(nc, "r12.failed");
       await deploy(cluster, "r12", "broken", { "index.js": "exports.handler = () => { throw new Error('still broken'); };" });
       await deploy(cluster, "r12", "healthy", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'fine');" }, { instanceConcurrency: 20 });
-      await client.putFunctionAsyncConfig("r12", "broken", undefined, { maxAsyncRetryAttempts: 3, destinationConfig: { onFailure: { destination: natsArn("r12.failed") } } });
+      await client.putFunctionAsyncConfig("r12", "healthy", undefined, { statefulInvocation: true });
+      await client.putFunctionAsyncConfig("r12", "broken", undefined, { maxAsyncRetryAttempts: 3, statefulInvocation: true, destinationConfig: { onFailure: { destination: natsArn("r12.failed") } } });
 
       const broken = await pool(20, 4, (i) => invokeAsync(client, "r12", "broken", `b${i}`));
       const healthy = await pool(200, 8, (i) => invokeAsync(client, "r12", "healthy", `h${i}`));
@@ -196,7 +197,7 @@ describe("async invocations under faults (RELIABILITY 9-15)", () => {
     it("#13: an event older than its max age when dequeued is Expired and never runs", async () => {
       const expired = new Collector(nc, "r13.expired");
       await deploy(cluster, "r13", "late", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ran');" });
-      await client.putFunctionAsyncConfig("r13", "late", undefined, { maxAsyncEventAgeInSeconds: 1, destinationConfig: { onFailure: { destination: natsArn("r13.expired") } } });
+      await client.putFunctionAsyncConfig("r13", "late", undefined, { maxAsyncEventAgeInSeconds: 1, statefulInvocation: true, destinationConfig: { onFailure: { destination: natsArn("r13.expired") } } });
       const queue = cluster.service("async-queue");
       await queue.stop();
       const ids = await pool(5, 5, (i) => invokeAsync(client, "r13", "late", `l${i}`));
@@ -216,6 +217,7 @@ describe("async invocations under faults (RELIABILITY 9-15)", () => {
 
     it("#15: every service reconnects when Redis drops all its clients under load, and when NATS restarts while idle", async () => {
       await deploy(cluster, "r15", "fn", { "index.js": "exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'ok'), 10);" }, { instanceConcurrency: 20 });
+      await client.putFunctionAsyncConfig("r15", "fn", undefined, { statefulInvocation: true });
       const redis = cluster.redis;
       if (!redis) throw new Error("no redis");
       const ids: string[] = [];
@@ -260,6 +262,7 @@ describe("async invocations under faults (RELIABILITY 9-15)", () => {
       const redis = cluster.redis;
       if (!redis) throw new Error("no redis");
       await deploy(cluster, "r14", "fn", { "index.js": "exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'ok'), 5);" }, { instanceConcurrency: 20 });
+      await client.putFunctionAsyncConfig("r14", "fn", undefined, { statefulInvocation: true });
       // The queue is stopped so what was acknowledged is still waiting in Redis at the crash.
       await cluster.service("async-queue").stop();
 

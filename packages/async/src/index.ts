@@ -1,3 +1,4 @@
 export * from "./records.js";
 export * from "./queues.js";
 export * from "./submit.js";
+export * from "./redrive.js";

@@ -56,16 +56,23 @@ export class AsyncQueues {
    * same invocation twice queues it once.
    */
   async enqueue(job: AsyncJob, retentionMs: number): Promise<void> {
-    await this.queue(job.service, job.function).add(INVOKE_JOB, job, {
-      jobId: job.invocationId,
+    await this.enqueueMany(job.service, job.function, [job], retentionMs);
+  }
+
+  /** Queues invocations of one function in one MULTI (all or none); resolves once Redis has them. */
+  async enqueueMany(service: string, fn: string, jobs: AsyncJob[], retentionMs: number): Promise<void> {
+    const queue = this.queue(service, fn);
+    const opts = {
       // Retries of function and platform errors are the processor's own (they follow the async
       // config); these attempts only cover the processor itself failing unexpectedly.
       attempts: UNEXPECTED_FAILURE_ATTEMPTS,
-      backoff: { type: "exponential", delay: 1_000 },
+      backoff: { type: "exponential" as const, delay: 1_000 },
       removeOnComplete: true,
       removeOnFail: { age: Math.ceil(retentionMs / 1000) },
-    });
-    await this.announce(job.service, job.function);
+    };
+    if (jobs.length === 1) await queue.add(INVOKE_JOB, jobs[0] as AsyncJob, { ...opts, jobId: (jobs[0] as AsyncJob).invocationId });
+    else await queue.addBulk(jobs.map((job) => ({ name: INVOKE_JOB, data: job, opts: { ...opts, jobId: job.invocationId } })));
+    await this.announce(service, fn);
   }
 
   /**

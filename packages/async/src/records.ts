@@ -1,14 +1,16 @@
+import { isUtf8 } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
 import { FINAL_STATUSES, type InvocationEvent, type InvocationRecord, type InvocationStatus, type Naming } from "@nimbus/protocol";
+import type { HttpRequestInfo } from "@nimbus/protocol/wire";
 
 const script = (name: string) => readFileSync(fileURLToPath(new URL(`./lua/${name}`, import.meta.url)), "utf8");
 const SAVE = script("save-invocation-3.lua");
 const CREATE = script("create-invocation-3.lua");
 
 type RedisWithScripts = Redis & {
-  saveInvocation(record: string, events: string, lock: string, token: string, mode: "write" | "destination", value: string, event: string, retentionMs: number, ...fields: string[]): Promise<number>;
+  saveInvocation(record: string, events: string, lock: string, token: string, mode: "write" | "destination", value: string, retentionMs: number, ...eventsAndFields: (string | number)[]): Promise<number>;
   createInvocation(record: string, events: string, index: string, id: string, startedTime: number, retentionMs: number, now: number, event: string, ...fields: string[]): Promise<number>;
 };
 
@@ -29,7 +31,9 @@ const PAGE = 200;
 /** The fields of an invocation record to change: who it is, its status, and anything else. */
 export type InvocationUpdate = Pick<InvocationRecord, "serviceName" | "functionName" | "invocationId" | "status"> & Partial<Omit<InvocationRecord, "events">>;
 
-const NUMBERS = new Set(["startedTime", "endTime", "alreadyRetriedTimes", "durationMs"]);
+const NUMBERS = new Set(["startedTime", "endTime", "alreadyRetriedTimes", "durationMs", "depth"]);
+/** Fields kept as JSON in the hash. */
+const OBJECTS = new Set(["pendingDestination", "http"]);
 
 /** A record's fields as the hash stores them (strings; the pending destination as JSON). */
 function flatten(fields: Partial<InvocationRecord>): string[] {
@@ -45,7 +49,7 @@ function unflatten(hash: Record<string, string>, events: string[]): InvocationRe
   if (!hash["status"]) return undefined;
   const record: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(hash)) {
-    record[name] = NUMBERS.has(name) ? Number(value) : name === "pendingDestination" ? JSON.parse(value) : value;
+    record[name] = NUMBERS.has(name) ? Number(value) : OBJECTS.has(name) ? JSON.parse(value) : value;
   }
   record["events"] = events.map((json, i) => ({ eventId: i + 1, ...(JSON.parse(json) as Omit<InvocationEvent, "eventId">) }));
   return record as unknown as InvocationRecord;
@@ -132,9 +136,14 @@ export class InvocationStore {
    * change of status is appended to the record's events (with `detail`). Returns what happened:
    * "refused" means the stored record is final or Stopping.
    */
-  async save(update: InvocationUpdate, options: { lock?: { key: string; token: string } | undefined; detail?: string } = {}): Promise<"saved" | "refused" | "lost"> {
+  async save(
+    update: InvocationUpdate,
+    options: { lock?: { key: string; token: string } | undefined; detail?: string; ranSince?: { at: number; detail: string } | undefined } = {},
+  ): Promise<"saved" | "refused" | "lost"> {
     const [key, events] = this.keys(update.serviceName, update.functionName, update.invocationId);
     const lock = options.lock;
+    // A run not recorded when it started (it ended quickly) gets its Running event with its end.
+    const appended = options.ranSince ? [eventJson("Running", options.ranSince.detail, options.ranSince.at), eventJson(update.status, options.detail)] : [eventJson(update.status, options.detail)];
     const result = await this.redis.saveInvocation(
       key,
       events,
@@ -142,8 +151,9 @@ export class InvocationStore {
       lock?.token ?? "",
       "write",
       update.status,
-      eventJson(update.status, options.detail),
       this.retentionMs,
+      appended.length,
+      ...appended,
       ...flatten(update),
     );
     return result === 1 ? "saved" : result === 0 ? "refused" : "lost";
@@ -152,7 +162,13 @@ export class InvocationStore {
   /** Records how delivering a final invocation's destination record went. */
   async setDestinationStatus(service: string, fn: string, id: string, status: string): Promise<void> {
     const [key, events] = this.keys(service, fn, id);
-    await this.redis.saveInvocation(key, events, key, "", "destination", status, "", this.retentionMs);
+    await this.redis.saveInvocation(key, events, key, "", "destination", status, this.retentionMs, 0);
+  }
+
+  /** Marks an invocation as run again by another (a redrive; the new id is always the same). */
+  async linkRedrive(service: string, fn: string, id: string, newId: string): Promise<void> {
+    // Only on a record that still exists (a bare field would never expire).
+    await this.redis.eval("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'redrivenAs', ARGV[1]) end return 0", 1, this.keys(service, fn, id)[0], newId);
   }
 
   /** A page of a function's invocations, filtered as FC's ListStatefulAsyncInvocations does. */
@@ -185,7 +201,10 @@ export class InvocationStore {
   }
 }
 
-/** A new invocation's record, `Enqueued` now. */
+/**
+ * A new invocation's record, `Enqueued` now, with what running it again needs (a redrive): its
+ * request for an HTTP trigger, and its bytes when they are not text.
+ */
 export function newInvocationRecord(fields: {
   invocationId: string;
   requestId: string;
@@ -194,8 +213,15 @@ export function newInvocationRecord(fields: {
   qualifier: string;
   enqueuedAt: number;
   payload: Buffer;
+  http?: HttpRequestInfo | undefined;
+  depth?: number | undefined;
+  redriveOf?: string | undefined;
 }): InvocationRecord {
   return {
+    ...(fields.http ? { http: fields.http } : {}),
+    ...(isUtf8(fields.payload) ? {} : { rawPayload: fields.payload.toString("base64") }),
+    ...(fields.depth ? { depth: fields.depth } : {}),
+    ...(fields.redriveOf ? { redriveOf: fields.redriveOf } : {}),
     invocationId: fields.invocationId,
     requestId: fields.requestId,
     status: "Enqueued",
@@ -229,6 +255,8 @@ export function invocationView(record: InvocationRecord, includePayload = true) 
     ...(record.instanceId === undefined ? {} : { instanceId: record.instanceId }),
     ...(record.durationMs === undefined ? {} : { durationMs: record.durationMs }),
     ...(record.returnPayload === undefined ? {} : { returnPayload: record.returnPayload }),
+    ...(record.redriveOf === undefined ? {} : { redriveOf: record.redriveOf }),
+    ...(record.redrivenAs === undefined ? {} : { redrivenAs: record.redrivenAs }),
     events: record.events.map((e) => ({ eventId: e.eventId, status: e.status, timestamp: e.timestamp, eventDetail: e.eventDetail })),
   };
 }

@@ -1,4 +1,5 @@
-import { errors, type AsyncJob } from "@nimbus/protocol";
+import type { Redis } from "ioredis";
+import { errors, type AsyncJob, type EffectiveAsyncConfig, type Naming } from "@nimbus/protocol";
 import type { HttpRequestInfo } from "@nimbus/protocol/wire";
 import type { AsyncQueues } from "./queues.js";
 import { newInvocationRecord, type InvocationStore } from "./records.js";
@@ -16,60 +17,155 @@ export interface Submission {
   /** An HTTP trigger's request (`payload` is its body), run by the function's HTTP handler. */
   http?: HttpRequestInfo | undefined;
   traceparent?: string | undefined;
+  /** Its place in a chain of invocations (0, or absent, from outside). */
+  depth?: number | undefined;
+  /** A redrive: the invocation this one runs again. */
+  redriveOf?: string | undefined;
+  /** Keeps a record whatever the function's async config says (a redrive, to be followed). */
+  stateful?: boolean | undefined;
 }
 
+export interface SubmitterOptions {
+  /** The most invocations a function's queue holds waiting; more are refused. */
+  maxBacklog: number;
+  /** The async config that applies to a call (whether it keeps a record). */
+  asyncConfig: (service: string, qualifier: string, fn: string) => Pick<EffectiveAsyncConfig, "stateful">;
+}
+
+interface Pending {
+  s: Submission;
+  invocationId: string;
+  stateful: boolean;
+  /** Set when it turned out to be a duplicate (or failed): it is answered and not queued. */
+  answered?: boolean;
+  /** A record (or id marker) this attempt created, to remove if its job cannot be queued. */
+  created?: boolean;
+  enqueuedAt: number;
+  resolve: (result: { invocationId: string; duplicate: boolean }) => void;
+  reject: (err: unknown) => void;
+}
+
+const unavailable = (err: unknown) => errors.unavailable("the async queue (Redis) did not take the invocation; retry", err);
+
 /**
- * Queues asynchronous invocations — for the gateway, and for triggers — once Redis has both the
- * job and its record. An id that exists already is reported (`duplicate`), never queued twice: a
- * client's retry, or an event delivered again, runs once. The one exception completes an attempt
- * cut off between recording the invocation and queueing it (a process that died, Redis gone
- * mid-way): that record is still `Enqueued` with no job, so the retry queues it.
+ * Queues asynchronous invocations — for the gateway, and for triggers — once Redis has the job (and
+ * its record, for a function whose async config asks for `statefulInvocation`; others keep none,
+ * as on FC). What is submitted in one event-loop turn goes to Redis together: the records in one
+ * write, then each function's jobs in one MULTI, so Redis sees a few round trips per batch rather
+ * than per invocation; each caller is still answered only once its own invocation is durable.
+ *
+ * An id that exists already is reported (`duplicate`), never queued twice: a client's retry, or an
+ * event delivered again, runs once (without a record, a caller-chosen id leaves a small marker for
+ * the retention period). The one exception completes an attempt cut off between recording the
+ * invocation and queueing it (a process that died, Redis gone mid-way): that record is still
+ * `Enqueued` (the marker still `pending`) with no job, so the retry queues it.
  */
 export class AsyncSubmitter {
+  private batch: Pending[] = [];
+
   constructor(
     private readonly queues: AsyncQueues,
     private readonly records: InvocationStore,
-    private readonly maxBacklog: number,
+    private readonly redis: Redis,
+    private readonly naming: Naming,
+    private readonly options: SubmitterOptions,
   ) {}
 
   async submit(s: Submission): Promise<{ invocationId: string; duplicate: boolean }> {
-    const invocationId = s.invocationId ?? s.requestId;
     // Nobody can fill Redis: a function's queue takes a bounded number of waiting invocations.
-    if ((await this.queues.backlog(s.service, s.fn)) >= this.maxBacklog) throw errors.asyncBacklogFull(s.service, s.fn, this.maxBacklog);
-    const record = newInvocationRecord({ invocationId, requestId: s.requestId, service: s.service, fn: s.fn, qualifier: s.qualifier, enqueuedAt: Date.now(), payload: s.payload });
-    let created: boolean;
+    if ((await this.queues.backlog(s.service, s.fn)) >= this.options.maxBacklog) throw errors.asyncBacklogFull(s.service, s.fn, this.options.maxBacklog);
+    const stateful = s.stateful ?? this.options.asyncConfig(s.service, s.qualifier, s.fn).stateful;
+    return new Promise((resolve, reject) => {
+      this.batch.push({ s, invocationId: s.invocationId ?? s.requestId, stateful, enqueuedAt: Date.now(), resolve, reject });
+      if (this.batch.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.batch;
+    this.batch = [];
+    // 1. Records (or markers) first, all in one write: a job never runs without the record it updates.
+    await Promise.all(batch.map((p) => this.claim(p)));
+    const byQueue = new Map<string, Pending[]>();
+    for (const p of batch) {
+      if (p.answered) continue;
+      const name = `${p.s.service}.${p.s.fn}`;
+      byQueue.set(name, [...(byQueue.get(name) ?? []), p]);
+    }
+    // 2. Each function's jobs in one MULTI.
+    await Promise.all([...byQueue.values()].map((pending) => this.queue(pending)));
+  }
+
+  /** Records the invocation (or its caller-chosen id); marks it answered when it is a duplicate. */
+  private async claim(p: Pending): Promise<void> {
+    const { s } = p;
     try {
-      created = await this.records.create(record);
+      if (p.stateful) {
+        const record = newInvocationRecord({ ...s, invocationId: p.invocationId, enqueuedAt: p.enqueuedAt });
+        if (await this.records.create(record)) return void (p.created = true);
+        const existing = await this.records.get(s.service, s.fn, p.invocationId);
+        const half = existing?.status === "Enqueued" && !(await this.queues.queue(s.service, s.fn).getJob(p.invocationId));
+        if (!existing || !half) return this.answer(p, true);
+        p.enqueuedAt = existing.startedTime;
+        return;
+      }
+      if (s.invocationId === undefined) return; // a fresh request id: nothing to deduplicate
+      const marker = this.naming.redis.invocationSeen(s.service, s.fn, p.invocationId);
+      if ((await this.redis.set(marker, "pending", "PX", this.records.retentionMs, "NX")) === "OK") return void (p.created = true);
+      const seen = await this.redis.get(marker);
+      const half = seen === "pending" && !(await this.queues.queue(s.service, s.fn).getJob(p.invocationId));
+      if (!half) return this.answer(p, true);
     } catch (err) {
-      throw errors.unavailable("the async queue (Redis) did not take the invocation; retry", err);
+      p.answered = true;
+      p.reject(unavailable(err));
     }
-    let queued = record;
-    if (!created) {
-      const existing = await this.records.get(s.service, s.fn, invocationId);
-      const half = existing?.status === "Enqueued" && !(await this.queues.queue(s.service, s.fn).getJob(invocationId));
-      if (!existing || !half) return { invocationId, duplicate: true };
-      queued = existing;
+  }
+
+  private async queue(pending: Pending[]): Promise<void> {
+    const first = pending[0] as Pending;
+    const jobs = pending.map((p) => this.jobOf(p));
+    try {
+      await this.queues.enqueueMany(first.s.service, first.s.fn, jobs, this.records.retentionMs);
+    } catch (err) {
+      // The record stays `Enqueued` without a job: a retry with the same id completes it; a request
+      // id nobody will retry is cleaned up.
+      await Promise.all(pending.map((p) => (p.created && p.s.invocationId === undefined ? this.unclaim(p) : undefined)));
+      for (const p of pending) p.reject(unavailable(err));
+      return;
     }
-    const job: AsyncJob = {
-      invocationId,
-      requestId: queued.requestId,
+    for (const p of pending) {
+      if (!p.stateful && p.created) void this.redis.set(this.naming.redis.invocationSeen(p.s.service, p.s.fn, p.invocationId), "queued", "KEEPTTL", "XX").catch(() => undefined);
+      this.answer(p, false);
+    }
+  }
+
+  private jobOf(p: Pending): AsyncJob {
+    const { s } = p;
+    return {
+      invocationId: p.invocationId,
+      requestId: s.requestId,
       service: s.service,
       function: s.fn,
-      qualifier: queued.qualifier,
+      qualifier: s.qualifier,
       payload: s.payload.toString("base64"),
       ...(s.http ? { http: s.http } : {}),
       ...(s.traceparent ? { traceparent: s.traceparent } : {}),
-      enqueuedAt: queued.startedTime,
+      enqueuedAt: p.enqueuedAt,
       functionErrors: 0,
       platformErrors: 0,
+      stateful: p.stateful,
+      ...(s.depth ? { depth: s.depth } : {}),
+      ...(s.redriveOf ? { redriveOf: s.redriveOf } : {}),
     };
-    try {
-      await this.queues.enqueue(job, this.records.retentionMs);
-    } catch (err) {
-      // The record stays `Enqueued` without a job: a retry with the same id completes it.
-      if (s.invocationId === undefined) await this.records.discard(record).catch(() => undefined);
-      throw errors.unavailable("the async queue (Redis) did not take the invocation; retry", err);
-    }
-    return { invocationId, duplicate: false };
+  }
+
+  private async unclaim(p: Pending): Promise<void> {
+    if (!p.stateful) return;
+    await this.records.discard(newInvocationRecord({ ...p.s, invocationId: p.invocationId, enqueuedAt: p.enqueuedAt })).catch(() => undefined);
+  }
+
+  private answer(p: Pending, duplicate: boolean): void {
+    p.answered = true;
+    p.resolve({ invocationId: p.invocationId, duplicate });
   }
 }

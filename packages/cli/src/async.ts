@@ -11,6 +11,9 @@ commands:
          [--status <Enqueued|Running|Succeeded|Failed|Retrying|Stopping|Stopped|Expired|Invalid>]
          [--prefix <id prefix>] [--limit <n>] [--desc] [--since <ISO time or epoch ms>]
   stop <svc>/<fn> <id>    stop it: a queued one never runs, a running one has its instance killed
+  redrive <svc>/<fn>      run failed or expired invocations again, with their payload, under new ids
+         [--status <Failed|Expired>] [--since <ISO time or epoch ms>] [--id <id>]... [--limit <n>]
+         (each invocation is redriven once: repeating a redrive runs nothing twice)
 `;
 
 const LIST_OPTIONS = {
@@ -19,6 +22,7 @@ const LIST_OPTIONS = {
   limit: { type: "string" },
   desc: { type: "boolean" },
   since: { type: "string" },
+  id: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -36,7 +40,7 @@ function epochMs(value: string): number {
   return n;
 }
 
-/** `nimbus async get|list|stop`: FC's stateful-async-invocation API from the command line. */
+/** `nimbus async get|list|stop|redrive`: FC's stateful-async-invocation API (and Nimbus's redrive) from the command line. */
 export async function asyncCommand(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
@@ -50,7 +54,7 @@ export async function asyncCommand(argv: string[]): Promise<void> {
     return;
   }
   const [target, id] = positionals;
-  if (!target) throw new Error(`name the function: nimbus async ${command} <service>/<function>${command === "list" ? "" : " <id>"}`);
+  if (!target) throw new Error(`name the function: nimbus async ${command} <service>/<function>${command === "list" || command === "redrive" ? "" : " <id>"}`);
   const { service, qualifier, fn } = parseTarget(target);
   const client = clientFor(await loadConfig());
   switch (command) {
@@ -92,7 +96,22 @@ export async function asyncCommand(argv: string[]): Promise<void> {
       process.stdout.write(`${id} ${after.data.status}\n`);
       return;
     }
+    case "redrive": {
+      if (values.status !== undefined && values.status !== "Failed" && values.status !== "Expired") throw new Error(`--status takes Failed or Expired, got '${values.status}'`);
+      const limit = values.limit === undefined ? undefined : Number.parseInt(values.limit, 10);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new Error(`--limit takes a positive number, got '${values.limit}'`);
+      const res = await client.redriveStatefulAsyncInvocations(service, fn, {
+        ...(values.status ? { status: values.status } : {}),
+        ...(values.since ? { since: epochMs(values.since) } : {}),
+        ...(values.id ? { invocationIds: values.id } : {}),
+        ...(limit ? { limit } : {}),
+      });
+      for (const r of res.data.redriven) process.stdout.write(`${r.invocationId} -> ${r.newInvocationId}\n`);
+      for (const r of res.data.skipped) process.stdout.write(`${r.invocationId} skipped: ${r.reason}\n`);
+      process.stdout.write(`${res.data.redriven.length} redriven, ${res.data.skipped.length} skipped\n`);
+      return;
+    }
     default:
-      throw new Error(`unknown async command '${command}' (get, list, stop)`);
+      throw new Error(`unknown async command '${command}' (get, list, stop, redrive)`);
   }
 }

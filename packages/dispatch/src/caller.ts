@@ -38,6 +38,8 @@ export interface Call {
   traceparent?: string | undefined;
   /** FC's OpenTracing baggage the caller sent, for the function's `context.tracing`. */
   baggage?: Record<string, string> | undefined;
+  /** At the function's instance limit, be refused at once (ResourceExhausted) rather than wait for a slot. */
+  noQueueWait?: boolean | undefined;
   /** The call's span: its name, its kind, and what the caller adds to the attributes every call has. */
   span: { name: string; kind: SpanKind; attributes?: Record<string, string | number | boolean> };
 }
@@ -115,6 +117,7 @@ function invokeRequestFor(target: Target, call: Call, limits: CallLimits): Invok
     ...(call.http ? { http: call.http } : {}),
     ...(call.baggage && Object.keys(call.baggage).length ? { baggage: call.baggage } : {}),
     logTail: call.logTail ?? false,
+    ...(call.noQueueWait ? { noQueueWait: true } : {}),
     deadline: Date.now() + timeoutMs + limits.coldStartAllowanceMs,
     hops: 0,
     maxResponseBytes: limits.maxResponseBytes,

@@ -126,6 +126,8 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       asyncQueues: `${prefix}:async:queues`,
       /** One asynchronous invocation's record (FC's stateful-async-invocation). */
       invocation: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}`,
+      /** A caller-chosen id of an invocation that keeps no record: "pending" until its job is queued, then "queued". */
+      invocationSeen: (service: string, fn: string, id: string) => `${prefix}:async:seen:{${service}:${fn}}:${id}`,
       /** Its state changes, oldest first (ids never contain ':', so this never collides). */
       invocationEvents: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}:events`,
       /** The logs stream sequences holding a request's output lines. */

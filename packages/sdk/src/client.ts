@@ -248,6 +248,14 @@ export class NimbusClient {
       `/services/${qualified(serviceName, qualifier)}/functions/${functionName}/stateful-async-invocations/${encodeURIComponent(invocationId)}`,
     );
   }
+  /** Nimbus's own: runs failed or expired stateful invocations again, under new ids. */
+  redriveStatefulAsyncInvocations(serviceName: string, functionName: string, body: { status?: "Failed" | "Expired"; since?: number; invocationIds?: string[]; limit?: number } = {}) {
+    return this.request<{ redriven: { invocationId: string; newInvocationId: string }[]; skipped: { invocationId: string; reason: string }[] }>(
+      "POST",
+      `/services/${serviceName}/functions/${functionName}/stateful-async-invocations/redrives`,
+      { body },
+    );
+  }
   publishVersion(serviceName: string, description?: string) {
     return this.request<ServiceVersion>("POST", `/services/${serviceName}/versions`, { body: description ? { description } : {} });
   }

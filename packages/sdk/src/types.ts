@@ -8,6 +8,9 @@ export interface AsyncConfig {
   maxAsyncEventAgeInSeconds: number;
   destinationConfig: { onSuccess?: { destination: string }; onFailure?: { destination: string } };
   statefulInvocation: boolean;
+  /** Nimbus's own (loop protection). */
+  recursiveLoop?: "Terminate" | "Allow";
+  maxChainDepth?: number;
   maxAsyncConcurrency?: number;
   createdTime: string;
   lastModifiedTime: string;
@@ -57,6 +60,9 @@ export interface StatefulAsyncInvocation {
   instanceId?: string;
   durationMs?: number;
   returnPayload?: string;
+  /** Nimbus's own: the invocation this one runs again, and the one that ran this one again. */
+  redriveOf?: string;
+  redrivenAs?: string;
   events: { eventId: number; status: StatefulAsyncInvocation["status"]; timestamp: number; eventDetail: string }[];
 }
 

@@ -1,11 +1,11 @@
-import { AsyncQueues, InvocationStore } from "@nimbus/async";
+import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
-import { createNaming } from "@nimbus/protocol";
+import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, LATEST } from "@nimbus/protocol";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, traceServices, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import { Counter, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
 import type { AsyncQueueEnv } from "./env.js";
-import { createProcessor } from "./processor.js";
+import { asyncConfigFor, createProcessor } from "./processor.js";
 import { WorkerManager } from "./workers.js";
 
 export interface AsyncQueueDeps {
@@ -38,7 +38,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
-  const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "asyncConfigs"], onInvalid);
+  const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "asyncConfigs", "onDemandConfigs"], onInvalid);
   traceServices(naming, (key) => mirrors.services.get(key)?.value);
   const asyncConfigs = mirrors.asyncConfigs;
 
@@ -54,6 +54,10 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   });
   const queues = new AsyncQueues(redis, nc, naming);
   const records = new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
+  const submitter = new AsyncSubmitter(queues, records, recordsRedis, naming, {
+    maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
+    asyncConfig: (service, qualifier, fn) => asyncConfigFor(asyncConfigs, service, qualifier, fn),
+  });
   const processor = createProcessor({
     naming,
     arn: { region: env.NIMBUS_REGION, accountId: env.NIMBUS_ACCOUNT_ID },
@@ -61,6 +65,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     caller,
     records,
     queues,
+    submitter,
     asyncConfigs,
     logger: logger.child({ module: "processor" }),
     retry: { baseMs: env.NIMBUS_ASYNC_RETRY_BASE_MS, platformBaseMs: env.NIMBUS_ASYNC_PLATFORM_RETRY_BASE_MS, maxMs: env.NIMBUS_ASYNC_RETRY_MAX_MS },
@@ -68,19 +73,46 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
       final: new Counter({ name: "nimbus_async_final_total", help: "Asynchronous invocations that reached a final state.", labelNames: ["service", "function", "status"], registers: [metrics] }),
       retries: new Counter({ name: "nimbus_async_retries_total", help: "Retries scheduled, by kind (function or platform error).", labelNames: ["service", "function", "kind"], registers: [metrics] }),
       destinations: new Counter({ name: "nimbus_async_destinations_total", help: "Destination records delivered or not.", labelNames: ["service", "function", "outcome"], registers: [metrics] }),
+      throttled: new Counter({ name: "nimbus_async_throttled_total", help: "Invocations put back in the queue because the function was at capacity.", labelNames: ["service", "function"], registers: [metrics] }),
+      loops: new Counter({ name: "nimbus_async_loops_stopped_total", help: "Chains of invocations stopped at their depth limit (recursive loops).", labelNames: ["service", "function"], registers: [metrics] }),
     },
   });
+  // What a function can run at once, cluster-wide: its instances × their concurrency, and its own async cap.
+  const capacityOf = (service: string, fn: string): number | undefined => {
+    const record = mirrors.functions.get(naming.kvKeys.function(service, fn))?.value;
+    const instances = mirrors.onDemandConfigs.get(naming.kvKeys.onDemandConfig(service, LATEST, fn))?.value.maximumInstanceCount ?? DEFAULT_MAXIMUM_INSTANCE_COUNT;
+    const runnable = record ? instances * (record.instanceConcurrency ?? 1) : undefined;
+    const cap = asyncConfigs.get(naming.kvKeys.asyncConfig(service, LATEST, fn))?.value.maxAsyncConcurrency;
+    const caps = [runnable, cap].filter((n): n is number => n !== undefined);
+    return caps.length ? Math.max(1, Math.min(...caps)) : undefined;
+  };
   const workers = new WorkerManager(
     redis,
     nc,
     naming,
     queues,
     records,
-    asyncConfigs,
+    capacityOf,
     processor,
-    { concurrency: env.NIMBUS_ASYNC_CONCURRENCY, takeoverMs: env.NIMBUS_ASYNC_LOCK_MS, idleMs: env.NIMBUS_ASYNC_IDLE_MS, scanMs: env.NIMBUS_ASYNC_SCAN_MS },
+    {
+      concurrency: env.NIMBUS_ASYNC_CONCURRENCY,
+      takeoverMs: env.NIMBUS_ASYNC_LOCK_MS,
+      idleMs: env.NIMBUS_ASYNC_IDLE_MS,
+      scanMs: env.NIMBUS_ASYNC_SCAN_MS,
+      throttleMs: env.NIMBUS_ASYNC_THROTTLE_MS,
+    },
     logger.child({ module: "workers" }),
   );
+  // Keys are service.function[.qualifier], and service.qualifier.function for on-demand configs (names never contain a dot).
+  const onCapacityChange = (service: string | undefined, fn: string | undefined) => {
+    if (service && fn) workers.capacityChanged(service, fn);
+  };
+  asyncConfigs.onChange((key) => onCapacityChange(...(key.split(".") as [string?, string?])));
+  mirrors.functions.onChange((key) => onCapacityChange(...(key.split(".") as [string?, string?])));
+  mirrors.onDemandConfigs.onChange((key) => {
+    const [service, , fn] = key.split(".");
+    onCapacityChange(service, fn);
+  });
   // Queue depth and the age of the oldest waiting invocation, per function this replica serves, read when scraped.
   const depth = new Gauge({ name: "nimbus_async_queue_depth", help: "Invocations waiting (queued or delayed for a retry).", labelNames: ["service", "function"], registers: [metrics] });
   const oldest = new Gauge({ name: "nimbus_async_oldest_age_seconds", help: "Age of the oldest invocation waiting to run.", labelNames: ["service", "function"], registers: [metrics] });

@@ -1,23 +1,35 @@
+import { createHash } from "node:crypto";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { newInvocationRecord, type AsyncQueues, type InvocationStore } from "@nimbus/async";
+import type { AsyncSubmitter } from "@nimbus/async";
 import type { FunctionCaller } from "@nimbus/dispatch";
 import { InvokeHeaders } from "@nimbus/protocol/wire";
-import { isNimbusError, parseDestination, type AsyncJob, type DestinationRecord } from "@nimbus/protocol";
+import { isNimbusError, parseDestination, type DestinationRecord } from "@nimbus/protocol";
 
 const encoder = new TextEncoder();
 
+/**
+ * The id of the invocation a destination starts: derived from the request it reports on, so it is
+ * queued once however often it is delivered; kept short along a chain (a hash past 100 characters).
+ */
+export function destinationId(requestId: string, which: "onSuccess" | "onFailure"): string {
+  const base = requestId.length > 100 ? `d${createHash("sha256").update(requestId).digest("hex").slice(0, 40)}` : requestId;
+  return `${base}-${which}`;
+}
+
 export interface DestinationDeps {
   nc: NatsConnection;
-  queues: AsyncQueues;
   /** Checks a destination function exists (FC's not-found errors). */
   resolver: Pick<FunctionCaller, "resolve">;
-  records: InvocationStore;
+  submitter: AsyncSubmitter;
+  /** The place in its chain of what the destination starts (the invocation reported on's, plus one). */
+  depth: number;
 }
 
 /**
  * Delivers a destination record: to another function (queued as its own asynchronous invocation) or
- * to a NATS subject (published with the request id in a header). Other FC destinations (MNS,
+ * to a NATS subject (published with the request id and the chain's depth in headers, so a NATS
+ * trigger on that subject continues the chain). Other FC destinations (MNS,
  * EventBridge) are reported, never silently dropped. Returns the destinationStatus to record.
  *
  * Delivering twice (a worker died after recording the final state, before recording the delivery)
@@ -31,6 +43,7 @@ export async function deliver(arn: string, record: DestinationRecord, deps: Dest
     case "nats": {
       const headers = natsHeaders();
       headers.set(InvokeHeaders.requestId, record.requestContext.requestId);
+      headers.set(InvokeHeaders.chainDepth, String(deps.depth));
       deps.nc.publish(destination.subject, encoder.encode(body.toString("utf8")), { headers });
       await deps.nc.flush();
       return "Succeeded";
@@ -41,23 +54,17 @@ export async function deliver(arn: string, record: DestinationRecord, deps: Dest
       } catch (err) {
         return `Failed: ${isNimbusError(err) ? err.message : String(err)}`;
       }
-      const id = `${record.requestContext.requestId}-${record.requestContext.condition === "Success" ? "onSuccess" : "onFailure"}`;
-      const job: AsyncJob = {
-        invocationId: id,
-        requestId: id,
+      const id = destinationId(record.requestContext.requestId, record.requestContext.condition === "Success" ? "onSuccess" : "onFailure");
+      // A function destination is an async invocation of its own (with its function's async config).
+      await deps.submitter.submit({
         service: destination.service,
-        function: destination.fn,
+        fn: destination.fn,
         qualifier: destination.qualifier,
-        payload: body.toString("base64"),
-        enqueuedAt: Date.now(),
-        functionErrors: 0,
-        platformErrors: 0,
-        destinationOf: record.requestContext.requestId,
-      };
-      await deps.records.create(
-        newInvocationRecord({ invocationId: id, requestId: id, service: job.service, fn: job.function, qualifier: job.qualifier, enqueuedAt: job.enqueuedAt, payload: body }),
-      );
-      await deps.queues.enqueue(job, deps.records.retentionMs);
+        requestId: id,
+        invocationId: id,
+        payload: body,
+        depth: deps.depth,
+      });
       return "Succeeded";
     }
     case "unsupported":

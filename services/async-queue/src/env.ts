@@ -14,6 +14,10 @@ const Schema = CommonEnv.extend({
   /** First retry delay after a platform error (throttled, no invoker…), doubling too. */
   NIMBUS_ASYNC_PLATFORM_RETRY_BASE_MS: envInt(5_000, 10, 600_000),
   NIMBUS_ASYNC_RETRY_MAX_MS: envInt(5 * 60_000, 100, 3_600_000),
+  /** How long a function's queue is held back when the function is at capacity (doubling in a row, to 16×). */
+  NIMBUS_ASYNC_THROTTLE_MS: envInt(100, 10, 60_000),
+  /** The most invocations a function's queue holds waiting (destinations queued here count too). */
+  NIMBUS_ASYNC_MAX_BACKLOG: envInt(100_000, 1, 100_000_000),
   /** A queue's worker closes once the queue has been empty for this long. */
   NIMBUS_ASYNC_IDLE_MS: envInt(30_000, 100, 3_600_000),
   /** How often queues are checked for work that no worker here serves (wake-ups lost while NATS was down). */

@@ -1,12 +1,12 @@
-import { DelayedError, type Job } from "bullmq";
-import { newInvocationRecord, type AsyncQueues, type InvocationStore, type InvocationUpdate } from "@nimbus/async";
+import { DelayedError, Worker, type Job } from "bullmq";
+import { newInvocationRecord, type AsyncQueues, type AsyncSubmitter, type InvocationStore, type InvocationUpdate } from "@nimbus/async";
 import type { FunctionCaller, Target } from "@nimbus/dispatch";
 import {
-  AsyncDefaults,
+  CHAIN_DEPTH_BAGGAGE,
+  effectiveAsyncConfig,
   FINAL_STATUSES,
   functionArn,
   isNimbusError,
-  LATEST,
   MAX_RETURN_PAYLOAD_BYTES,
   type AsyncConfigRecord,
   type AsyncJob,
@@ -29,10 +29,22 @@ export interface ProcessorDeps {
   caller: FunctionCaller;
   records: InvocationStore;
   queues: AsyncQueues;
+  /** Queues destination invocations (with their own functions' async configs). */
+  submitter: AsyncSubmitter;
   asyncConfigs: Mirror<AsyncConfigRecord>;
   logger: Logger;
   retry: { baseMs: number; platformBaseMs: number; maxMs: number };
   metrics: AsyncMetrics;
+  /** A run still going after this long is recorded Running at once; a quicker one with its end, in one write. */
+  runningRecordAfterMs?: number;
+}
+
+/** What a worker lets its processor do to the queue it serves. */
+export interface QueueControl {
+  /** The function is at capacity: holds the queue back for a while (longer each time in a row). */
+  throttled(): Promise<void>;
+  /** An invocation ran: the next throttle starts short again. */
+  ran(): void;
 }
 
 /** What the async queue counts (per function; bounded by what is deployed). */
@@ -43,21 +55,22 @@ export interface AsyncMetrics {
   retries: Counter<"service" | "function" | "kind">;
   /** Destination records delivered or not. */
   destinations: Counter<"service" | "function" | "outcome">;
+  /** Invocations put back in the queue because the function was at capacity. */
+  throttled: Counter<"service" | "function">;
+  /** Chains of invocations stopped at their depth limit. */
+  loops: Counter<"service" | "function">;
 }
 
 /** Errors that say the function itself cannot run any more: the invocation is Invalid, not retried. */
 const INVALID = new Set(["ServiceNotFound", "FunctionNotFound", "VersionNotFound", "AliasNotFound", "InvalidArgument"]);
 
 /** The async config that applies: the qualifier's own, else LATEST's, else FC's defaults. */
-export function asyncConfigFor(configs: Mirror<AsyncConfigRecord>, naming: Naming, service: string, qualifier: string, fn: string) {
-  const config = configs.get(naming.kvKeys.asyncConfig(service, qualifier, fn))?.value ?? configs.get(naming.kvKeys.asyncConfig(service, LATEST, fn))?.value;
-  return {
-    maxRetries: config?.maxAsyncRetryAttempts ?? AsyncDefaults.maxAsyncRetryAttempts,
-    maxAgeMs: (config?.maxAsyncEventAgeInSeconds ?? AsyncDefaults.maxAsyncEventAgeInSeconds) * 1000,
-    onSuccess: config?.destinationConfig.onSuccess?.destination,
-    onFailure: config?.destinationConfig.onFailure?.destination,
-  };
+export function asyncConfigFor(configs: Mirror<AsyncConfigRecord>, service: string, qualifier: string, fn: string) {
+  return effectiveAsyncConfig((key) => configs.get(key)?.value, service, qualifier, fn);
 }
+
+/** Platform errors that mean "no room right now": the invocation waits in the queue, it did not run. */
+const THROTTLED = new Set(["ResourceExhausted"]);
 
 interface Ending {
   status: InvocationStatus;
@@ -68,65 +81,76 @@ interface Ending {
 }
 
 /** A BullMQ processor running queued asynchronous invocations. */
-export function createProcessor(deps: ProcessorDeps): (job: Job<AsyncJob>, token?: string) => Promise<void> {
-  return (job, token) => new AsyncRun(deps, job, token).run();
+export function createProcessor(deps: ProcessorDeps): (job: Job<AsyncJob>, token: string | undefined, control: QueueControl) => Promise<void> {
+  return (job, token, control) => new AsyncRun(deps, job, token, control).run();
 }
 
 /**
- * One attempt at one queued invocation: checks its age, resolves the qualifier as it stands now,
- * invokes through the same NATS path as synchronous calls, and decides: done, retry (function errors
- * count against maxAsyncRetryAttempts; platform errors retry with a longer backoff until the event
- * is too old), or give up. Every state it records is written only while this worker still holds the
- * job's lock, so a worker that lost its job (frozen, then taken over) records nothing more; and only
- * the worker that recorded the final state delivers destinations.
+ * One attempt at one queued invocation: checks its age and its chain's depth, resolves the qualifier
+ * as it stands now, invokes through the same path as synchronous calls, and decides: done, retry
+ * (function errors count against maxAsyncRetryAttempts; platform errors retry with a longer backoff
+ * until the event is too old), or give up. A function at capacity puts the invocation back in the
+ * queue untouched: it waits there, and ends `Expired` if it waits past its age, never run.
+ *
+ * A stateful invocation's record is written only while this worker still holds the job's lock, so a
+ * worker that lost its job (frozen, then taken over) records nothing more; only the worker that
+ * recorded the final state delivers destinations. A quick run is recorded once, with its end; one
+ * still going after `runningRecordAfterMs` shows Running meanwhile. Without `statefulInvocation` no
+ * record is kept: the job's completion is the final state, and destinations are delivered before it.
  */
 class AsyncRun {
   private readonly data: AsyncJob;
+  private readonly stateful: boolean;
   private readonly lock: { key: string; token: string } | undefined;
   private readonly log: Logger;
   private readonly config: ReturnType<typeof asyncConfigFor>;
-  private record!: InvocationRecord;
+  private record: InvocationRecord | undefined;
+  /** When the run started, while its Running event is not written yet. */
+  private ranSince: { at: number; detail: string } | undefined;
 
   constructor(
     private readonly deps: ProcessorDeps,
     private readonly job: Job<AsyncJob>,
     private readonly token: string | undefined,
+    private readonly control: QueueControl,
   ) {
     this.data = job.data;
+    this.stateful = job.data.stateful !== false;
     this.lock = token ? { key: `${deps.naming.bull.prefix}:${job.queueName}:${job.id}:lock`, token } : undefined;
     this.log = deps.logger.child({ requestId: this.data.requestId, invocationId: this.data.invocationId, service: this.data.service, function: this.data.function });
-    this.config = asyncConfigFor(deps.asyncConfigs, deps.naming, this.data.service, this.data.qualifier, this.data.function);
+    this.config = asyncConfigFor(deps.asyncConfigs, this.data.service, this.data.qualifier, this.data.function);
   }
 
   async run(): Promise<void> {
     const { data, deps } = this;
-    const existing = await deps.records.get(data.service, data.function, data.invocationId);
-    if (existing) this.record = existing;
-    else {
-      // Queued by a destination, or its record is gone: it gets one.
-      this.record = newInvocationRecord({
-        invocationId: data.invocationId,
-        requestId: data.requestId,
-        service: data.service,
-        fn: data.function,
-        qualifier: data.qualifier,
-        enqueuedAt: data.enqueuedAt,
-        payload: Buffer.from(data.payload, "base64"),
-      });
-      await deps.records.create(this.record);
+    if (this.stateful) {
+      const record = await this.loadRecord();
+      if (FINAL_STATUSES.has(record.status)) {
+        // Finished before a crash (or stopped while queued); a destination may still be owed.
+        if (record.pendingDestination) await this.deliver(record.pendingDestination);
+        return;
+      }
+      if (record.status === "Stopping") return this.finish({ status: "Stopped", detail: "stopped before it ran again" });
     }
-    if (FINAL_STATUSES.has(this.record.status)) {
-      // Finished before a crash (or stopped while queued); a destination may still be owed.
-      if (this.record.pendingDestination) await this.deliver(this.record.pendingDestination);
-      return;
-    }
-    if (this.record.status === "Stopping") return this.finish({ status: "Stopped", detail: "stopped before it ran again" });
 
     if (Date.now() - data.enqueuedAt > this.config.maxAgeMs) {
       return this.finish({
         status: "Expired",
         fields: { invocationErrorMessage: `the event is older than maxAsyncEventAgeInSeconds (${this.config.maxAgeMs / 1000} s) and was not run` },
         destination: { arn: this.config.onFailure, condition: "EventAgeExceeded", statusCode: 0, functionError: "", response: "" },
+      });
+    }
+    const depth = data.depth ?? 0;
+    if (depth >= this.config.maxChainDepth && this.config.loop === "Terminate") {
+      deps.metrics.loops.inc({ service: data.service, function: data.function });
+      this.log.warn({ depth }, "a chain of invocations reached its limit; stopped as a recursive loop");
+      return this.finish({
+        status: "Failed",
+        fields: {
+          invocationErrorMessage: `recursive loop detected: this invocation is number ${depth + 1} of a chain of invocations (destinations, triggers, calls back into Nimbus), past the function's limit of ${this.config.maxChainDepth}; it was not run (set recursiveLoop: Allow in its async config to allow longer chains)`,
+        },
+        detail: JSON.stringify({ Error: "RecursiveLoopDetected" }),
+        destination: { arn: this.config.onFailure, condition: "RecursiveLoopDetected", statusCode: 0, functionError: "", response: "" },
       });
     }
 
@@ -137,13 +161,17 @@ class AsyncRun {
       return this.finish({ status: "Invalid", fields: { invocationErrorMessage: isNimbusError(err) ? err.message : String(err) } });
     }
 
-    if (!(await this.update({ status: "Running" }, JSON.stringify({ attempt: Math.max(1, this.job.attemptsStarted) })))) return;
     let outcome: InvocationOutcome & { body: Uint8Array };
+    this.ranSince = { at: Date.now(), detail: JSON.stringify({ attempt: data.functionErrors + data.platformErrors + 1 }) };
+    const running = this.stateful ? setTimeout(() => void this.recordRunning(), deps.runningRecordAfterMs ?? 200) : undefined;
     try {
       outcome = await this.invoke(target);
     } catch (err) {
       return this.platformError(err);
+    } finally {
+      clearTimeout(running);
     }
+    this.control.ran();
     const response = Buffer.from(outcome.body).toString("utf8");
     const ran = { instanceId: outcome.instanceId, durationMs: Math.round(outcome.durationMs), returnPayload: cut(response) };
     if (!outcome.errorType) {
@@ -154,6 +182,35 @@ class AsyncRun {
       });
     }
     return this.functionError(outcome.errorType, response, ran);
+  }
+
+  /** The stored record; one is made for an invocation that has none (its record expired, or an older destination). */
+  private async loadRecord(): Promise<InvocationRecord> {
+    const { data, deps } = this;
+    this.record = await deps.records.get(data.service, data.function, data.invocationId);
+    if (this.record) return this.record;
+    this.record = newInvocationRecord({
+      invocationId: data.invocationId,
+      requestId: data.requestId,
+      service: data.service,
+      fn: data.function,
+      qualifier: data.qualifier,
+      enqueuedAt: data.enqueuedAt,
+      payload: Buffer.from(data.payload, "base64"),
+      http: data.http,
+      depth: data.depth,
+    });
+    await deps.records.create(this.record);
+    return this.record;
+  }
+
+  /** A run still going: shows Running now (and stops recording it with the end). */
+  private async recordRunning(): Promise<void> {
+    const since = this.ranSince;
+    if (!since) return;
+    this.ranSince = undefined;
+    const saved = await this.deps.records.save({ ...this.who(), status: "Running" }, { lock: this.lock, detail: since.detail }).catch(() => "failed" as const);
+    if (saved !== "saved") this.log.debug({ saved }, "the Running state was not recorded");
   }
 
   private async invoke(target: Target): Promise<InvocationOutcome & { body: Uint8Array }> {
@@ -167,6 +224,10 @@ class AsyncRun {
       body: Buffer.from(data.payload, "base64"),
       requestId: data.requestId,
       traceparent: data.traceparent,
+      // The function's place in its chain: passed on with its tracing context, a call back continues it.
+      baggage: { [CHAIN_DEPTH_BAGGAGE]: String(data.depth ?? 0) },
+      // At capacity it waits in the queue, not in an invoker.
+      noQueueWait: true,
       span: {
         name: `process ${target.service}/${target.fn}`,
         kind: SpanKind.CONSUMER,
@@ -176,13 +237,24 @@ class AsyncRun {
     return outcome;
   }
 
-  /** The platform could not run it (throttled, no invoker, a node died): retried within the event age. */
+  /**
+   * The platform could not run it. At capacity: back to the queue as it was (the queue holds back a
+   * moment), to expire there if it waits too long. Anything else (no invoker, a node died): retried
+   * within the event age, with a longer backoff.
+   */
   private async platformError(err: unknown): Promise<void> {
     const { data } = this;
     if (await this.stopRequested()) return this.finish({ status: "Stopped", detail: "stopped on request" });
     const code = isNimbusError(err) ? err.code : "InternalServerError";
     const message = isNimbusError(err) ? err.message : String(err);
     if (INVALID.has(code)) return this.finish({ status: "Invalid", fields: { invocationErrorMessage: message } });
+    if (THROTTLED.has(code)) {
+      this.deps.metrics.throttled.inc({ service: data.service, function: data.function });
+      // Shown Running meanwhile (a slow refusal): it is waiting again.
+      if (this.stateful && !this.ranSince) await this.update({ status: "Enqueued", invocationErrorMessage: message }, JSON.stringify({ Error: code }));
+      await this.control.throttled();
+      throw Worker.RateLimitError();
+    }
     const delay = backoffMs(data.platformErrors + 1, this.deps.retry.platformBaseMs, this.deps.retry.maxMs);
     if (Date.now() + delay - data.enqueuedAt > this.config.maxAgeMs) {
       return this.finish({
@@ -229,16 +301,25 @@ class AsyncRun {
   }
 
   /**
-   * Records a non-final state under the job's lock. False when the record refused it (stopped
-   * meanwhile: then it is finished as Stopped here); throws when the lock is lost, so BullMQ leaves
-   * the job to the worker that has it now.
+   * Records a non-final state under the job's lock (with the run's Running event when it was not
+   * written yet). False when the record refused it (stopped meanwhile: then it is finished as
+   * Stopped here); throws when the lock is lost, so BullMQ leaves the job to the worker that has it.
+   * Without a record there is nothing to write.
    */
   private async update(fields: Partial<InvocationRecord> & { status: InvocationStatus }, detail?: string): Promise<boolean> {
-    const saved = await this.deps.records.save({ ...this.who(), ...fields }, { lock: this.lock, ...(detail ? { detail } : {}) });
+    if (!this.stateful) return true;
+    const saved = await this.deps.records.save({ ...this.who(), ...fields }, { lock: this.lock, detail, ranSince: this.takeRanSince() });
     if (saved === "lost") return this.lockLost(fields.status);
     if (saved === "saved") return true;
     if (await this.stopRequested()) await this.finish({ status: "Stopped", detail: "stopped on request" });
     return false;
+  }
+
+  /** The run's Running event if it still has to be written (once). */
+  private takeRanSince(): { at: number; detail: string } | undefined {
+    const since = this.ranSince;
+    this.ranSince = undefined;
+    return since;
   }
 
   /** This worker was too slow (frozen, cut off): another has the job now, and this run records nothing. */
@@ -257,6 +338,7 @@ class AsyncRun {
   }
 
   private async stopRequested(): Promise<boolean> {
+    if (!this.stateful) return false;
     const now = await this.deps.records.get(this.data.service, this.data.function, this.data.invocationId);
     return now?.status === "Stopping";
   }
@@ -268,45 +350,46 @@ class AsyncRun {
   /** Records the final state (once, under the lock), then delivers the destination if one applies. */
   private async finish(ending: Ending): Promise<void> {
     const { data, deps } = this;
-    const destination = ending.destination;
-    const pending = destination?.arn
-      ? {
-          arn: destination.arn,
-          record: {
-            timestamp: Date.now(),
-            requestContext: {
-              requestId: data.requestId,
-              functionArn: functionArn(deps.arn, data.service, data.qualifier, data.function),
-              condition: destination.condition,
-              approximateInvokeCount: data.functionErrors + data.platformErrors + (ending.status === "Expired" ? 0 : 1),
-            },
-            requestPayload: Buffer.from(data.payload, "base64").toString("utf8"),
-            responseContext: { statusCode: destination.statusCode, functionError: destination.functionError },
-            responsePayload: destination.response,
-          } satisfies DestinationRecord,
-        }
-      : undefined;
-    const saved = await deps.records.save(
-      { ...this.who(), ...ending.fields, status: ending.status, endTime: Date.now(), ...(pending ? { pendingDestination: pending } : {}) },
-      { lock: this.lock, ...(ending.detail ? { detail: ending.detail } : {}) },
-    );
-    if (saved === "lost") return this.lockLost(ending.status);
-    if (saved === "refused") {
-      this.log.warn({ status: ending.status }, "the async invocation is already final; not recording it twice");
-      return;
+    const pending = ending.destination?.arn ? { arn: ending.destination.arn, record: this.destinationRecord(ending.status, ending.destination) } : undefined;
+    if (this.stateful) {
+      const saved = await deps.records.save(
+        { ...this.who(), ...ending.fields, status: ending.status, endTime: Date.now(), ...(pending ? { pendingDestination: pending } : {}) },
+        { lock: this.lock, detail: ending.detail, ranSince: this.takeRanSince() },
+      );
+      if (saved === "lost") return this.lockLost(ending.status);
+      if (saved === "refused") {
+        this.log.warn({ status: ending.status }, "the async invocation is already final; not recording it twice");
+        return;
+      }
     }
     deps.metrics.final.inc({ service: data.service, function: data.function, status: ending.status });
     if (pending) await this.deliver(pending);
   }
 
+  private destinationRecord(status: InvocationStatus, destination: NonNullable<Ending["destination"]>): DestinationRecord {
+    const { data, deps } = this;
+    return {
+      timestamp: Date.now(),
+      requestContext: {
+        requestId: data.requestId,
+        functionArn: functionArn(deps.arn, data.service, data.qualifier, data.function),
+        condition: destination.condition,
+        approximateInvokeCount: data.functionErrors + data.platformErrors + (status === "Expired" || destination.condition === "RecursiveLoopDetected" ? 0 : 1),
+      },
+      requestPayload: Buffer.from(data.payload, "base64").toString("utf8"),
+      responseContext: { statusCode: destination.statusCode, functionError: destination.functionError },
+      responsePayload: destination.response,
+    };
+  }
+
   private async deliver(pending: { arn: string; record: DestinationRecord }): Promise<void> {
     const { data, deps } = this;
-    const status = await deliver(pending.arn, pending.record, { nc: deps.nc, queues: deps.queues, resolver: deps.caller, records: deps.records }).catch(
+    const status = await deliver(pending.arn, pending.record, { nc: deps.nc, resolver: deps.caller, submitter: deps.submitter, depth: (data.depth ?? 0) + 1 }).catch(
       (err: unknown) => `Failed: ${(err as Error).message}`,
     );
     if (status !== "Succeeded") this.log.warn({ destination: pending.arn, status }, "destination not delivered");
     deps.metrics.destinations.inc({ service: data.service, function: data.function, outcome: status === "Succeeded" ? "delivered" : "failed" });
-    await deps.records.setDestinationStatus(data.service, data.function, data.invocationId, status);
+    if (this.stateful) await deps.records.setDestinationStatus(data.service, data.function, data.invocationId, status);
   }
 }
 

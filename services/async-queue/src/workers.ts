@@ -2,9 +2,9 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { AsyncQueues, InvocationStore, WakeMessage } from "@nimbus/async";
-import { LATEST, type AsyncConfigRecord, type AsyncJob, type Naming } from "@nimbus/protocol";
-import type { Mirror } from "@nimbus/store";
+import type { AsyncJob, Naming } from "@nimbus/protocol";
 import type { Logger } from "@nimbus/telemetry";
+import type { QueueControl } from "./processor.js";
 import { takeoverTimings } from "./takeover.js";
 
 export interface WorkerOptions {
@@ -14,7 +14,12 @@ export interface WorkerOptions {
   idleMs: number;
   /** How often every known queue is checked for work without a worker (a wake-up lost with NATS down). */
   scanMs: number;
+  /** How long a queue whose function is at capacity is held back at first (doubling, in a row, to 16×). */
+  throttleMs: number;
 }
+
+/** How many of a function's invocations may run at once, cluster-wide (undefined: no cap beyond the workers'). */
+export type CapacityOf = (service: string, fn: string) => number | undefined;
 
 interface Running {
   worker: Worker<AsyncJob>;
@@ -46,8 +51,8 @@ export class WorkerManager {
     private readonly naming: Naming,
     private readonly queues: AsyncQueues,
     private readonly records: InvocationStore,
-    private readonly asyncConfigs: Mirror<AsyncConfigRecord>,
-    private readonly processor: (job: Job<AsyncJob>, token?: string) => Promise<void>,
+    private readonly capacity: CapacityOf,
+    private readonly processor: (job: Job<AsyncJob>, token: string | undefined, control: QueueControl) => Promise<void>,
     private readonly options: WorkerOptions,
     private readonly logger: Logger,
   ) {}
@@ -70,11 +75,11 @@ export class WorkerManager {
     this.sweeper.unref();
     this.scanner = setInterval(() => void this.scan().catch((err: unknown) => this.logger.warn({ err }, "async queue scan failed")), this.options.scanMs);
     this.scanner.unref();
-    this.asyncConfigs.onChange((key) => {
-      // Keys are service.function.qualifier (names never contain a dot); the LATEST config carries the cap.
-      const [service, fn, qualifier] = key.split(".");
-      if (service && fn && qualifier === LATEST) void this.applyConcurrency(service, fn);
-    });
+  }
+
+  /** A function's capacity may have changed (its async, on-demand or function config): applies it. */
+  capacityChanged(service: string, fn: string): void {
+    if (this.running.has(this.naming.bull.asyncQueue(service, fn))) void this.applyConcurrency(service, fn);
   }
 
   /** Starts a worker for every known queue that has work and none here. */
@@ -113,7 +118,15 @@ export class WorkerManager {
 
   private async startWorker(name: string, service: string, fn: string): Promise<void> {
     await this.applyConcurrency(service, fn);
-    const worker = new Worker<AsyncJob>(name, this.processor, {
+    const throttling = { inARow: 0 };
+    const control: QueueControl = {
+      // The whole queue waits (every replica's worker): its jobs stay queued, untouched, meanwhile.
+      throttled: () => worker.rateLimit(this.options.throttleMs * 2 ** Math.min(throttling.inARow++, 4)),
+      ran: () => {
+        throttling.inARow = 0;
+      },
+    };
+    const worker: Worker<AsyncJob> = new Worker<AsyncJob>(name, (job, token) => this.processor(job, token, control), {
       connection: this.redis,
       prefix: this.naming.bull.prefix,
       concurrency: this.options.concurrency,
@@ -132,14 +145,19 @@ export class WorkerManager {
   private async failed(job: Job<AsyncJob> | undefined, err: Error): Promise<void> {
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return; // BullMQ retries it
     this.logger.error({ err: err.message, invocationId: job.data.invocationId }, "async invocation failed in the queue");
+    if (job.data.stateful === false) return;
     const record = await this.records.get(job.data.service, job.data.function, job.data.invocationId);
     if (record) await this.records.save({ ...record, status: "Failed", endTime: Date.now(), invocationErrorMessage: `the async queue failed: ${err.message}` });
   }
 
+  /**
+   * Caps how many of the function's invocations the replicas take at once to what it can run, so
+   * the rest wait in the queue (where their age is checked) rather than in a worker.
+   */
   private async applyConcurrency(service: string, fn: string): Promise<void> {
-    const config = this.asyncConfigs.get(this.naming.kvKeys.asyncConfig(service, LATEST, fn))?.value;
+    const cap = this.capacity(service, fn);
     const queue = this.queues.queue(service, fn);
-    if (config?.maxAsyncConcurrency) await queue.setGlobalConcurrency(config.maxAsyncConcurrency).catch(() => undefined);
+    if (cap) await queue.setGlobalConcurrency(cap).catch(() => undefined);
     else await queue.removeGlobalConcurrency().catch(() => undefined);
   }
 

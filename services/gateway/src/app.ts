@@ -1,4 +1,4 @@
-import { createNaming } from "@nimbus/protocol";
+import { createNaming, effectiveAsyncConfig } from "@nimbus/protocol";
 import {
   Connections,
   connectNats,
@@ -154,13 +154,16 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
   const intake = {
-    submitter: new AsyncSubmitter(queues, records, env.NIMBUS_ASYNC_MAX_BACKLOG),
+    submitter: new AsyncSubmitter(queues, records, redis, naming, {
+      maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
+      asyncConfig: (service, qualifier, fn) => effectiveAsyncConfig((key) => mirrors.asyncConfigs.get(key)?.value, service, qualifier, fn),
+    }),
     redisReady: () => connections.redis,
     timeoutMs: env.NIMBUS_ASYNC_ENQUEUE_TIMEOUT_MS,
   };
   invocationRoutes(http, caller, intake, limits, (service, fn, base) => triggerCatalog.httpTriggerUrls(service, fn, base));
   asyncConfigRoutes(http, ctx, resolver);
-  statefulInvocationRoutes(http, { resolver, records, queues, dispatcher });
+  statefulInvocationRoutes(http, { resolver, records, queues, dispatcher, submitter: intake.submitter });
   triggerRoutes(http, ctx, triggerCatalog);
   const httpDeps = { caller, triggers: triggerCatalog, authenticator, limits, intake };
   proxyRoutes(http, httpDeps);

@@ -77,6 +77,7 @@ export function createInvokeHandler(deps: HandlerDeps): Handler {
       },
       req.deadline,
       req.lastResort ?? false,
+      req.noQueueWait ?? false,
     );
     const record = {
       requestId: meta.requestId,

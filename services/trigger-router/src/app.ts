@@ -1,6 +1,6 @@
 import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
-import { createNaming } from "@nimbus/protocol";
+import { createNaming, effectiveAsyncConfig } from "@nimbus/protocol";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, traceServices, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import { Counter, createMetricsRegistry, type Logger } from "@nimbus/telemetry";
@@ -38,7 +38,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   const recordsRedis = connectRedis({ url: env.NIMBUS_REDIS_URL, name: `trigger-router/${node}/records`, logger: logger.child({ module: "redis" }), maxRetriesPerRequest: null, autoPipelining: true });
   const store = await openControlPlane(nc, { naming, replicas: env.NIMBUS_NATS_REPLICAS });
   const onInvalid = (key: string, err: unknown) => logger.warn({ key, err }, "skipping unreadable control-plane record");
-  const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "triggers"], onInvalid);
+  const mirrors = await openMirrors(store, ["services", "functions", "versions", "versionFunctions", "aliases", "triggers", "asyncConfigs"], onInvalid);
   traceServices(naming, (key) => mirrors.services.get(key)?.value);
 
   const presenceTracker = new PresenceTracker(nc, naming);
@@ -48,7 +48,10 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
     direct: { caller: `trigger-router/${node}` },
   });
   const queues = new AsyncQueues(redis, nc, naming);
-  const submitter = new AsyncSubmitter(queues, new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS), env.NIMBUS_ASYNC_MAX_BACKLOG);
+  const submitter = new AsyncSubmitter(queues, new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS), recordsRedis, naming, {
+    maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
+    asyncConfig: (service, qualifier, fn) => effectiveAsyncConfig((key) => mirrors.asyncConfigs.get(key)?.value, service, qualifier, fn),
+  });
   const caller = new FunctionCaller(new TargetResolver(mirrors, naming), dispatcher, {
     coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS,
     maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES,

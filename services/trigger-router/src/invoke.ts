@@ -28,9 +28,15 @@ export class TriggerInvoker {
 
   /**
    * Queues the event; `invocationId` makes a repeated event (a redelivery, a retried tick) run once.
-   * `traceparent` continues the trace the event came with (a NATS message's header).
+   * `traceparent` continues the trace the event came with (a NATS message's header), `depth` the
+   * chain of invocations it is part of (loop protection).
    */
-  submit(trigger: TriggerRecord, payload: Buffer, kind: TriggerKind, invocationId?: string, traceparent?: string): Promise<{ invocationId: string; duplicate: boolean }> {
+  submit(
+    trigger: TriggerRecord,
+    payload: Buffer,
+    kind: TriggerKind,
+    { invocationId, traceparent, depth }: { invocationId?: string | undefined; traceparent?: string | undefined; depth?: number | undefined } = {},
+  ): Promise<{ invocationId: string; duplicate: boolean }> {
     const requestId = randomUUID();
     const work = inSpan(`${kind} → ${trigger.serviceName}/${trigger.functionName}`, { kind: SpanKind.PRODUCER, attributes: this.attributes(trigger, kind, requestId), traceparent }, (span) =>
       this.submitter.submit({
@@ -41,6 +47,7 @@ export class TriggerInvoker {
         ...(invocationId ? { invocationId } : {}),
         payload,
         traceparent: traceparentFor(span, traceparent),
+        depth,
       }),
     );
     return this.count(kind, work, (r) => (r.duplicate ? "duplicate" : "queued"));

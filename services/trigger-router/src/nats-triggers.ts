@@ -4,6 +4,7 @@ import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, ty
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { isNimbusError, type NatsTriggerConfig, type Naming, type TriggerRecord } from "@nimbus/protocol";
+import { InvokeHeaders } from "@nimbus/protocol/wire";
 import type { Mirror } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import { natsCloudEvent } from "./events.js";
@@ -29,6 +30,12 @@ interface Running {
 const encoder = new TextEncoder();
 
 /** Headers on replies to request/reply messages and on failure records. */
+/** The chain of invocations a message continues (a destination's, a function's publish): 0 from outside. */
+function chainDepth(headers: MsgHdrs | undefined): number {
+  const depth = Number.parseInt(headers?.get(InvokeHeaders.chainDepth) ?? "", 10);
+  return Number.isInteger(depth) && depth > 0 ? Math.min(depth, 1_000_000) : 0;
+}
+
 export const ReplyHeaders = { errorType: "Nimbus-Error-Type", errorCode: "Nimbus-Error-Code", requestId: "Nimbus-Request-Id" } as const;
 
 /**
@@ -170,7 +177,7 @@ export class NatsTriggers {
     try {
       const traceparent = msg.headers?.get("traceparent") || undefined;
       if (config.invocationType === "Async") {
-        const { invocationId } = await this.invoker.submit(trigger, event, "nats", undefined, traceparent);
+        const { invocationId } = await this.invoker.submit(trigger, event, "nats", { traceparent, depth: chainDepth(msg.headers) });
         if (msg.reply) this.reply(msg, encoder.encode(JSON.stringify({ invocationId })), undefined, invocationId);
         return;
       }
@@ -267,7 +274,11 @@ export class NatsTriggers {
     try {
       if (config.invocationType === "Async") {
         // Named after the stream sequence: a redelivered message finds its invocation and is not queued twice.
-        await this.invoker.submit(trigger, event, "nats", `nats_${m.seq}_${stream.toLowerCase()}`, m.headers?.get("traceparent") || undefined);
+        await this.invoker.submit(trigger, event, "nats", {
+          invocationId: `nats_${m.seq}_${stream.toLowerCase()}`,
+          traceparent: m.headers?.get("traceparent") || undefined,
+          depth: chainDepth(m.headers),
+        });
       } else {
         const outcome = await this.invoker.run(trigger, event, "nats", undefined, m.headers?.get("traceparent") || undefined);
         if (outcome.errorType) throw Object.assign(new Error(Buffer.from(outcome.body).toString("utf8").slice(0, 1000)), { code: outcome.errorType });

@@ -112,7 +112,7 @@ export class Timers {
     if (!record || record.triggerType !== "timer" || !config?.enable) return; // deleted or paused since
     const tick = tickOf(job);
     const id = `timer_${tick}_${trigger.length <= 100 ? trigger : createHash("sha256").update(trigger).digest("hex").slice(0, 16)}`;
-    const result = await this.invoker.submit(record, timerEvent(trigger, tick, config.payload), "timer", id);
+    const result = await this.invoker.submit(record, timerEvent(trigger, tick, config.payload), "timer", { invocationId: id });
     if (!result.duplicate) this.logger.debug({ timer: schedulerId(record), tick, invocationId: result.invocationId }, "timer fired");
   }
 }

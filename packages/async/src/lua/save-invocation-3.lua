@@ -17,9 +17,11 @@
   ARGV[1]  the caller's lock token, or "" to skip the lock check
   ARGV[2]  "write" | "destination"
   ARGV[3]  write: the new status; destination: the destination status
-  ARGV[4]  write: the event to append on a change of state (JSON)
-  ARGV[5]  retention (ms), for a record that has to be created again (it expired)
-  ARGV[6..] write: field, value, … (status included)
+  ARGV[4]  retention (ms), for a record that has to be created again (it expired)
+  ARGV[5]  write: how many events follow (n)
+  ARGV[6..5+n] write: the events to append on a change of state (JSON, oldest first: a run that
+           ended quickly records its Running event with its final state, in one write)
+  ARGV[6+n..] write: field, value, … (status included)
 
   Output: 1 written; 0 refused (the record is final — or Stopping and the write is not final — for
   a write; not final for destination); -1 the lock is not ours
@@ -40,12 +42,13 @@ if current then
   if finals[current] then return 0 end
   if current == 'Stopping' and not finals[status] then return 0 end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-if current ~= status or status == 'Running' then
-  redis.call('RPUSH', KEYS[2], ARGV[4])
+local n = tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6 + n))
+if n > 0 and (current ~= status or status == 'Running' or n > 1) then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 6, 5 + n))
 end
 if not current then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
 return 1

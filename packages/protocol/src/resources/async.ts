@@ -7,7 +7,27 @@ import type { HttpRequestInfo } from "../wire/frames.js";
 export const AsyncDefaults = {
   maxAsyncRetryAttempts: 3,
   maxAsyncEventAgeInSeconds: 86_400,
+  /** Nimbus's own (after Lambda): how many invocations a chain may make before it is stopped as a loop. */
+  maxChainDepth: 16,
 } as const;
+
+/**
+ * The baggage item (FC's OpenTracing baggage, in `context.tracing.openTracingSpanBaggages`) that
+ * tells a function its place in a chain of invocations; a function that passes its tracing context
+ * on when it calls back into Nimbus (as FC documents for tracing) continues the chain.
+ */
+export const CHAIN_DEPTH_BAGGAGE = "nimbus-chain-depth";
+
+/** The place in its chain of a call whose caller sent this baggage: one past the caller's. */
+export function chainDepthAfter(baggage: Record<string, string> | undefined): number | undefined {
+  const raw = baggage?.[CHAIN_DEPTH_BAGGAGE];
+  if (raw === undefined) return undefined;
+  const depth = Number.parseInt(raw, 10);
+  return Number.isInteger(depth) && depth >= 0 ? Math.min(depth, 1_000_000) + 1 : undefined;
+}
+
+/** What is done with an invocation whose chain of invocations is past its limit (Lambda's names). */
+export const RECURSIVE_LOOP_ACTIONS = ["Terminate", "Allow"] as const;
 
 /** What an async destination ARN points at. */
 export type Destination =
@@ -53,6 +73,10 @@ export const PutAsyncConfigBody = z.object({
   statefulInvocation: boolField().optional(),
   /** Nimbus's own: how many invocations of this function the async queue runs at once, cluster-wide. */
   maxAsyncConcurrency: intField(1, 10_000).optional(),
+  /** Nimbus's own: stop (Terminate, the default) or run (Allow) invocations past the chain limit. */
+  recursiveLoop: z.enum(RECURSIVE_LOOP_ACTIONS).optional(),
+  /** Nimbus's own: how many invocations a chain may hold before this function stops it. */
+  maxChainDepth: intField(1, 1_000).optional(),
 });
 
 /** An async config as stored in KV. */
@@ -65,6 +89,8 @@ export const AsyncConfigRecord = z.object({
   destinationConfig: z.object({ onSuccess: Target.optional(), onFailure: Target.optional() }),
   statefulInvocation: z.boolean(),
   maxAsyncConcurrency: z.number().int().optional(),
+  recursiveLoop: z.enum(RECURSIVE_LOOP_ACTIONS).optional(),
+  maxChainDepth: z.number().int().optional(),
   createdTime: z.string(),
   lastModifiedTime: z.string(),
 });
@@ -80,6 +106,8 @@ export function asyncConfigView(record: AsyncConfigRecord) {
     destinationConfig: record.destinationConfig,
     statefulInvocation: record.statefulInvocation,
     ...(record.maxAsyncConcurrency === undefined ? {} : { maxAsyncConcurrency: record.maxAsyncConcurrency }),
+    recursiveLoop: record.recursiveLoop ?? "Terminate",
+    maxChainDepth: record.maxChainDepth ?? AsyncDefaults.maxChainDepth,
     createdTime: record.createdTime,
     lastModifiedTime: record.lastModifiedTime,
   };
@@ -113,6 +141,15 @@ export interface AsyncJob {
   platformErrors: number;
   /** Set by a destination: this invocation delivers another's record. */
   destinationOf?: string;
+  /**
+   * False when its function's async config does not ask for `statefulInvocation`: no record is kept
+   * (FC's default). Jobs queued before this field existed have records.
+   */
+  stateful?: boolean;
+  /** How many invocations came before this one in its chain (destinations, triggers, SDK calls); 0 from outside. */
+  depth?: number;
+  /** Set by a redrive: the invocation this one runs again. */
+  redriveOf?: string;
 }
 
 /** An asynchronous invocation as FC's stateful-async-invocation API shows it. */
@@ -142,6 +179,16 @@ export interface InvocationRecord {
    * worker that dies before delivering leaves it to the one that takes the job over.
    */
   pendingDestination?: { arn: string; record: DestinationRecord };
+  /** Internal: the HTTP trigger's request, for an invocation queued through one (kept to run it again). */
+  http?: HttpRequestInfo;
+  /** Internal: the payload's bytes (base64) when they are not UTF-8 text (`invocationPayload` shows text). */
+  rawPayload?: string;
+  /** Internal: its place in a chain of invocations (see AsyncJob.depth). */
+  depth?: number;
+  /** Nimbus's own: the invocation this one runs again (a redrive). */
+  redriveOf?: string;
+  /** Nimbus's own: the invocation that runs this one again (set once: a redrive is never repeated). */
+  redrivenAs?: string;
 }
 
 /** FC's destination record (what onSuccess/onFailure destinations receive). */
@@ -164,3 +211,34 @@ export interface InvocationEvent {
 
 /** The most of a function's result an invocation record keeps. */
 export const MAX_RETURN_PAYLOAD_BYTES = 64 * 1024;
+
+/** How a function's asynchronous invocations are handled: its async config as it applies to one qualifier. */
+export interface EffectiveAsyncConfig {
+  maxRetries: number;
+  maxAgeMs: number;
+  onSuccess: string | undefined;
+  onFailure: string | undefined;
+  /** Whether invocations keep a queryable record (FC's statefulInvocation). */
+  stateful: boolean;
+  /** Chains longer than this are stopped, unless `loop` is Allow. */
+  maxChainDepth: number;
+  loop: (typeof RECURSIVE_LOOP_ACTIONS)[number];
+}
+
+/**
+ * The async config that applies to a call on `qualifier`: the qualifier's own, else the function's
+ * LATEST one, else FC's defaults. `lookup` reads a config by its control-plane key
+ * (`service.function.qualifier`).
+ */
+export function effectiveAsyncConfig(lookup: (key: string) => AsyncConfigRecord | undefined, service: string, qualifier: string, fn: string): EffectiveAsyncConfig {
+  const config = lookup(`${service}.${fn}.${qualifier}`) ?? (qualifier === "LATEST" ? undefined : lookup(`${service}.${fn}.LATEST`));
+  return {
+    maxRetries: config?.maxAsyncRetryAttempts ?? AsyncDefaults.maxAsyncRetryAttempts,
+    maxAgeMs: (config?.maxAsyncEventAgeInSeconds ?? AsyncDefaults.maxAsyncEventAgeInSeconds) * 1000,
+    onSuccess: config?.destinationConfig.onSuccess?.destination,
+    onFailure: config?.destinationConfig.onFailure?.destination,
+    stateful: config?.statefulInvocation ?? false,
+    maxChainDepth: config?.maxChainDepth ?? AsyncDefaults.maxChainDepth,
+    loop: config?.recursiveLoop ?? "Terminate",
+  };
+}

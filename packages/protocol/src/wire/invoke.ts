@@ -36,6 +36,11 @@ export interface InvokeRequest {
   hops: number;
   /** Every other invoker answered busy: wait for a slot on this one instead of answering busy. */
   lastResort?: boolean;
+  /**
+   * At the function's instance limit, answer ResourceExhausted at once rather than wait for a slot
+   * to free up (an asynchronous call: it waits in its queue instead).
+   */
+  noQueueWait?: boolean;
 }
 
 /** What an invocation produced (the function ran, successfully or not). */
@@ -71,6 +76,8 @@ export type InvokeReply =
 export const InvokeHeaders = {
   requestId: "Nimbus-Request-Id",
   traceparent: "traceparent",
+  /** How many invocations came before in the chain this message continues (loop protection). */
+  chainDepth: "Nimbus-Chain-Depth",
 } as const;
 
 /**

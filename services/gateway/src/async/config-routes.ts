@@ -46,6 +46,8 @@ export function asyncConfigRoutes(app: FastifyInstance, ctx: GatewayContext, res
       destinationConfig: body.destinationConfig ?? {},
       statefulInvocation: body.statefulInvocation ?? false,
       ...(body.maxAsyncConcurrency === undefined ? {} : { maxAsyncConcurrency: body.maxAsyncConcurrency }),
+      ...(body.recursiveLoop === undefined ? {} : { recursiveLoop: body.recursiveLoop }),
+      ...(body.maxChainDepth === undefined ? {} : { maxChainDepth: body.maxChainDepth }),
       createdTime: existing?.value.createdTime ?? now,
       lastModifiedTime: now,
     };

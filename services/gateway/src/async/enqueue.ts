@@ -2,8 +2,9 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AsyncSubmitter } from "@nimbus/async";
 import { callAttributes, type Target } from "@nimbus/dispatch";
 import { Attr, inSpan, SpanKind, traceparentFor } from "@nimbus/telemetry";
-import { assertName, errors, isNimbusError } from "@nimbus/protocol";
+import { assertName, CHAIN_DEPTH_BAGGAGE, errors, isNimbusError } from "@nimbus/protocol";
 import type { HttpRequestInfo, TriggerKind } from "@nimbus/protocol/wire";
+import { baggageOf } from "../invoke/headers.js";
 
 export const STATEFUL_ID_HEADER = "x-fc-stateful-async-invocation-id";
 
@@ -52,7 +53,9 @@ export async function enqueueAsync(intake: AsyncIntake, req: FastifyRequest, tar
   const given = Array.isArray(header) ? header[0] : header;
   const invocationId = given === undefined || given === "" ? undefined : assertName("invocation", given);
   if (!intake.redisReady()) throw errors.unavailable("the async queue (Redis) is unreachable right now; retry");
-  const submission = { service: target.service, fn: target.fn, qualifier: target.qualifier, requestId: req.id, invocationId, payload: body, http, traceparent };
+  // A function calling back into Nimbus with its tracing context continues its chain (loop protection).
+  const depth = Number(baggageOf(req)?.[CHAIN_DEPTH_BAGGAGE] ?? 0);
+  const submission = { service: target.service, fn: target.fn, qualifier: target.qualifier, requestId: req.id, invocationId, payload: body, http, traceparent, depth };
   let result: Awaited<ReturnType<AsyncSubmitter["submit"]>>;
   try {
     result = await withDeadline(intake.submitter.submit(submission), intake.timeoutMs);

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { invocationView, type AsyncQueues, type InvocationStore } from "@nimbus/async";
+import { invocationView, redrive, type AsyncQueues, type AsyncSubmitter, type InvocationStore } from "@nimbus/async";
 import type { Dispatcher, TargetResolver } from "@nimbus/dispatch";
 import { assertName, errors, INVOCATION_STATUSES, intField, parseOrThrow, parseQualifiedService, type InvocationRecord } from "@nimbus/protocol";
+import { jsonBody } from "../http/body.js";
 
 const who = (r: InvocationRecord) => ({ serviceName: r.serviceName, functionName: r.functionName, invocationId: r.invocationId });
 
@@ -25,13 +26,23 @@ const ListInvocationsQuery = z.object({
   includePayload: z.enum(["true", "false"]).optional(),
 });
 
+/** Body of Nimbus's `POST …/stateful-async-invocations/redrives`. */
+const RedriveBody = z.strictObject({
+  status: z.enum(["Failed", "Expired"]).optional(),
+  /** epoch ms */
+  since: z.number().int().min(0).optional(),
+  invocationIds: z.array(z.string().regex(LOOKUP_ID, { error: "is not an invocation id" })).min(1).max(1_000).optional(),
+  limit: z.number().int().min(1).max(10_000).default(1_000),
+});
+
 /**
  * FC's stateful-async-invocation API: read one invocation, list a function's, stop one (a queued
- * one is removed from its queue; a running one has its instance killed).
+ * one is removed from its queue; a running one has its instance killed); and Nimbus's redrive,
+ * which runs failed or expired ones again under new ids.
  */
 export function invocationRoutes(
   app: FastifyInstance,
-  deps: { resolver: TargetResolver; records: InvocationStore; queues: AsyncQueues; dispatcher: Dispatcher },
+  deps: { resolver: TargetResolver; records: InvocationStore; queues: AsyncQueues; dispatcher: Dispatcher; submitter: AsyncSubmitter },
 ): void {
   const base = "/2016-08-15/services/:serviceName/functions/:functionName/stateful-async-invocations";
   // Records outlive their function (an invocation left Invalid by a delete stays readable): the
@@ -61,6 +72,13 @@ export function invocationRoutes(
     if (page.invocations.length === 0 && !q.nextToken) t.mustExist();
     const invocations = page.invocations.map((r) => invocationView(r, q.includePayload !== "false"));
     return { invocations, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+  });
+
+  app.post<{ Params: Params }>(`${base}/redrives`, async (req) => {
+    const t = target(req.params);
+    t.mustExist();
+    const body = jsonBody(req, RedriveBody);
+    return redrive(deps.records, deps.submitter, t.service, t.fn, body, req.id);
   });
 
   app.put<{ Params: Params }>(`${base}/:invocationId`, async (req, reply) => {

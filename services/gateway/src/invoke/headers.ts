@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { errors } from "@nimbus/protocol";
+import { CHAIN_DEPTH_BAGGAGE, chainDepthAfter, errors } from "@nimbus/protocol";
 import type { InvocationOutcome } from "@nimbus/protocol/wire";
 
 /** The `x-fc-*` request headers a caller may send on an invocation; anything else `x-fc-*` is refused. */
@@ -74,7 +74,10 @@ export function traceparentOfJaeger(value: string | undefined): string | undefin
   return `00-${trace}-${span}-${(m[3] as string).toLowerCase().padStart(2, "0")}`;
 }
 
-/** FC's OpenTracing baggage: every `x-fc-tracing-opentracing-span-context-baggage-<key>` header. */
+/**
+ * FC's OpenTracing baggage: every `x-fc-tracing-opentracing-span-context-baggage-<key>` header. A
+ * chain depth in it (a function calling back into Nimbus) is moved one step on for the call made.
+ */
 export function baggageOf(req: FastifyRequest): Record<string, string> | undefined {
   let baggage: Record<string, string> | undefined;
   for (const [name, value] of Object.entries(req.headers)) {
@@ -83,6 +86,8 @@ export function baggageOf(req: FastifyRequest): Record<string, string> | undefin
     if (Object.keys(baggage).length >= MAX_BAGGAGE_ITEMS) throw errors.invalidArgument(`at most ${MAX_BAGGAGE_ITEMS} ${BAGGAGE_PREFIX}* headers are allowed`);
     baggage[name.slice(BAGGAGE_PREFIX.length)] = Array.isArray(value) ? value.join(",") : value;
   }
+  const depth = chainDepthAfter(baggage);
+  if (baggage && depth !== undefined) baggage[CHAIN_DEPTH_BAGGAGE] = String(depth);
   return baggage;
 }
 

@@ -25,6 +25,8 @@ export type RunOutcome =
 interface Waiter {
   /** Every other node was full: wait here for a slot rather than be sent on. */
   lastResort: boolean;
+  /** Refused at once at the instance limit (it waits in an async queue instead). */
+  noQueueWait: boolean;
   grant: (instance: Instance, coldStart: boolean) => void;
   fail: (outcome: RunOutcome) => void;
   timer: NodeJS.Timeout;
@@ -81,18 +83,23 @@ export class ClassPool {
     return this.pick() !== undefined;
   }
 
-  /** Runs an invocation, waiting for a slot (and starting an instance) if needed, up to `waitUntil`. */
-  async run(input: InvocationInput, waitUntil: number, lastResort = false): Promise<RunOutcome> {
+  /**
+   * Runs an invocation, waiting for a slot (and starting an instance) if needed, up to `waitUntil`;
+   * at the function's instance limit only `queueWaitMs`, or not at all with `noQueueWait`.
+   */
+  async run(input: InvocationInput, waitUntil: number, lastResort = false, noQueueWait = false): Promise<RunOutcome> {
     if (this.retired) return { failed: errors.unavailable("the function changed; retry") };
     const ready = this.pick();
     if (ready) {
       ready.reserve();
       return this.exec(ready, input, false);
     }
+    if (noQueueWait && this.throttled) return { failed: this.limitMessage() };
     const slot = await new Promise<{ instance: Instance; coldStart: boolean } | RunOutcome>((resolve) => {
       const until = Math.min(waitUntil, Date.now() + (this.throttled ? this.queueWaitMs : this.startWaitMs));
       const waiter: Waiter = {
         lastResort,
+        noQueueWait,
         grant: (instance, coldStart) => resolve({ instance, coldStart }),
         fail: (outcome) => resolve(outcome),
         until,
@@ -172,7 +179,12 @@ export class ClassPool {
           // Waiters keep waiting for a slot to free up, briefly; if none does they get ResourceExhausted.
           this.throttled = true;
           const until = Date.now() + this.queueWaitMs;
-          for (const waiter of this.waiters) {
+          for (const waiter of [...this.waiters]) {
+            if (waiter.noQueueWait) {
+              clearTimeout(waiter.timer);
+              waiter.expire();
+              continue;
+            }
             if (waiter.until <= until) continue;
             clearTimeout(waiter.timer);
             waiter.until = until;

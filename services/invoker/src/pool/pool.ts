@@ -130,12 +130,12 @@ export class Pool implements Scaler {
   }
 
   /** Runs an invocation on an instance of the class, starting one if needed. */
-  async run(key: ClassKey, spec: LaunchSpec, input: InvocationInput, waitUntil: number, lastResort = false): Promise<RunOutcome> {
+  async run(key: ClassKey, spec: LaunchSpec, input: InvocationInput, waitUntil: number, lastResort = false, noQueueWait = false): Promise<RunOutcome> {
     if (this.draining) return { busy: true };
     const entry = this.entry(key, spec);
     entry.busy++;
     try {
-      return await entry.pool.run(input, waitUntil, lastResort);
+      return await entry.pool.run(input, waitUntil, lastResort, noQueueWait);
     } finally {
       entry.busy--;
       this.deps.registry.setIdle(key.cls, entry.pool.hasFreeSlot());
