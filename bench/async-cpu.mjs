@@ -3,15 +3,33 @@
 // and Redis commands per invocation, for BENCH_JOBS no-op invocations from 32 concurrent callers.
 // BENCH_SLOWLOG=1 also times each Lua script inside Redis (the slow log at threshold 0; it costs
 // Redis CPU itself, so the per-process figures of such a run are not the ones to quote).
+// BENCH_PROFILE=1 then runs BENCH_JOBS more with V8's sampling profiler on the gateway and the
+// async-queue (opened through SIGUSR1, as in `profile`) and prints where their time goes.
 import { execFileSync } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
 import { TestCluster } from "@nimbus/testkit";
 import { asyncEnqueuer, completions, deployNoop, fromCallers } from "./async-lib.mjs";
-import { cpuSeconds, report, round2 } from "./lib.mjs";
+import { cpuSeconds, report, ROOT, round2 } from "./lib.mjs";
+import { startProfiler } from "./inspector-lib.mjs";
+import { summarize } from "./profile-lib.mjs";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 20_000);
 const CALLERS = Number(process.env.BENCH_CONCURRENCY ?? 32);
 
-const cluster = await TestCluster.start({ services: ["gateway", "invoker", "async-queue"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+const PROFILE = Boolean(process.env.BENCH_PROFILE);
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+const cluster = await TestCluster.start({ services: ["invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+// The inspector is not open until the profile phase (SIGUSR1): --inspect-port only says where.
+const inspectPorts = { gateway: await freePort(), "async-queue": await freePort() };
+for (const name of ["gateway", "async-queue"]) await cluster.startService(name, {}, PROFILE ? [`--inspect-port=127.0.0.1:${inspectPorts[name]}`] : []);
 const cli = (...args) =>
   execFileSync("redis-cli", ["-p", String(cluster.redis.port), "-a", cluster.redis.options.password ?? "", "--no-auth-warning", ...args], { maxBuffer: 1 << 30 }).toString();
 const commandStats = () =>
@@ -77,7 +95,25 @@ try {
     console.table([...scripts].map(([script, s]) => ({ script, "calls per invocation": round2(s.calls / JOBS), "µs each": round2(s.us / s.calls) })));
   }
   console.log(`${JOBS} invocations in ${seconds.toFixed(2)} s (${Math.round(JOBS / seconds)}/s, accepted → completed)`);
-  await report("async-cpu", rows, { jobs: JOBS, callers: CALLERS, rate: Math.round(JOBS / seconds), commands });
+  const profiles = {};
+  if (PROFILE) {
+    const dir = join(ROOT, "bench", "results");
+    await mkdir(dir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const running = {};
+    for (const name of ["gateway", "async-queue"]) {
+      running[name] = await startProfiler({ pid: pids[name], port: inspectPorts[name], out: join(dir, `async-profile-${stamp}-${name}.cpuprofile`), intervalUs: 200 });
+    }
+    await runJobs(JOBS);
+    for (const [name, profiler] of Object.entries(running)) {
+      const summary = await summarize([await profiler.stop()]);
+      profiles[name] = summary;
+      console.log(`\n${name}: ${summary.busySamples} busy samples of ${summary.samples}, main thread busy ${summary.busyShare}%`);
+      console.table(summary.areas.slice(0, 14));
+      console.table(summary.functions.slice(0, 12));
+    }
+  }
+  await report("async-cpu", rows, { jobs: JOBS, callers: CALLERS, rate: Math.round(JOBS / seconds), commands, profiles });
   await done.close();
 } finally {
   await cluster.stop();

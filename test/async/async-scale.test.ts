@@ -236,3 +236,71 @@ describe("recursive loop protection", () => {
     expect((await waitForInvocation(client, svc, "echo", "callback-2")).status).toBe("Succeeded");
   });
 });
+
+describe("async faults", () => {
+  const FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+  it("does not expire events early when the nodes' clocks disagree (ages are measured on Redis's clock)", async () => {
+    const svc = uniqueName("skew");
+    const client = await deploy(ctx.cluster, svc, "fn", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ran ' + e);" });
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { maxAsyncEventAgeInSeconds: 60, statefulInvocation: true });
+    // A gateway 90 s behind and an async-queue 90 s ahead: by their own clocks every event is 3 minutes old.
+    const behind = await ctx.cluster.startService("gateway", { LD_PRELOAD: FAKETIME, FAKETIME: "-90s", DONT_FAKE_MONOTONIC: "1" });
+    const original = ctx.cluster.service("async-queue");
+    await original.stop();
+    const ahead = await ctx.cluster.startService("async-queue", { LD_PRELOAD: FAKETIME, FAKETIME: "+90s", DONT_FAKE_MONOTONIC: "1" });
+    try {
+      const skewed = ctx.cluster.client(ctx.cluster.services.get("gateway")?.indexOf(behind));
+      const ids = await Promise.all([1, 2, 3, 4, 5].map((i) => invokeAsync(skewed, svc, "fn", String(i))));
+      const ended = await Promise.all(ids.map((id) => waitForInvocation(client, svc, "fn", id)));
+      expect(ended.map((i) => i.status)).toEqual(["Succeeded", "Succeeded", "Succeeded", "Succeeded", "Succeeded"]);
+    } finally {
+      await ahead.stop();
+      await behind.stop();
+      await original.start();
+    }
+  });
+
+  it("answers 503 while Redis is out of memory, and loses none of the invocations it accepted", async () => {
+    const svc = uniqueName("oom");
+    const client = await deploy(ctx.cluster, svc, "fn", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" }, { instanceConcurrency: 20 });
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { statefulInvocation: true });
+    const used = Number(/used_memory:(\d+)/.exec(await redisCli("INFO", "memory"))?.[1]);
+    const payload = "x".repeat(64 * 1024);
+    const accepted: string[] = [];
+    const refused: { code?: string; status?: number }[] = [];
+    await redisCli("CONFIG", "SET", "maxmemory-policy", "noeviction");
+    await redisCli("CONFIG", "SET", "maxmemory", String(used + 2 * 1024 * 1024));
+    try {
+      for (let i = 0; i < 200 && refused.length < 5; i++) {
+        const res = await client.invokeFunction(svc, "fn", payload, { async: true }).catch((e: { code?: string; status?: number }) => e);
+        if ("headers" in res && res.status === 202) accepted.push(res.headers.get("x-fc-stateful-async-invocation-id") ?? "");
+        else refused.push(res as { code?: string; status?: number });
+      }
+    } finally {
+      await redisCli("CONFIG", "SET", "maxmemory", "0");
+    }
+    console.log(`Redis out of memory: ${accepted.length} accepted, then ${refused.length} refused (${refused[0]?.status} ${refused[0]?.code})`);
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(refused).toHaveLength(5);
+    for (const r of refused) expect(r).toMatchObject({ status: 503, code: "ServiceUnavailable" });
+    const ended = await Promise.all(accepted.map((id) => waitForInvocation(client, svc, "fn", id, undefined, 60_000)));
+    expect(ended.every((i) => i.status === "Succeeded")).toBe(true);
+  });
+
+  it("retries a payload that crashes its instance within its limits, ends it Failed, and keeps the function's other invocations flowing", async () => {
+    const svc = uniqueName("poison");
+    const client = await deploy(ctx.cluster, svc, "fn", { "index.js": "exports.handler = (e, c, cb) => String(e) === 'poison' ? process.exit(3) : setTimeout(() => cb(null, 'ok ' + e), 20);" }, { instanceConcurrency: 5 });
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { maxAsyncRetryAttempts: 2, statefulInvocation: true });
+    const poison = await invokeAsync(client, svc, "fn", "poison");
+    const good = await Promise.all(Array.from({ length: 30 }, (_, i) => invokeAsync(client, svc, "fn", `g${i}`)));
+    const ended = await Promise.all(good.map((id) => waitForInvocation(client, svc, "fn", id, undefined, 60_000)));
+    // An instance that dies takes the calls it held with it: those are retried like the poison.
+    expect(ended.every((i) => i.status === "Succeeded")).toBe(true);
+    const failed = await waitForInvocation(client, svc, "fn", poison, undefined, 60_000);
+    console.log(`poison: ${failed.status} after ${runs(statuses(failed))} runs: ${failed.invocationErrorMessage.split("\n")[0]}`);
+    expect(failed.status).toBe("Failed");
+    expect(failed.alreadyRetriedTimes).toBe(2);
+    expect(runs(statuses(failed))).toBe(3);
+  });
+});

@@ -30,6 +30,8 @@ export interface SubmitterOptions {
   maxBacklog: number;
   /** The async config that applies to a call (whether it keeps a record). */
   asyncConfig: (service: string, qualifier: string, fn: string) => Pick<EffectiveAsyncConfig, "stateful">;
+  /** The time an invocation is stamped with (a RedisClock's: the one its age is checked against). */
+  now: () => number;
 }
 
 interface Pending {
@@ -76,7 +78,7 @@ export class AsyncSubmitter {
     if ((await this.queues.backlog(s.service, s.fn)) >= this.options.maxBacklog) throw errors.asyncBacklogFull(s.service, s.fn, this.options.maxBacklog);
     const stateful = s.stateful ?? this.options.asyncConfig(s.service, s.qualifier, s.fn).stateful;
     return new Promise((resolve, reject) => {
-      this.batch.push({ s, invocationId: s.invocationId ?? s.requestId, stateful, enqueuedAt: Date.now(), resolve, reject });
+      this.batch.push({ s, invocationId: s.invocationId ?? s.requestId, stateful, enqueuedAt: this.options.now(), resolve, reject });
       if (this.batch.length === 1) setImmediate(() => void this.flush());
     });
   }

@@ -1,4 +1,4 @@
-import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
+import { AsyncQueues, AsyncSubmitter, InvocationStore, RedisClock } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, LATEST } from "@nimbus/protocol";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, traceServices, type App } from "@nimbus/service-kit";
@@ -54,7 +54,9 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   });
   const queues = new AsyncQueues(redis, nc, naming);
   const records = new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
+  const clock = new RedisClock(recordsRedis);
   const submitter = new AsyncSubmitter(queues, records, recordsRedis, naming, {
+    now: () => clock.now(),
     maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
     asyncConfig: (service, qualifier, fn) => asyncConfigFor(asyncConfigs, service, qualifier, fn),
   });
@@ -67,6 +69,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     queues,
     submitter,
     asyncConfigs,
+    now: () => clock.now(),
     logger: logger.child({ module: "processor" }),
     retry: { baseMs: env.NIMBUS_ASYNC_RETRY_BASE_MS, platformBaseMs: env.NIMBUS_ASYNC_PLATFORM_RETRY_BASE_MS, maxMs: env.NIMBUS_ASYNC_RETRY_MAX_MS },
     metrics: {
@@ -142,6 +145,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   return {
     async start() {
       await connections.redisReady();
+      await clock.start();
       presenceTracker.start();
       dispatcher.start();
       await workers.start();
@@ -151,6 +155,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     stop() {
       stopped ??= (async () => {
         await presence.stop();
+        clock.stop();
         await workers.stop(Math.max(500, env.NIMBUS_SHUTDOWN_TIMEOUT_MS - 2_000));
         dispatcher.stop();
         presenceTracker.stop();

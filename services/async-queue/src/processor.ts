@@ -35,6 +35,8 @@ export interface ProcessorDeps {
   logger: Logger;
   retry: { baseMs: number; platformBaseMs: number; maxMs: number };
   metrics: AsyncMetrics;
+  /** Redis's time (a RedisClock): events are stamped with it where they are queued, so ages are measured on one clock. */
+  now: () => number;
   /** A run still going after this long is recorded Running at once; a quicker one with its end, in one write. */
   runningRecordAfterMs?: number;
 }
@@ -133,7 +135,7 @@ class AsyncRun {
       if (record.status === "Stopping") return this.finish({ status: "Stopped", detail: "stopped before it ran again" });
     }
 
-    if (Date.now() - data.enqueuedAt > this.config.maxAgeMs) {
+    if (deps.now() - data.enqueuedAt > this.config.maxAgeMs) {
       return this.finish({
         status: "Expired",
         fields: { invocationErrorMessage: `the event is older than maxAsyncEventAgeInSeconds (${this.config.maxAgeMs / 1000} s) and was not run` },
@@ -256,7 +258,7 @@ class AsyncRun {
       throw Worker.RateLimitError();
     }
     const delay = backoffMs(data.platformErrors + 1, this.deps.retry.platformBaseMs, this.deps.retry.maxMs);
-    if (Date.now() + delay - data.enqueuedAt > this.config.maxAgeMs) {
+    if (this.deps.now() + delay - data.enqueuedAt > this.config.maxAgeMs) {
       return this.finish({
         status: "Failed",
         fields: { invocationErrorMessage: `${message} (not retried: the event would exceed maxAsyncEventAgeInSeconds)` },
@@ -282,7 +284,7 @@ class AsyncRun {
     const functionErrors = data.functionErrors + 1;
     if (functionErrors <= this.config.maxRetries) {
       const delay = backoffMs(functionErrors, this.deps.retry.baseMs, this.deps.retry.maxMs);
-      if (Date.now() + delay - data.enqueuedAt <= this.config.maxAgeMs) {
+      if (this.deps.now() + delay - data.enqueuedAt <= this.config.maxAgeMs) {
         return this.retryLater(delay, { ...ran, invocationErrorMessage: message, alreadyRetriedTimes: functionErrors }, detail, { ...data, functionErrors });
       }
     }

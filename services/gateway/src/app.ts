@@ -35,7 +35,7 @@ import { layerRoutes } from "./layers/routes.js";
 import { VersionCatalog } from "./versions/catalog.js";
 import { versionRoutes } from "./versions/routes.js";
 import { tagRoutes } from "./tags/routes.js";
-import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
+import { AsyncQueues, AsyncSubmitter, InvocationStore, RedisClock } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { asyncConfigRoutes } from "./async/config-routes.js";
 import { invocationRoutes as statefulInvocationRoutes } from "./async/invocation-routes.js";
@@ -153,8 +153,10 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const caller = new FunctionCaller(resolver, dispatcher, { coldStartAllowanceMs: env.NIMBUS_COLD_START_ALLOWANCE_MS, maxResponseBytes: env.NIMBUS_MAX_RESPONSE_BYTES });
   const queues = new AsyncQueues(queueRedis, nc, naming);
   const records = new InvocationStore(redis, naming, env.NIMBUS_ASYNC_RETENTION_MS);
+  const clock = new RedisClock(redis);
   const intake = {
     submitter: new AsyncSubmitter(queues, records, redis, naming, {
+      now: () => clock.now(),
       maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
       asyncConfig: (service, qualifier, fn) => effectiveAsyncConfig((key) => mirrors.asyncConfigs.get(key)?.value, service, qualifier, fn),
     }),
@@ -179,6 +181,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     async start() {
       // Report ready only once Redis is reachable too (or say so in /readyz if it is not, after a while).
       await connections.redisReady();
+      await clock.start();
       await publisher.start();
       await presence.start();
       collector.start();
@@ -193,6 +196,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
         await publisher.stop();
         await presence.stop();
         await http.close();
+        clock.stop();
         dispatcher.stop();
         acceleration.stop();
         await collector.stop();

@@ -1,4 +1,4 @@
-import { AsyncQueues, AsyncSubmitter, InvocationStore } from "@nimbus/async";
+import { AsyncQueues, AsyncSubmitter, InvocationStore, RedisClock } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
 import { createNaming, effectiveAsyncConfig } from "@nimbus/protocol";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, traceServices, type App } from "@nimbus/service-kit";
@@ -48,7 +48,9 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
     direct: { caller: `trigger-router/${node}` },
   });
   const queues = new AsyncQueues(redis, nc, naming);
+  const clock = new RedisClock(recordsRedis);
   const submitter = new AsyncSubmitter(queues, new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS), recordsRedis, naming, {
+    now: () => clock.now(),
     maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
     asyncConfig: (service, qualifier, fn) => effectiveAsyncConfig((key) => mirrors.asyncConfigs.get(key)?.value, service, qualifier, fn),
   });
@@ -79,6 +81,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   return {
     async start() {
       await connections.redisReady();
+      await clock.start();
       presenceTracker.start();
       dispatcher.start();
       await timers.start();
@@ -90,6 +93,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
     stop() {
       stopped ??= (async () => {
         await presence.stop();
+        clock.stop();
         await objects.stop();
         await nats.stop();
         await timers.stop();
