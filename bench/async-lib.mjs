@@ -18,22 +18,23 @@ export async function deployNoop(cluster) {
   return "async.bench.noop";
 }
 
-/** A function that queues one signed asynchronous invocation of bench/noop (resolves on its 202). */
-export function asyncEnqueuer(cluster, callers) {
-  const path = "/2016-08-15/services/bench/functions/noop/invocations";
+/** A function that queues one signed asynchronous invocation of bench/noop, or `fn` (resolves on its 202). */
+export function asyncEnqueuer(cluster, callers, { fn = "noop", payload = "" } = {}) {
+  const path = `/2016-08-15/services/bench/functions/${fn}/invocations`;
+  const body = Buffer.from(payload);
   const url = new URL(cluster.endpoint());
   const agent = new Agent({ keepAlive: true, maxSockets: callers });
   const { accessKeyId, accessKeySecret } = cluster.credentials;
   return () =>
     new Promise((resolve, reject) => {
-      const headers = { date: new Date().toUTCString(), "x-fc-invocation-type": "Async", "content-length": "0" };
+      const headers = { date: new Date().toUTCString(), "x-fc-invocation-type": "Async", "content-length": String(body.length) };
       headers.authorization = authorization(accessKeyId, accessKeySecret, { method: "POST", path, headers });
       const req = request({ host: url.hostname, port: url.port, method: "POST", path, headers, agent }, (res) => {
         res.resume();
         res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
       });
       req.on("error", reject);
-      req.end();
+      req.end(body);
     });
 }
 
