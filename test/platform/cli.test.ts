@@ -173,7 +173,13 @@ describe("the nimbus CLI", () => {
 
   it("queues asynchronous invocations, prints their ids, and tells what happened to them", async () => {
     // Invocations keep a record to read only when their function's async config asks for one, as on FC.
-    for (const fn of ["greeter", "broken"]) await ctx.fc.putFunctionAsyncConfig("cli", fn, "LATEST", { statefulInvocation: true });
+    for (const fn of ["greeter", "broken"]) {
+      const set = await nimbus(["async", "config", `cli/${fn}`, "--stateful"]);
+      expect(set.code, set.stderr).toBe(0);
+      expect(JSON.parse(set.stdout)).toMatchObject({ statefulInvocation: true, maxAsyncRetryAttempts: 3 });
+    }
+    expect(JSON.parse((await nimbus(["async", "config", "cli/greeter"])).stdout)).toMatchObject({ statefulInvocation: true });
+    expect((await nimbus(["async", "config", "cli/greeter", "--retries", "many"])).code).toBe(2);
     const queued = await nimbus(["invoke", "cli/greeter", "--event", "later", "--async"]);
     expect(queued.code, queued.stderr).toBe(0);
     const id = queued.stdout.trim();
@@ -203,6 +209,11 @@ describe("the nimbus CLI", () => {
     expect((await nimbus(["async", "list", "cli/greeter", "--desc", "--limit", "1"])).stdout).toMatch(/^cli_job_1\s/);
     expect((await nimbus(["async", "list", "cli/broken"])).stdout).toMatch(/^cli_job_2\s+Failed\s.*retried 3\s+broken on purpose/);
     expect((await nimbus(["async", "stop", "cli/greeter", "cli_job_1"])).stdout).toBe("cli_job_1 Succeeded\n");
+    // Redrive: the failed one runs again (and fails again: the function is still broken), once.
+    const redriven = await nimbus(["async", "redrive", "cli/broken", "--status", "Failed"]);
+    expect(redriven.stdout).toBe("cli_job_2 -> cli_job_2_redrive1\n1 redriven, 0 skipped\n");
+    expect((await nimbus(["async", "redrive", "cli/broken", "--id", "cli_job_2"])).stdout).toBe("cli_job_2 skipped: already redriven as cli_job_2_redrive1\n0 redriven, 1 skipped\n");
+    expect(await settled("cli/broken", "cli_job_2_redrive1")).toMatchObject({ status: "Failed", redriveOf: "cli_job_2" });
     const unknown = await nimbus(["async", "get", "cli/greeter", "never_was"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("StatefulAsyncInvocationNotExists");

@@ -11,6 +11,9 @@ commands:
          [--status <Enqueued|Running|Succeeded|Failed|Retrying|Stopping|Stopped|Expired|Invalid>]
          [--prefix <id prefix>] [--limit <n>] [--desc] [--since <ISO time or epoch ms>]
   stop <svc>/<fn> <id>    stop it: a queued one never runs, a running one has its instance killed
+  config <svc>/<fn>       its async config (JSON); with options, sets it (what is not given keeps FC's default)
+         [--stateful] [--retries <0-8>] [--max-age <seconds>] [--on-success <arn>] [--on-failure <arn>]
+         [--max-concurrency <n>] [--max-chain-depth <n>] [--allow-loops]
   redrive <svc>/<fn>      run failed or expired invocations again, with their payload, under new ids
          [--status <Failed|Expired>] [--since <ISO time or epoch ms>] [--id <id>]... [--limit <n>]
          (each invocation is redriven once: repeating a redrive runs nothing twice)
@@ -23,6 +26,14 @@ const LIST_OPTIONS = {
   desc: { type: "boolean" },
   since: { type: "string" },
   id: { type: "string", multiple: true },
+  stateful: { type: "boolean" },
+  retries: { type: "string" },
+  "max-age": { type: "string" },
+  "on-success": { type: "string" },
+  "on-failure": { type: "string" },
+  "max-concurrency": { type: "string" },
+  "max-chain-depth": { type: "string" },
+  "allow-loops": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -40,7 +51,7 @@ function epochMs(value: string): number {
   return n;
 }
 
-/** `nimbus async get|list|stop|redrive`: FC's stateful-async-invocation API (and Nimbus's redrive) from the command line. */
+/** `nimbus async get|list|stop|config|redrive`: FC's stateful-async-invocation API (and Nimbus's redrive) from the command line. */
 export async function asyncCommand(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
@@ -54,7 +65,7 @@ export async function asyncCommand(argv: string[]): Promise<void> {
     return;
   }
   const [target, id] = positionals;
-  if (!target) throw new Error(`name the function: nimbus async ${command} <service>/<function>${command === "list" || command === "redrive" ? "" : " <id>"}`);
+  if (!target) throw new Error(`name the function: nimbus async ${command} <service>/<function>${["list", "redrive", "config"].includes(command) ? "" : " <id>"}`);
   const { service, qualifier, fn } = parseTarget(target);
   const client = clientFor(await loadConfig());
   switch (command) {
@@ -96,6 +107,35 @@ export async function asyncCommand(argv: string[]): Promise<void> {
       process.stdout.write(`${id} ${after.data.status}\n`);
       return;
     }
+    case "config": {
+      const number = (name: string, value: string | undefined) => {
+        if (value === undefined) return undefined;
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} takes a whole number, got '${value}'`);
+        return n;
+      };
+      const config = {
+        ...(values.stateful ? { statefulInvocation: true } : {}),
+        ...(values.retries !== undefined ? { maxAsyncRetryAttempts: number("retries", values.retries) } : {}),
+        ...(values["max-age"] !== undefined ? { maxAsyncEventAgeInSeconds: number("max-age", values["max-age"]) } : {}),
+        ...(values["max-concurrency"] !== undefined ? { maxAsyncConcurrency: number("max-concurrency", values["max-concurrency"]) } : {}),
+        ...(values["max-chain-depth"] !== undefined ? { maxChainDepth: number("max-chain-depth", values["max-chain-depth"]) } : {}),
+        ...(values["allow-loops"] ? { recursiveLoop: "Allow" } : {}),
+        ...(values["on-success"] || values["on-failure"]
+          ? {
+              destinationConfig: {
+                ...(values["on-success"] ? { onSuccess: { destination: values["on-success"] } } : {}),
+                ...(values["on-failure"] ? { onFailure: { destination: values["on-failure"] } } : {}),
+              },
+            }
+          : {}),
+      };
+      const res = Object.keys(config).length
+        ? await client.putFunctionAsyncConfig(service, fn, qualifier, config)
+        : await client.getFunctionAsyncConfig(service, fn, qualifier);
+      process.stdout.write(`${JSON.stringify(res.data, null, 2)}\n`);
+      return;
+    }
     case "redrive": {
       if (values.status !== undefined && values.status !== "Failed" && values.status !== "Expired") throw new Error(`--status takes Failed or Expired, got '${values.status}'`);
       const limit = values.limit === undefined ? undefined : Number.parseInt(values.limit, 10);
@@ -112,6 +152,6 @@ export async function asyncCommand(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new Error(`unknown async command '${command}' (get, list, stop, redrive)`);
+      throw new Error(`unknown async command '${command}' (get, list, stop, config, redrive)`);
   }
 }
