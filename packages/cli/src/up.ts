@@ -175,6 +175,7 @@ export async function up(argv: string[] = [], cwd: string = process.cwd()): Prom
         "",
         "Nimbus is up.",
         `  endpoint          ${endpoint}   (FC 2.0 API; GET ${endpoint}/readyz)`,
+        `  console           ${endpoint}/console/   (sign in with the access key below)`,
         `  account id        ${accountId}`,
         `  region            ${env.NIMBUS_REGION}`,
         `  access key id     ${accessKeyId}`,

@@ -22,6 +22,7 @@ import { accountRoutes } from "./account/routes.js";
 import { functionRoutes } from "./functions/routes.js";
 import { interpretersFor } from "./functions/interpreters.js";
 import { healthRoutes } from "./health/routes.js";
+import { consoleRoutes } from "./console/routes.js";
 import { createAuthenticator } from "./http/auth.js";
 import { instrumentHttp } from "./http/metrics.js";
 import { createHttpServer } from "./http/server.js";
@@ -146,6 +147,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
     interpreters: (runtime) => interpretersFor(presence.alive(), runtime),
   });
   tagRoutes(http, serviceCatalog);
+  consoleRoutes(http);
   accountRoutes(http, ctx);
   codeRoutes(http, ctx);
   const limits = { maxSyncBodyBytes: env.NIMBUS_MAX_SYNC_BODY_BYTES, maxAsyncBodyBytes: env.NIMBUS_MAX_ASYNC_BODY_BYTES };

@@ -30,6 +30,17 @@ export function parseTimerSchedule(expression: string): TimerSchedule {
   return tz ? { pattern, tz: tz[1] as string } : { pattern };
 }
 
+/**
+ * When a timer fires next (epoch ms), as its job scheduler counts: an `@every` period from multiples
+ * of itself since the epoch, a cron expression in its time zone (UTC by default).
+ */
+export function nextTimerFires(expression: string, count: number, from = Date.now()): number[] {
+  const schedule = parseTimerSchedule(expression);
+  if ("every" in schedule) return Array.from({ length: count }, (_, i) => (Math.floor(from / schedule.every) + 1 + i) * schedule.every);
+  const cron = cronParser.parseExpression(schedule.pattern, { currentDate: new Date(from), ...(schedule.tz ? { tz: schedule.tz } : { utc: true }) });
+  return Array.from({ length: count }, () => cron.next().getTime());
+}
+
 /** `triggerConfig` of a timer trigger (FC's). */
 export const TimerTriggerConfig = z.object({
   cronExpression: z

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Limits } from "../limits.js";
 import { isValidQualifier, NAME_PATTERN } from "../names.js";
-import { NatsTriggerConfig, OssTriggerConfig, TimerTriggerConfig } from "./trigger-types.js";
+import { nextTimerFires, NatsTriggerConfig, OssTriggerConfig, TimerTriggerConfig } from "./trigger-types.js";
 
 export const HTTP_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"] as const;
 
@@ -80,5 +80,17 @@ export function triggerView(record: TriggerRecord, baseUrl: string) {
     lastModifiedTime: record.lastModifiedTime,
     urlInternet: url,
     urlIntranet: url,
+    ...(record.triggerType === "timer" ? { nextFireTimes: timerFires(record) } : {}),
   };
+}
+
+/** Nimbus's own: an enabled timer's next five fire times (ISO 8601), for the console and the CLI. */
+function timerFires(record: TriggerRecord): string[] {
+  const config = record.triggerConfig as { cronExpression?: string; enable?: boolean };
+  if (config.enable === false || !config.cronExpression) return [];
+  try {
+    return nextTimerFires(config.cronExpression, 5).map((ms) => new Date(ms).toISOString());
+  } catch {
+    return [];
+  }
 }

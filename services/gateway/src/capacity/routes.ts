@@ -88,7 +88,16 @@ export function capacityRoutes(app: FastifyInstance, ctx: GatewayContext, functi
       .filter((e) => qualifier === undefined || qualifier === LATEST || e.qualifier === qualifier || e.versionId === qualifier)
       .filter((e) => !wanted || wanted.has(e.instanceId))
       .slice(0, query.limit ?? 1000)
-      .map((e) => ({ instanceId: e.instanceId, versionId: e.versionId === LATEST ? 0 : Number(e.versionId) }));
+      // FC's two fields, then Nimbus's own: where it runs, since when, for which qualifier, in which state.
+      .map((e) => ({
+        instanceId: e.instanceId,
+        versionId: e.versionId === LATEST ? 0 : Number(e.versionId),
+        node: e.node,
+        qualifier: e.qualifier,
+        ...(e.startedAt ? { startedAt: e.startedAt } : {}),
+        state: e.state ?? "ready",
+        ...(e.provisioned ? { provisioned: true } : {}),
+      }));
     return { instances };
   });
 
@@ -110,6 +119,7 @@ export interface LiveInstance {
   qualifier: string;
   provisioned?: string;
   state?: "starting" | "ready";
+  startedAt?: string;
 }
 
 /** A function's instances on nodes whose heartbeat is alive (the registry in Redis). */
