@@ -179,6 +179,9 @@ describe("the web console in Chromium", () => {
     await page.goto(`${base()}#/services/web/functions/hello/metrics`);
     await page.getByTestId("chart-Invocations").waitFor();
     await shot("metrics");
+    // Per alias: the calls made on prod (none yet).
+    await page.getByTestId("metrics-qualifier").selectOption("prod");
+    await page.getByTestId("chart-Invocations").waitFor();
     await page.goto(`${base()}#/services/web/functions/hello/instances`);
     await page.locator("[data-testid^=instance-]").first().waitFor({ timeout: 20_000 });
     await shot("instances");

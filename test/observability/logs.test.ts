@@ -131,6 +131,22 @@ describe("function logs", () => {
     await expect(client.getFunctionMetrics(svc, "fn", { since: String(Date.now()), until: String(Date.now() - 60_000) })).rejects.toMatchObject({ code: "InvalidArgument" });
   });
 
+  it("counts the calls made on an alias apart too: the metrics API's qualifier", async () => {
+    const svc = uniqueName("logs");
+    const client = await deploy(ctx.cluster, svc, "fn", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ok');" });
+    const { versionId } = (await client.publishVersion(svc)).data;
+    await client.createAlias(svc, { aliasName: "live", versionId });
+    for (let i = 0; i < 3; i++) await client.invokeFunction(svc, "fn", "x", { qualifier: "live" });
+    for (let i = 0; i < 2; i++) await client.invokeFunction(svc, "fn", "x");
+    const total = async (query: Record<string, string>) =>
+      (await client.getFunctionMetrics(svc, "fn", { since: String(Date.now() - 600_000), ...query })).data.points.reduce((n, p) => n + p.invocations, 0);
+    await eventually(async () => expect(await total({})).toBe(5), "5 calls counted", 30_000);
+    await eventually(async () => expect(await total({ qualifier: "live" })).toBe(3), "3 on the alias", 30_000);
+    expect(await total({ qualifier: "LATEST" })).toBe(5);
+    expect(await total({ qualifier: "other" })).toBe(0);
+    await expect(client.getFunctionMetrics(svc, "fn", { qualifier: "../x" })).rejects.toMatchObject({ code: "InvalidArgument", status: 400 });
+  });
+
   it("splits lines over 32 KB into numbered parts that join back, without cutting a character", async () => {
     const svc = uniqueName("logs");
     // 100,000 two-byte characters on one line, then one line written in three pieces with pauses.

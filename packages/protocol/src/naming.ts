@@ -140,6 +140,8 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       logUsageCounted: (service: string, fn: string, seq: number) => `${prefix}:logs:usage:{${service}:${fn}}:counted:${seq}`,
       /** A function's invocation figures for one minute (epoch minute). */
       functionMinute: (service: string, fn: string, minute: number) => `${prefix}:fnm:{${service}:${fn}}:${minute}`,
+      /** The same figures for the calls made on one qualifier (an alias, a version; LATEST's are the function's). */
+      qualifierMinute: (service: string, fn: string, qualifier: string, minute: number) => `${prefix}:fnm:{${service}:${fn}}:q:${qualifier}:${minute}`,
       /** A batch of invocation records already counted (the collector may see one twice). */
       countedBatch: (seq: number) => `${prefix}:fnm:counted:${seq}`,
       /** A function's invocations by start time (for listing). */

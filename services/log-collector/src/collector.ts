@@ -171,12 +171,21 @@ export class Collector {
   private async countRecords(m: JsMsg): Promise<void> {
     const batch = m.json<InvocationRecordBatch>();
     const args: (string | number)[] = [];
+    let groups = 0;
     for (const r of batch.records) {
       const flags = `${r.status === "Throttled" ? "t" : ""}${r.errorType && r.status !== "Throttled" ? "e" : ""}${r.coldStart ? "c" : ""}${r.timedOut ? "o" : ""}`;
-      args.push(this.naming.redis.functionMinute(r.service, r.function, Math.floor(r.startTime / 60_000)), durationBucket(r.durationMs), Math.round(r.durationMs), flags || "-");
+      const minute = Math.floor(r.startTime / 60_000);
+      const figures = [durationBucket(r.durationMs), Math.round(r.durationMs), flags || "-"];
+      args.push(this.naming.redis.functionMinute(r.service, r.function, minute), ...figures);
+      groups++;
+      // Calls on an alias or a version are also counted for it (the metrics API's `qualifier`).
+      if (r.qualifier && r.qualifier !== "LATEST") {
+        args.push(this.naming.redis.qualifierMinute(r.service, r.function, r.qualifier, minute), ...figures);
+        groups++;
+      }
     }
-    if (batch.records.length > 0) {
-      await this.redis.countInvocations(this.naming.redis.countedBatch(m.seq), COUNTED_TTL_S, this.options.retentionMs, batch.records.length, ...args);
+    if (groups > 0) {
+      await this.redis.countInvocations(this.naming.redis.countedBatch(m.seq), COUNTED_TTL_S, this.options.retentionMs, groups, ...args);
     }
     this.metrics.batches.inc({ kind: "invocations" });
     this.metrics.records.inc(batch.records.length);

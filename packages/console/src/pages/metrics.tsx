@@ -1,7 +1,7 @@
 // Charts of the metrics API: invocations, errors, throttles and cold starts, and p50/p90/p99 duration,
 // over a chosen range.
 import { useState } from "preact/hooks";
-import { call } from "../api";
+import { call, seg } from "../api";
 import { ErrorBox, usePoll } from "../ui";
 import { fnPath, type TabProps } from "./function";
 
@@ -61,14 +61,16 @@ function Chart({ title, points, series, unit }: { title: string; points: Point[]
 
 export function MetricsTab({ service, fn }: TabProps) {
   const [range, setRange] = useState(0);
+  const [qualifier, setQualifier] = useState("");
   const r = RANGES[range] ?? (RANGES[0] as (typeof RANGES)[number]);
+  const aliases = usePoll((signal) => call<{ aliases: { aliasName: string }[] }>("GET", `/services/${seg(service)}/aliases`, { query: { limit: 100 }, signal }).then((res) => res.data.aliases), 0, [service]);
   const metrics = usePoll(
     (signal) => {
       const until = Date.now();
-      return call<{ points: Point[] }>("GET", `${fnPath(service, fn)}/metrics`, { query: { since: until - r.ms, until, step: r.step }, signal }).then((res) => res.data.points);
+      return call<{ points: Point[] }>("GET", `${fnPath(service, fn)}/metrics`, { query: { since: until - r.ms, until, step: r.step, qualifier: qualifier || undefined }, signal }).then((res) => res.data.points);
     },
     10_000,
-    [service, fn, range],
+    [service, fn, range, qualifier],
   );
   const points = metrics.data ?? [];
   return (
@@ -79,6 +81,14 @@ export function MetricsTab({ service, fn }: TabProps) {
             {x.label}
           </button>
         ))}
+        <select aria-label="qualifier" value={qualifier} onChange={(e) => setQualifier(e.currentTarget.value)} data-testid="metrics-qualifier">
+          <option value="">every call</option>
+          {(aliases.data ?? []).map((a) => (
+            <option key={a.aliasName} value={a.aliasName}>
+              alias {a.aliasName}
+            </option>
+          ))}
+        </select>
       </div>
       <ErrorBox error={metrics.error} />
       <Chart

@@ -68,6 +68,8 @@ const InvocationsQuery = z.object({
 });
 
 const MetricsQuery = z.object({
+  /** Only the calls made on this alias or version (LATEST: every call, as without it). */
+  qualifier: z.string().regex(QUALIFIER_PATTERN).optional(),
   since: instant.optional(),
   until: instant.optional(),
   step: intField(60, 86_400).default(60),
@@ -213,7 +215,8 @@ export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: 
     if (lastMinute - firstMinute > 7 * 24 * 60) throw errors.invalidArgument("a range covers at most 7 days");
     const minutes = Array.from({ length: lastMinute - firstMinute + 1 }, (_, i) => firstMinute + i);
     const pipeline = redis.pipeline();
-    for (const m of minutes) pipeline.hgetall(ctx.naming.redis.functionMinute(t.service, t.fn, m));
+    const on = q.qualifier && q.qualifier !== "LATEST" ? q.qualifier : undefined;
+    for (const m of minutes) pipeline.hgetall(on ? ctx.naming.redis.qualifierMinute(t.service, t.fn, on, m) : ctx.naming.redis.functionMinute(t.service, t.fn, m));
     const results = (await pipeline.exec().catch((err: unknown) => {
       throw errors.unavailable("the metrics store (Redis) is unreachable; retry", err);
     })) ?? [];
@@ -252,7 +255,7 @@ export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: 
         durationMaxMs: Number.isFinite(max) ? max : null,
       });
     }
-    return { service: t.service, function: t.fn, step: q.step, points };
+    return { service: t.service, function: t.fn, ...(on ? { qualifier: on } : {}), step: q.step, points };
   });
 
   /** New lines as Server-Sent Events (`event: log`), until the client leaves. */

@@ -6,8 +6,8 @@
   KEYS[1]  the "batch counted" marker of this stream sequence
   ARGV[1]  how long the marker is kept (seconds)
   ARGV[2]  how long the per-minute figures are kept (ms)
-  ARGV[3]  the number of records
-  ARGV[4..] per record: minute key, duration bucket field, duration (ms), flags ("e" error, "t" throttled, "c" cold start, "o" timeout)
+  ARGV[3]  the number of groups that follow (a record counts for its function, and again for its qualifier)
+  ARGV[4..] per group: minute key, duration bucket field, duration (ms), flags ("e" error, "t" throttled, "c" cold start, "o" timeout)
 
   Output: 1 counted, 0 counted before
 ]]
