@@ -76,6 +76,16 @@ export class AsyncQueues {
   }
 
   /**
+   * Waits until `replicas` Redis replicas have every write this process's queue connection made
+   * (Redis's WAIT); resolves with how many did within `timeoutMs`.
+   */
+  async replicated(service: string, fn: string, replicas: number, timeoutMs: number): Promise<number> {
+    // The queue's connection is the ioredis one it was given (BullMQ types it more narrowly).
+    const client = (await this.queue(service, fn).client) as unknown as Redis;
+    return client.wait(replicas, timeoutMs);
+  }
+
+  /**
    * Registers the queue (so a replica starting later finds it) and wakes the replicas, at most once
    * per WAKE_INTERVAL_MS per queue and process: a replica keeps a busy queue's worker running, and
    * a wake-up lost to a worker closing at that very moment is made up by the replicas' periodic scan.

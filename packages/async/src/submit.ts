@@ -32,6 +32,12 @@ export interface SubmitterOptions {
   asyncConfig: (service: string, qualifier: string, fn: string) => Pick<EffectiveAsyncConfig, "stateful">;
   /** The time an invocation is stamped with (a RedisClock's: the one its age is checked against). */
   now: () => number;
+  /**
+   * With a replicated Redis: how many replicas must have an invocation before it is acknowledged,
+   * and how long to wait for them (Redis's WAIT); past that the caller is told to retry (503), so an
+   * acknowledged invocation survives the primary's loss and a failover.
+   */
+  replicas?: { count: number; timeoutMs: number } | undefined;
 }
 
 interface Pending {
@@ -128,6 +134,19 @@ export class AsyncSubmitter {
     const jobs = pending.map((p) => this.jobOf(p));
     try {
       await this.queues.enqueueMany(first.s.service, first.s.fn, jobs, this.records.retentionMs);
+      const replicas = this.options.replicas;
+      if (replicas && replicas.count > 0) {
+        const [jobsOn, recordsOn] = await Promise.all([
+          this.queues.replicated(first.s.service, first.s.fn, replicas.count, replicas.timeoutMs),
+          pending.some((p) => p.created) ? this.redis.wait(replicas.count, replicas.timeoutMs) : replicas.count,
+        ]);
+        if (Math.min(jobsOn, recordsOn) < replicas.count) {
+          // Queued on the primary, not yet on enough replicas: the caller retries (a retry under the
+          // same id runs it once; its record or marker, and its job, are found).
+          for (const p of pending) p.reject(errors.unavailable(`the async queue (Redis) has the invocation on ${Math.min(jobsOn, recordsOn)} of the ${replicas.count} replicas it must reach; retry`));
+          return;
+        }
+      }
     } catch (err) {
       // The record stays `Enqueued` without a job: a retry with the same id completes it; a request
       // id nobody will retry is cleaned up.

@@ -8,3 +8,4 @@ export * from "./redis-server.js";
 export * from "./nimbus-service.js";
 export * from "./supervisor.js";
 export * from "./registry-server.js";
+export * from "./sentinel-server.js";

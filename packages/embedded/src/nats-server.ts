@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   readyTimeoutMs?: number;
   /** Called with every log line (for a console). */
   onLine?: (line: string) => void;
+  /** A member of a cluster: its route port and every member's (its own included), on `host`. */
+  cluster?: { name: string; port: number; routes: number[] };
 }
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
@@ -54,6 +56,15 @@ export class NatsServer extends ServerProcess {
       `  store_dir: "${join(options.dir, "jetstream")}"`,
       `}`,
       ...(options.token ? [`authorization {`, `  token: "${options.token}"`, `}`] : []),
+      ...(options.cluster
+        ? [
+            `cluster {`,
+            `  name: "${options.cluster.name}"`,
+            `  listen: "${options.host ?? "127.0.0.1"}:${options.cluster.port}"`,
+            `  routes: [${options.cluster.routes.map((p) => `"nats-route://${options.host ?? "127.0.0.1"}:${p}"`).join(", ")}]`,
+            `}`,
+          ]
+        : []),
     ];
     await writeFile(configFile, lines.join("\n") + "\n", { mode: 0o600 });
     await reapStale(pidFile, configFile);

@@ -10,6 +10,8 @@ export interface RedisServerOptions {
   host?: string;
   port?: number;
   password?: string;
+  /** Starts as a replica of this primary (on `host`); Sentinel may make it the primary later. */
+  replicaOf?: number;
   readyTimeoutMs?: number;
   onLine?: (line: string) => void;
 }
@@ -51,7 +53,8 @@ export class RedisServer extends ServerProcess {
       `appendfsync everysec`,
       `save ""`,
       `maxmemory-policy noeviction`,
-      ...(options.password ? [`requirepass "${options.password}"`] : []),
+      ...(options.password ? [`requirepass "${options.password}"`, `masterauth "${options.password}"`] : []),
+      ...(options.replicaOf ? [`replicaof ${options.host ?? "127.0.0.1"} ${options.replicaOf}`] : []),
     ];
     await writeFile(configFile, lines.join("\n") + "\n", { mode: 0o600 });
     await reapStale(pidFile, configFile);

@@ -80,6 +80,14 @@ export const RegistryEnv = {
 };
 
 /** Variables every service reads. */
+/** What the services that queue asynchronous invocations (gateway, trigger-router, async-queue) share. */
+export const AsyncIntakeEnv = {
+  /** With a replicated Redis (Sentinel): replicas that must have an invocation before it is acknowledged (0: the primary's word). */
+  NIMBUS_REDIS_WAIT_REPLICAS: envInt(0, 0, 16),
+  /** How long to wait for them; past it the caller gets 503 and retries. */
+  NIMBUS_REDIS_WAIT_MS: envInt(1_000, 10, 60_000),
+};
+
 export const CommonEnv = z.object({
   NIMBUS_NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
   NIMBUS_PREFIX: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { error: "lowercase letters, digits and '-'" }).default("nimbus"),

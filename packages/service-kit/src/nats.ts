@@ -16,20 +16,34 @@ export interface NatsConnectOptions {
 }
 
 /**
+ * Where a `NIMBUS_NATS_URL` points: one server, or several seeds of a cluster separated by commas
+ * (`nats://token@host1:4222,host2:4222,host3:4222`; the credentials of the first apply to all). The
+ * client learns the rest of the cluster from the server it reaches, and moves to another member when
+ * that one goes.
+ */
+export function natsTarget(value: string): { servers: string[]; auth: { user?: string; pass?: string; token?: string } } {
+  const parts = value.split(",").map((p) => p.trim()).filter(Boolean);
+  const urls = parts.map((p) => new URL(p.includes("://") ? p : `nats://${p}`));
+  const first = urls[0];
+  if (!first) throw new Error("NIMBUS_NATS_URL names no server");
+  const auth: { user?: string; pass?: string; token?: string } =
+    first.username && first.password
+      ? { user: decodeURIComponent(first.username), pass: decodeURIComponent(first.password) }
+      : first.username
+        ? { token: decodeURIComponent(first.username) }
+        : {};
+  return { servers: urls.map((u) => `${u.hostname}:${u.port || "4222"}`), auth };
+}
+
+/**
  * Connects to NATS and stays connected: waits for a server that is not up yet, reconnects forever,
  * and reports every status change to the logger. Credentials may be in the URL (`nats://token@host`).
  */
 export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
   const { logger } = options;
-  const url = new URL(options.url.includes("://") ? options.url : `nats://${options.url}`);
-  const auth =
-    url.username && url.password
-      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
-      : url.username
-        ? { token: decodeURIComponent(url.username) }
-        : {};
+  const { servers, auth } = natsTarget(options.url);
   const nc = await connect({
-    servers: `${url.hostname}:${url.port || "4222"}`,
+    servers,
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "@nimbus/telemetry";
 
 export { Redis } from "ioredis";
@@ -19,11 +19,50 @@ export interface RedisConnectOptions {
 }
 
 /**
+ * Where a `NIMBUS_REDIS_URL` points, as ioredis options: one server
+ * (`redis://[:password@]host:port[/db]`, `rediss://` for TLS), or a primary found through Sentinel
+ * (`redis+sentinel://[:password@]host:port,host:port,…/<master name>[?sentinelPassword=…]`), which
+ * follows a failover to the replica the sentinels promote.
+ */
+export function redisTarget(url: string): RedisOptions {
+  const sentinel = /^redis\+sentinel:\/\/(?:([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\?(.*))?$/.exec(url);
+  if (!sentinel) {
+    const parsed = new URL(url);
+    return {
+      host: parsed.hostname,
+      port: Number(parsed.port || 6379),
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(parsed.pathname.length > 1 ? { db: Number(parsed.pathname.slice(1)) } : {}),
+      ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+    };
+  }
+  const [, auth = "", hosts = "", name = "", query = ""] = sentinel;
+  const colon = auth.indexOf(":");
+  const username = colon >= 0 ? auth.slice(0, colon) : "";
+  const password = colon >= 0 ? auth.slice(colon + 1) : auth;
+  const sentinelPassword = new URLSearchParams(query).get("sentinelPassword");
+  return {
+    name: decodeURIComponent(name),
+    sentinels: hosts.split(",").map((h) => {
+      const [host = "127.0.0.1", port = "26379"] = h.trim().split(":");
+      return { host, port: Number(port) };
+    }),
+    ...(username ? { username: decodeURIComponent(username) } : {}),
+    ...(password ? { password: decodeURIComponent(password) } : {}),
+    ...(sentinelPassword ? { sentinelPassword } : {}),
+    // Asked of the sentinels again on every reconnect: after a failover, the new primary.
+    sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
+  };
+}
+
+/**
  * A Redis connection that reconnects forever (with a capped backoff), logs state changes once, and
  * never crashes the process with an unhandled 'error' event.
  */
 export function connectRedis(options: RedisConnectOptions): Redis {
-  const redis = new Redis(options.url, {
+  const redis = new Redis({
+    ...redisTarget(options.url),
     connectionName: options.name.replace(/[^A-Za-z0-9_.:/-]/g, "_"),
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),

@@ -5,14 +5,17 @@ import { join } from "node:path";
 import { NatsServer, NimbusServiceProcess, RedisServer, RegistryServer } from "@nimbus/embedded";
 import type { ServiceName } from "@nimbus/protocol";
 import { NimbusClient } from "@nimbus/sdk";
+import { NatsCluster, RedisSentinelSet } from "./ha.js";
 
 export interface ClusterOptions {
   /** Nimbus services to start, one process each (more with `startService`). Default: gateway. */
   services?: ServiceName[];
   /** Extra environment for every service. */
   env?: Record<string, string>;
-  /** Start redis-server too (default true). */
-  redis?: boolean;
+  /** Start redis-server too (default true); "sentinel": a primary, a replica and three sentinels. */
+  redis?: boolean | "sentinel";
+  /** "cluster": a 3-node nats-server cluster (JetStream R3, services given every seed). */
+  nats?: "single" | "cluster";
   /** Protect the servers with a token/password, as `npm start` does (default true). */
   auth?: boolean;
   /** nats-server's max_payload (default 8 MB); a small one exercises payloads that do not fit a message. */
@@ -49,10 +52,16 @@ export class TestCluster {
 
   private constructor(
     readonly dir: string,
+    /** The (first) nats-server. */
     readonly nats: NatsServer,
+    /** The redis-server (with Sentinel: the one that started as primary). */
     readonly redis: RedisServer | undefined,
     readonly registry: RegistryServer | undefined,
     private readonly baseEnv: Record<string, string>,
+    /** With `nats: "cluster"`: every node. */
+    readonly natsCluster?: NatsCluster,
+    /** With `redis: "sentinel"`: the primary, the replica and the sentinels. */
+    readonly sentinel?: RedisSentinelSet,
   ) {}
 
   /** Starts the servers and the requested services; resolves when every service reported ready. */
@@ -63,28 +72,41 @@ export class TestCluster {
     let nats: NatsServer | undefined;
     let redis: RedisServer | undefined;
     let registry: RegistryServer | undefined;
+    let natsCluster: NatsCluster | undefined;
+    let sentinel: RedisSentinelSet | undefined;
+    const token = auth ? randomBytes(12).toString("hex") : undefined;
+    const password = auth ? randomBytes(12).toString("hex") : undefined;
     try {
       [nats, redis] = await Promise.all([
-        NatsServer.start({
-          dir: join(dir, "nats"),
-          ...(auth ? { token: randomBytes(12).toString("hex") } : {}),
-          ...(options.natsMaxPayloadBytes ? { maxPayloadBytes: options.natsMaxPayloadBytes } : {}),
-        }),
+        options.nats === "cluster"
+          ? NatsCluster.start(dir, token).then((c) => ((natsCluster = c), c.nodes[0] as NatsServer))
+          : NatsServer.start({ dir: join(dir, "nats"), ...(token ? { token } : {}), ...(options.natsMaxPayloadBytes ? { maxPayloadBytes: options.natsMaxPayloadBytes } : {}) }),
         options.redis === false
           ? Promise.resolve(undefined)
-          : RedisServer.start({ dir: join(dir, "redis"), ...(auth ? { password: randomBytes(12).toString("hex") } : {}) }),
+          : options.redis === "sentinel"
+            ? RedisSentinelSet.start(dir, password).then((s) => ((sentinel = s), s.primary))
+            : RedisServer.start({ dir: join(dir, "redis"), ...(password ? { password } : {}) }),
       ]);
       await mkdir(join(dir, "logs"), { recursive: true });
       const env = { ...options.env };
+      if (natsCluster) {
+        env["NIMBUS_NATS_URL"] = natsCluster.url;
+        env["NIMBUS_NATS_REPLICAS"] ??= "3";
+      }
+      if (sentinel) {
+        env["NIMBUS_REDIS_URL"] = sentinel.url;
+        // An async invocation is acknowledged once the replica has it too: a failover loses none.
+        env["NIMBUS_REDIS_WAIT_REPLICAS"] ??= "1";
+      }
       if (options.registry) {
         registry = await startRegistry(join(dir, "registry"), typeof options.registry === "object" ? options.registry.auth : false);
         if (registry.credentials) env["NIMBUS_REGISTRY_AUTH"] = await writeAuthFile(join(dir, "registry-auth.json"), [registry]);
       }
-      const cluster = new TestCluster(dir, nats, redis, registry, env);
+      const cluster = new TestCluster(dir, nats, redis, registry, env, natsCluster, sentinel);
       for (const name of options.services ?? ["gateway"]) await cluster.startService(name);
       return cluster;
     } catch (err) {
-      await Promise.allSettled([nats?.stop(), redis?.stop(), registry?.stop()]);
+      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats?.stop(), sentinel ? sentinel.stop() : redis?.stop(), registry?.stop()]);
       await rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);
       throw err;
     }
@@ -173,7 +195,11 @@ export class TestCluster {
     await Promise.allSettled(all.map((p) => p.stop(5_000)));
     await Promise.allSettled(all.map((p) => p.close()));
     this.services.clear();
-    await Promise.allSettled([this.nats.stop(), this.redis?.stop(), this.registry?.stop()]);
+    await Promise.allSettled([
+      this.natsCluster ? this.natsCluster.stop() : this.nats.stop(),
+      this.sentinel ? this.sentinel.stop() : this.redis?.stop(),
+      this.registry?.stop(),
+    ]);
     if (!process.env["NIMBUS_TEST_KEEP"]) await rm(this.dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);
   }
 }

@@ -57,6 +57,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   const clock = new RedisClock(recordsRedis);
   const submitter = new AsyncSubmitter(queues, records, recordsRedis, naming, {
     now: () => clock.now(),
+    replicas: { count: env.NIMBUS_REDIS_WAIT_REPLICAS, timeoutMs: env.NIMBUS_REDIS_WAIT_MS },
     maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
     asyncConfig: (service, qualifier, fn) => asyncConfigFor(asyncConfigs, service, qualifier, fn),
   });

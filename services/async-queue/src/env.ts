@@ -1,8 +1,9 @@
 import { z } from "zod";
-import { CommonEnv, envInt, loadEnv } from "@nimbus/service-kit";
+import { AsyncIntakeEnv, CommonEnv, envInt, loadEnv } from "@nimbus/service-kit";
 
 const Schema = CommonEnv.extend({
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  ...AsyncIntakeEnv,
   /** Invocations of one function this replica runs at once. */
   NIMBUS_ASYNC_CONCURRENCY: envInt(32, 1, 10_000),
   /** A job whose worker died or froze runs again on another replica within this long (lock and stalled-check timings derive from it). */

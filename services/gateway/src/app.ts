@@ -159,6 +159,7 @@ export async function buildGateway({ env, logger }: GatewayDeps): Promise<App> {
   const intake = {
     submitter: new AsyncSubmitter(queues, records, redis, naming, {
       now: () => clock.now(),
+      replicas: { count: env.NIMBUS_REDIS_WAIT_REPLICAS, timeoutMs: env.NIMBUS_REDIS_WAIT_MS },
       maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
       asyncConfig: (service, qualifier, fn) => effectiveAsyncConfig((key) => mirrors.asyncConfigs.get(key)?.value, service, qualifier, fn),
     }),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommonEnv, envInt, loadEnv, RegistryEnv } from "@nimbus/service-kit";
+import { AsyncIntakeEnv, CommonEnv, envInt, loadEnv, RegistryEnv } from "@nimbus/service-kit";
 import { Limits, SERVICE_NAMES } from "@nimbus/protocol";
 
 /** The gateway's environment variables (exported for its tests; services read them through readEnv). */
@@ -7,6 +7,7 @@ export const GatewayEnvSchema = CommonEnv.extend({
   ...RegistryEnv,
   NIMBUS_HOST: z.string().min(1).default("127.0.0.1"),
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  ...AsyncIntakeEnv,
   /** Synchronous invocation request and response bodies (FC: 6 MB by default, at most 32 MB). */
   NIMBUS_MAX_SYNC_BODY_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),
   NIMBUS_MAX_RESPONSE_BYTES: envInt(6 * 1024 * 1024, 1024, 32 * 1024 * 1024),

@@ -51,6 +51,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
   const clock = new RedisClock(recordsRedis);
   const submitter = new AsyncSubmitter(queues, new InvocationStore(recordsRedis, naming, env.NIMBUS_ASYNC_RETENTION_MS), recordsRedis, naming, {
     now: () => clock.now(),
+    replicas: { count: env.NIMBUS_REDIS_WAIT_REPLICAS, timeoutMs: env.NIMBUS_REDIS_WAIT_MS },
     maxBacklog: env.NIMBUS_ASYNC_MAX_BACKLOG,
     asyncConfig: (service, qualifier, fn) => effectiveAsyncConfig((key) => mirrors.asyncConfigs.get(key)?.value, service, qualifier, fn),
   });

@@ -1,8 +1,9 @@
 import { z } from "zod";
-import { CommonEnv, envInt, loadEnv } from "@nimbus/service-kit";
+import { AsyncIntakeEnv, CommonEnv, envInt, loadEnv } from "@nimbus/service-kit";
 
 const Schema = CommonEnv.extend({
   NIMBUS_REDIS_URL: z.string().min(1).default("redis://127.0.0.1:6379"),
+  ...AsyncIntakeEnv,
   /** Where S3-compatible stores publish their bucket notifications (MinIO's NATS target). */
   NIMBUS_OBJECT_EVENTS_SUBJECT: z
     .string()

@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest";
+import { TestCluster } from "@nimbus/testkit";
+import type { NimbusClient } from "@nimbus/sdk";
+import { listAll } from "../helpers/async.js";
+import { deploy, eventually } from "../helpers/functions.js";
+
+/**
+ * Steady async (and sync) load on one function while `fault` runs: invocations are queued under
+ * ids of their own and a refused one is retried under the same id, as a client would, so each runs
+ * once. Returns what was accepted, and how the sync calls fared.
+ */
+async function underLoad(client: NimbusClient, svc: string, fault: () => Promise<void>) {
+  const accepted = new Set<string>();
+  let refused = 0;
+  let syncOk = 0;
+  let syncFailed = 0;
+  let stop = false;
+  const asyncLoad = Promise.all(
+    Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        const id = `w${w}-${i}`;
+        for (;;) {
+          const res = await client.invokeFunction(svc, "fn", id, { async: true, headers: { "x-fc-stateful-async-invocation-id": id } }).catch((e: { code?: string }) => e);
+          if ("status" in res && res.status === 202) break;
+          if ((res as { code?: string }).code === "StatefulAsyncInvocationAlreadyExists") break; // an earlier try got through
+          refused++;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        accepted.add(id);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }),
+  );
+  const syncLoad = (async () => {
+    while (!stop) {
+      const ok = await client.invokeFunction(svc, "fn", "sync").then(
+        () => true,
+        () => false,
+      );
+      if (ok) syncOk++;
+      else syncFailed++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 2_000));
+  await fault();
+  await new Promise((r) => setTimeout(r, 2_000));
+  stop = true;
+  await Promise.all([asyncLoad, syncLoad]);
+  return { accepted, refused, syncOk, syncFailed };
+}
+
+async function allRan(client: NimbusClient, svc: string, accepted: Set<string>): Promise<void> {
+  await eventually(
+    async () => {
+      const done = (await listAll(client, svc, "fn")).filter((i) => i.status === "Succeeded").map((i) => i.invocationId);
+      const missing = [...accepted].filter((id) => !done.includes(id));
+      if (missing.length) throw new Error(`${missing.length} of ${accepted.size} not Succeeded yet: ${missing.slice(0, 5).join(", ")}`);
+    },
+    "every accepted invocation ran",
+    90_000,
+  );
+}
+
+/** How long until `probe` succeeds, polling. */
+async function recovery(probe: () => Promise<unknown>): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await probe();
+      return Date.now() - started;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe("Nimbus on a NATS cluster and highly available Redis (RELIABILITY, beyond one machine)", () => {
+  it("loses no accepted invocation when a NATS node is killed under load", async () => {
+    const cluster = await TestCluster.start({ nats: "cluster", services: ["gateway", "invoker", "async-queue"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+    try {
+      const client = await deploy(cluster, "ha", "fn", { "index.js": "exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'ok'), 5);" }, { instanceConcurrency: 20 });
+      await client.putFunctionAsyncConfig("ha", "fn", undefined, { statefulInvocation: true });
+      let recoveredMs = 0;
+      const node = cluster.natsCluster?.nodes[0];
+      if (!node) throw new Error("no NATS cluster");
+      const { accepted, refused, syncOk, syncFailed } = await underLoad(client, "ha", async () => {
+        await node.kill();
+        recoveredMs = await recovery(() => client.invokeFunction("ha", "fn", "probe"));
+      });
+      await allRan(client, "ha", accepted);
+      console.log(`NATS node killed: ${accepted.size} async invocations accepted, all ran; ${refused} requests refused and retried; sync ${syncOk} ok, ${syncFailed} failed; a sync call worked again after ${recoveredMs} ms`);
+      await node.restart();
+    } finally {
+      await cluster.stop();
+    }
+  }, 240_000);
+
+  it("loses no accepted invocation when the Redis primary is killed and Sentinel fails over", async () => {
+    const cluster = await TestCluster.start({ redis: "sentinel", services: ["gateway", "invoker", "async-queue"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+    try {
+      const client = await deploy(cluster, "ha", "fn", { "index.js": "exports.handler = (e, c, cb) => setTimeout(() => cb(null, 'ok'), 5);" }, { instanceConcurrency: 20 });
+      await client.putFunctionAsyncConfig("ha", "fn", undefined, { statefulInvocation: true });
+      let failoverMs = 0;
+      const primary = cluster.sentinel?.primary;
+      if (!primary) throw new Error("no Sentinel");
+      const { accepted, refused, syncOk, syncFailed } = await underLoad(client, "ha", async () => {
+        await primary.kill();
+        failoverMs = await recovery(() => client.invokeFunction("ha", "fn", "probe", { async: true }));
+      });
+      await allRan(client, "ha", accepted);
+      console.log(`Redis primary killed: async enqueue worked again after ${failoverMs} ms (Sentinel failover); ${accepted.size} async invocations accepted, all ran; ${refused} refused and retried; sync ${syncOk} ok, ${syncFailed} failed`);
+      expect(accepted.size).toBeGreaterThan(50);
+    } finally {
+      await cluster.stop();
+    }
+  }, 240_000);
+});
