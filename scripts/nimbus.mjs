@@ -205,6 +205,15 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     child.on("exit", (code) => process.exit(code ?? 1));
     break;
   }
+  case "cluster": {
+    ensurePackages([...servers(), { ...SANDBOX, required: false }, { ...NETWORK, required: false }]);
+    ensureNodeModules();
+    build();
+    const child = spawn(process.execPath, [join(ROOT, "scripts", "cluster.mjs"), ...rest], { stdio: "inherit", cwd: ROOT });
+    for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+    child.on("exit", (code) => process.exit(code ?? 1));
+    break;
+  }
   default:
-    die(`unknown command '${command}' (start, test, bench, invoker)`);
+    die(`unknown command '${command}' (start, test, bench, invoker, cluster)`);
 }
