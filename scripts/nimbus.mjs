@@ -101,8 +101,8 @@ function build() {
 
 function servers() {
   return [
-    { binary: "nats-server", pkg: "nats-server", required: !process.env.NIMBUS_NATS_URL || command === "test", why: "the message bus" },
-    { binary: "redis-server", pkg: "redis-server", required: !process.env.NIMBUS_REDIS_URL || command === "test", why: "instance state and queues" },
+    { binary: "nats-server", pkg: "nats-server", required: !process.env.NIMBUS_NATS_URL || command.startsWith("test"), why: "the message bus" },
+    { binary: "redis-server", pkg: "redis-server", required: !process.env.NIMBUS_REDIS_URL || command.startsWith("test"), why: "instance state and queues" },
   ];
 }
 
@@ -174,7 +174,8 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     await main(["invoker", ...rest]);
     break;
   }
-  case "test": {
+  case "test":
+  case "test:cluster": {
     ensurePackages([
       ...servers(),
       { ...SANDBOX, required: true },
@@ -192,7 +193,8 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     ensureNodeModules();
     build();
     const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
-    const child = spawn(process.execPath, [vitest, "run", ...rest], { stdio: "inherit", cwd: ROOT });
+    const config = command === "test:cluster" ? ["--config", join(ROOT, "vitest.cluster.config.ts")] : [];
+    const child = spawn(process.execPath, [vitest, "run", ...config, ...rest], { stdio: "inherit", cwd: ROOT });
     for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
     child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
     break;
