@@ -296,6 +296,7 @@ describe("event functions through @alicloud/fc2", () => {
   it("lists a function's live instances", async () => {
     const res = await ctx.fc.invokeFunction("ev", "hello", "x");
     const listed = await ctx.cluster.client().listInstances("ev", "hello");
-    expect(listed.data.instances).toContainEqual({ instanceId: res.headers["x-fc-instance-id"], versionId: 0 });
+    // FC's two fields, and Nimbus's own: where it runs and in which state.
+    expect(listed.data.instances).toContainEqual({ instanceId: res.headers["x-fc-instance-id"], versionId: 0, node: expect.any(String), qualifier: "LATEST", startedAt: expect.any(String), state: "ready" });
   });
 });
