@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The entry point of `npm start`, `npm test` and `npm run bench`. It uses nothing but Node, so it
 // runs on a fresh clone: it installs what is missing (npm dependencies; the Debian packages
-// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo, umoci, python3, python3-msgpack and python3-pip — and for tests docker-registry, openssl, python3-flask, faketime and chromium — when
+// nats-server, redis-server, bubblewrap, slirp4netns, zip, skopeo, umoci, python3, python3-msgpack and python3-pip — and for tests docker-registry, openssl, python3-flask, faketime, chromium and systemd — when
 // it is allowed to), builds, then hands over.
 import { spawnSync, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
@@ -137,6 +137,7 @@ const FLASK = {
 const REGISTRY = { binary: "docker-registry", pkg: "docker-registry", why: "the image registry tests push to and pull from" };
 const OPENSSL = { binary: "openssl", pkg: "openssl", why: "the test registry's token server makes its signing certificate with it" };
 const FAKETIME = { binary: "faketime", pkg: "faketime", why: "the async tests run services whose clocks are off (libfaketime)" };
+const SYSTEMD = { binary: "systemd-analyze", pkg: "systemd", why: "the infra tests verify the systemd units with it" };
 const CHROMIUM = { binary: "chromium", pkg: "chromium", why: "the console's tests run in a real browser (driven by playwright-core)" };
 
 /** `npm start -- --help` and `npm run invoker -- --help` answer at once when the CLI is built. */
@@ -189,6 +190,7 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
       { ...OPENSSL, required: true },
       { ...FAKETIME, required: true },
       { ...CHROMIUM, required: true },
+      { ...SYSTEMD, required: true },
     ]);
     ensureNodeModules();
     build();

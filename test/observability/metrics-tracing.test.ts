@@ -154,6 +154,10 @@ describe("metrics, and trace context without a collector", () => {
       expect(port, name).toBeGreaterThan(0);
       const scraped = await scrape(`http://127.0.0.1:${port}/metrics`);
       expect(total(scraped.samples, "nimbus_connection_up", { dependency: "nats" }), name).toBe(1);
+      // Probes (a Kubernetes readinessProbe): ready while its NATS and Redis connections are up.
+      const readyz = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(readyz.status, name).toBe(200);
+      expect(await readyz.text()).toBe("ready\n");
     }
   });
 

@@ -8,7 +8,7 @@ const SUPERVISOR_GONE_TIMEOUT_MS = 2_000;
 /** What a service's `app.ts` builds: something that starts and stops. */
 export interface App {
   /** Starts serving; resolves with the port it listens on, if any, and its metrics registry. */
-  start(): Promise<{ port?: number; metrics?: Registry }>;
+  start(): Promise<{ port?: number; metrics?: Registry; ready?: () => boolean }>;
   /** Stops taking work, finishes in flight under the deadline the harness enforces, closes. Idempotent. */
   stop(): Promise<void>;
 }
@@ -76,8 +76,8 @@ export async function runService(def: ServiceDefinition): Promise<void> {
   try {
     stopTracing = await startTracing(def.name);
     app = await def.build(logger);
-    const { port, metrics } = await app.start();
-    if (metrics && def.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, def.metricsHost ?? "127.0.0.1", def.metricsPort);
+    const { port, metrics, ready: isReady } = await app.start();
+    if (metrics && def.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, def.metricsHost ?? "127.0.0.1", def.metricsPort, isReady);
     const metricsPort = metricsServer?.port;
     logger.info({ port, metricsPort }, "service ready");
     const ready: ReadyMessage = { type: READY_MESSAGE_TYPE, service: def.name, node: def.nodeId, ...(port ? { port } : {}), ...(metricsPort ? { metricsPort } : {}) };

@@ -3,18 +3,25 @@ import type { AddressInfo } from "node:net";
 import { Gauge, type Registry } from "@nimbus/telemetry";
 
 /**
- * A service's own `/metrics` (Prometheus text) on `host:port` (port 0: any free one). Unsigned and
- * meant for a scraper on the operator's network: bind it to loopback or a private interface.
+ * A service's own `/metrics` (Prometheus text) on `host:port` (port 0: any free one), with
+ * `/healthz` (alive) and `/readyz` (its NATS and Redis connections are up: 200, else 503) for
+ * probes. Unsigned and meant for a scraper on the operator's network: bind it to loopback or a
+ * private interface.
  */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function serveMetrics(registry: Registry, host: string, port: number, ready: () => boolean = () => true): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET" || (path !== "/metrics" && path !== "/healthz")) {
+    if (req.method !== "GET" || (path !== "/metrics" && path !== "/healthz" && path !== "/readyz")) {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    if (path === "/readyz") {
+      const up = ready();
+      res.writeHead(up ? 200 : 503, { "content-type": "text/plain" }).end(up ? "ready\n" : "not ready: NATS or Redis is not connected\n");
       return;
     }
     registry.metrics().then(

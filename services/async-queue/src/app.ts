@@ -151,7 +151,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
       dispatcher.start();
       await workers.start();
       await presence.start();
-      return { metrics };
+      return { metrics, ready: () => connections.up };
     },
     stop() {
       stopped ??= (async () => {

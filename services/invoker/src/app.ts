@@ -262,7 +262,7 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
         logger,
       });
       await presence.start();
-      return { metrics };
+      return { metrics, ready: () => connections.up };
     },
     stop() {
       stopped ??= (async () => {

@@ -54,7 +54,7 @@ export async function buildCollector({ env, logger }: CollectorDeps): Promise<Ap
     async start() {
       await collector.start();
       await presence.start();
-      return { metrics };
+      return { metrics, ready: () => connections.up };
     },
     stop() {
       stopped ??= (async () => {

@@ -89,7 +89,7 @@ export async function buildTriggerRouter({ env, logger }: TriggerRouterDeps): Pr
       await nats.start();
       objects.start();
       await presence.start();
-      return { metrics };
+      return { metrics, ready: () => connections.up };
     },
     stop() {
       stopped ??= (async () => {
