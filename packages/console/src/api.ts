@@ -161,3 +161,10 @@ export async function listAll<T>(path: string, field: string, query: Record<stri
 
 /** Path segment encoding. */
 export const seg = (s: string) => encodeURIComponent(s);
+
+/** Bytes as base64 (a code package for `code.zipFile`), in chunks a call's arguments can hold. */
+export function base64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}

@@ -2,15 +2,9 @@
 // the gateway's limit; a single-file function can be edited inline.
 import { unzipSync, zipSync, strFromU8, strToU8 } from "fflate";
 import { useEffect, useState } from "preact/hooks";
-import { call } from "../api";
+import { base64, call } from "../api";
 import { Action, ErrorBox, usePoll } from "../ui";
 import { fnPath, type TabProps } from "./function";
-
-function base64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 export function CodeTab({ service, fn, record, refresh }: TabProps) {
   const limits = usePoll(() => call<{ CodeSizeLimit: number }>("GET", "/accountConfigs").then((r) => r.data), 0, []);

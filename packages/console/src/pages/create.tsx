@@ -1,16 +1,10 @@
 // A new function from a zip: its service is created when it does not exist yet.
 import { useState } from "preact/hooks";
-import { ApiError, call, seg } from "../api";
+import { ApiError, base64, call, seg } from "../api";
 import { fnHref } from "../router";
 import { ErrorBox, Field, fieldOf } from "../ui";
 
 const RUNTIMES = ["nodejs20", "nodejs18", "nodejs16", "python3.10", "python3.9", "python3", "custom"];
-
-function base64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 export function CreateFunction({ limit }: { limit: number | undefined }) {
   const [open, setOpen] = useState(false);
