@@ -104,13 +104,29 @@ describe("Nimbus on a NATS cluster and highly available Redis (RELIABILITY, beyo
       let failoverMs = 0;
       const primary = cluster.sentinel?.primary;
       if (!primary) throw new Error("no Sentinel");
+      // What /readyz says meanwhile: not ready while the gateway has no Redis primary, ready after.
+      const readiness: number[] = [];
       const { accepted, refused, syncOk, syncFailed } = await underLoad(client, "ha", async () => {
         await primary.kill();
+        let watching = true;
+        const watch = (async () => {
+          while (watching) {
+            readiness.push((await fetch(`${cluster.endpoint()}/readyz`).catch(() => ({ status: 0 }))).status);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        })();
         failoverMs = await recovery(() => client.invokeFunction("ha", "fn", "probe", { async: true }));
+        await eventually(async () => expect((await fetch(`${cluster.endpoint()}/readyz`)).status).toBe(200), "ready again");
+        watching = false;
+        await watch;
       });
       await allRan(client, "ha", accepted);
-      console.log(`Redis primary killed: async enqueue worked again after ${failoverMs} ms (Sentinel failover); ${accepted.size} async invocations accepted, all ran; ${refused} refused and retried; sync ${syncOk} ok, ${syncFailed} failed`);
+      console.log(
+        `Redis primary killed: async enqueue worked again after ${failoverMs} ms (Sentinel failover); ${accepted.size} async invocations accepted, all ran; ${refused} refused and retried; ` +
+          `sync ${syncOk} ok, ${syncFailed} failed; /readyz answered 503 ${readiness.filter((r) => r === 503).length} times during the gap`,
+      );
       expect(accepted.size).toBeGreaterThan(50);
+      expect(readiness).toContain(503);
     } finally {
       await cluster.stop();
     }

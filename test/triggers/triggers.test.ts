@@ -198,7 +198,8 @@ describe("triggers through @alicloud/fc2 and the trigger router", () => {
     }, "the durable trigger's stream", 20_000);
     expect(stream).toMatch(/_TRG_/);
     const js = jetstream(nc);
-    for (let i = 0; i < 3; i++) await js.publish(`blocked.${svc}.x`, JSON.stringify({ i }));
+    // (A publisher retries while the stream settles, as one would: "no responders" means none took it.)
+    for (let i = 0; i < 3; i++) await eventually(() => js.publish(`blocked.${svc}.x`, JSON.stringify({ i })), `publishing ${i}`, 10_000);
     await seen.waitFor(3, 20_000);
     expect(new Set(events(seen).map((e) => (e["data"] as { i: number }).i))).toEqual(new Set([0, 1, 2]));
   });

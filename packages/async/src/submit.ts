@@ -64,9 +64,10 @@ const unavailable = (err: unknown) => errors.unavailable("the async queue (Redis
  *
  * An id that exists already is reported (`duplicate`), never queued twice: a client's retry, or an
  * event delivered again, runs once (without a record, a caller-chosen id leaves a small marker for
- * the retention period). The one exception completes an attempt cut off between recording the
- * invocation and queueing it (a process that died, Redis gone mid-way): that record is still
- * `Enqueued` (the marker still `pending`) with no job, so the retry queues it.
+ * the retention period: `pending`, `queued` once its job is, `done` once its run ended). The one
+ * exception completes an attempt cut off between recording the invocation and queueing it (a
+ * process that died, Redis gone mid-way): that record is still `Enqueued` (the marker still
+ * `pending`) with no job, so the retry queues it.
  */
 export class AsyncSubmitter {
   private batch: Pending[] = [];
@@ -177,7 +178,17 @@ export class AsyncSubmitter {
       stateful: p.stateful,
       ...(s.depth ? { depth: s.depth } : {}),
       ...(s.redriveOf ? { redriveOf: s.redriveOf } : {}),
+      ...(!p.stateful && s.invocationId !== undefined ? { marked: true } : {}),
     };
+  }
+
+  /**
+   * Marks a caller-chosen id's run as ended (before its job completes and is removed): a delivery
+   * of the same event after that finds `done`, not a `pending` marker without a job, and is not
+   * queued again.
+   */
+  async markDone(service: string, fn: string, id: string): Promise<void> {
+    await this.redis.set(this.naming.redis.invocationSeen(service, fn, id), "done", "KEEPTTL", "XX");
   }
 
   private async unclaim(p: Pending): Promise<void> {

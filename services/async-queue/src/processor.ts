@@ -366,6 +366,8 @@ class AsyncRun {
     }
     deps.metrics.final.inc({ service: data.service, function: data.function, status: ending.status });
     if (pending) await this.deliver(pending);
+    // Without a record, the marker of a caller-chosen id says the run ended (its job goes next).
+    if (!this.stateful && data.marked) await deps.submitter.markDone(data.service, data.function, data.invocationId);
   }
 
   private destinationRecord(status: InvocationStatus, destination: NonNullable<Ending["destination"]>): DestinationRecord {

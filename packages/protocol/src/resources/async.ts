@@ -150,6 +150,8 @@ export interface AsyncJob {
   depth?: number;
   /** Set by a redrive: the invocation this one runs again. */
   redriveOf?: string;
+  /** Without a record: its caller-chosen id is held by a marker the run marks done when it ends. */
+  marked?: boolean;
 }
 
 /** An asynchronous invocation as FC's stateful-async-invocation API shows it. */
