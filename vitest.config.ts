@@ -6,7 +6,9 @@ export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "services/*/src/**/*.test.ts", "test/**/*.test.ts"],
     // The multi-node suites (NATS cluster, Sentinel, rolling restarts) run apart: `npm run test:cluster`.
-    exclude: ["**/node_modules/**", "**/dist/**", "test/cluster/**"],
+    // The browser suite runs after the rest, alone (vitest.console.config.ts; `npm test` runs both):
+    // Chromium beside the timing-sensitive suites would make them flaky.
+    exclude: ["**/node_modules/**", "**/dist/**", "test/cluster/**", "test/console/**"],
     pool: "forks",
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     testTimeout: 60_000,

@@ -195,10 +195,26 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     ensureNodeModules();
     build();
     const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
-    const config = command === "test:cluster" ? ["--config", join(ROOT, "vitest.cluster.config.ts")] : [];
-    const child = spawn(process.execPath, [vitest, "run", ...config, ...rest], { stdio: "inherit", cwd: ROOT });
-    for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
-    child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+    // `npm test`: the suites, then the console's browser suite on its own (`npm test -- <files>`
+    // runs what it names); `npm run test:cluster`: the multi-node suites.
+    const config = (name) => ["--config", join(ROOT, name)];
+    const runs =
+      command === "test:cluster"
+        ? [[...config("vitest.cluster.config.ts"), ...rest]]
+        : rest.some((a) => a.includes("test/console"))
+          ? [[...config("vitest.console.config.ts"), ...rest]]
+          : rest.length
+            ? [rest]
+            : [[], config("vitest.console.config.ts")];
+    let child;
+    for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child?.kill(signal));
+    let failed = 0;
+    for (const args of runs) {
+      child = spawn(process.execPath, [vitest, "run", ...args], { stdio: "inherit", cwd: ROOT });
+      const code = await new Promise((resolve) => child.on("exit", (c) => resolve(c)));
+      if (code !== 0) failed = code || 1;
+    }
+    process.exit(failed);
     break;
   }
   case "bench": {
