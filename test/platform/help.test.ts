@@ -14,6 +14,15 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "nimbus-help-"));
 });
 afterAll(async () => {
+  // A test cut short (its timeout) must not leave its `nimbus up` — and that one's sandboxes — running.
+  const pid = Number(await readFile(join(dir, "shared", "nimbus-up.pid"), "utf8").catch(() => ""));
+  if (pid > 0) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
   if (!process.env["NIMBUS_TEST_KEEP"]) await rm(dir, { recursive: true, force: true });
 });
 
@@ -70,5 +79,5 @@ describe("a second nimbus up on the same NIMBUS_HOME", () => {
     }
     // Once it stopped, the folder is free again.
     expect(existsSync(join(home, "nimbus-up.pid"))).toBe(false);
-  });
+  }, 120_000);
 });

@@ -4,9 +4,33 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { AsyncSubmitter } from "@nimbus/async";
 import type { FunctionCaller } from "@nimbus/dispatch";
 import { InvokeHeaders } from "@nimbus/protocol/wire";
-import { isNimbusError, parseDestination, type DestinationRecord } from "@nimbus/protocol";
+import { functionArn, isNimbusError, parseDestination, type AsyncJob, type DestinationRecord } from "@nimbus/protocol";
 
 const encoder = new TextEncoder();
+
+/**
+ * FC's destination record of an invocation's outcome. `unrun`: it ended without this attempt running
+ * (expired, or stopped as a loop), so the attempt is not counted.
+ */
+export function destinationRecord(
+  arn: { region: string; accountId: string },
+  data: AsyncJob,
+  outcome: { condition: string; statusCode: number; functionError: string; response: string },
+  unrun: boolean,
+): DestinationRecord {
+  return {
+    timestamp: Date.now(),
+    requestContext: {
+      requestId: data.requestId,
+      functionArn: functionArn(arn, data.service, data.qualifier, data.function),
+      condition: outcome.condition,
+      approximateInvokeCount: data.functionErrors + data.platformErrors + (unrun ? 0 : 1),
+    },
+    requestPayload: Buffer.from(data.payload, "base64").toString("utf8"),
+    responseContext: { statusCode: outcome.statusCode, functionError: outcome.functionError },
+    responsePayload: outcome.response,
+  };
+}
 
 /**
  * The id of the invocation a destination starts: derived from the request it reports on, so it is

@@ -5,7 +5,6 @@ import {
   CHAIN_DEPTH_BAGGAGE,
   effectiveAsyncConfig,
   FINAL_STATUSES,
-  functionArn,
   isNimbusError,
   MAX_RETURN_PAYLOAD_BYTES,
   type AsyncConfigRecord,
@@ -20,7 +19,7 @@ import type { Mirror } from "@nimbus/store";
 import { Attr, SpanKind, type Counter, type Logger } from "@nimbus/telemetry";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { backoffMs } from "./backoff.js";
-import { deliver } from "./destinations.js";
+import { deliver, destinationRecord } from "./destinations.js";
 
 export interface ProcessorDeps {
   naming: Naming;
@@ -352,7 +351,7 @@ class AsyncRun {
   /** Records the final state (once, under the lock), then delivers the destination if one applies. */
   private async finish(ending: Ending): Promise<void> {
     const { data, deps } = this;
-    const pending = ending.destination?.arn ? { arn: ending.destination.arn, record: this.destinationRecord(ending.status, ending.destination) } : undefined;
+    const pending = ending.destination?.arn ? { arn: ending.destination.arn, record: destinationRecord(deps.arn, data, ending.destination, ending.status === "Expired" || ending.destination.condition === "RecursiveLoopDetected") } : undefined;
     if (this.stateful) {
       const saved = await deps.records.save(
         { ...this.who(), ...ending.fields, status: ending.status, endTime: Date.now(), ...(pending ? { pendingDestination: pending } : {}) },
@@ -368,22 +367,6 @@ class AsyncRun {
     if (pending) await this.deliver(pending);
     // Without a record, the marker of a caller-chosen id says the run ended (its job goes next).
     if (!this.stateful && data.marked) await deps.submitter.markDone(data.service, data.function, data.invocationId);
-  }
-
-  private destinationRecord(status: InvocationStatus, destination: NonNullable<Ending["destination"]>): DestinationRecord {
-    const { data, deps } = this;
-    return {
-      timestamp: Date.now(),
-      requestContext: {
-        requestId: data.requestId,
-        functionArn: functionArn(deps.arn, data.service, data.qualifier, data.function),
-        condition: destination.condition,
-        approximateInvokeCount: data.functionErrors + data.platformErrors + (status === "Expired" || destination.condition === "RecursiveLoopDetected" ? 0 : 1),
-      },
-      requestPayload: Buffer.from(data.payload, "base64").toString("utf8"),
-      responseContext: { statusCode: destination.statusCode, functionError: destination.functionError },
-      responsePayload: destination.response,
-    };
   }
 
   private async deliver(pending: { arn: string; record: DestinationRecord }): Promise<void> {
