@@ -6,7 +6,8 @@ import { send } from "../helpers/http.js";
 
 // Issue 15: FC's first Node.js runtimes (nodejs4.4, nodejs6) reported errors as they did on FC;
 // every later one keeps today's format.
-const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn" } });
+// A loaded CI machine may take seconds to start a legacy runtime's instance: the gateway waits for the invoker's answer that long.
+const ctx = useCluster({ services: ["gateway", "invoker"], env: { NIMBUS_LOG_LEVEL: "warn", NIMBUS_INVOKE_ACK_TIMEOUT_MS: "20000" } });
 
 const EVENT = `exports.handler = (event, context, callback) => {
   const what = event.toString();
