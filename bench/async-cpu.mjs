@@ -43,7 +43,8 @@ const commandStats = () =>
 
 try {
   const enqueue = asyncEnqueuer(cluster, CALLERS);
-  const done = await completions(cluster.redis.url, await deployNoop(cluster), "nimbus");
+  const queue = await deployNoop(cluster);
+  const done = await completions(cluster.redis.url, queue.name, queue.prefix);
   const runJobs = async (n) => {
     const finished = done.expect(n);
     await fromCallers(n, CALLERS, enqueue);

@@ -2,9 +2,10 @@
 import { Agent, request } from "node:http";
 import { QueueEvents } from "bullmq";
 import { authorization } from "@nimbus/sdk";
+import { createNaming } from "@nimbus/protocol";
 import { makeZip } from "@nimbus/testkit";
 
-/** Deploys bench/noop (a no-op event handler, instanceConcurrency 100); returns its queue's name. */
+/** Deploys bench/noop (a no-op event handler, instanceConcurrency 100); returns its queue (BullMQ name and prefix). */
 export async function deployNoop(cluster) {
   const client = cluster.client();
   await client.createService("bench");
@@ -15,7 +16,8 @@ export async function deployNoop(cluster) {
     instanceConcurrency: 100,
     code: { zipFile: (await makeZip({ "index.js": "exports.handler = (e, c, cb) => cb(null, '');" })).toString("base64") },
   });
-  return "async.bench.noop";
+  // Where its invocations queue (BullMQ name and prefix).
+  return createNaming().bull.asyncQueue("bench", "noop");
 }
 
 /** A function that queues one signed asynchronous invocation of bench/noop, or `fn` (resolves on its 202). */

@@ -47,9 +47,9 @@ async function rawRound() {
 }
 
 // ---- Nimbus ---------------------------------------------------------------------------------
-const queueName = await deployNoop(cluster);
+const nimbusQueue = await deployNoop(cluster);
 const enqueue = asyncEnqueuer(cluster, CALLERS);
-const nimbusDone = await completions(redisUrl, queueName, "nimbus");
+const nimbusDone = await completions(redisUrl, nimbusQueue.name, nimbusQueue.prefix);
 
 async function nimbusRound() {
   const finished = nimbusDone.expect(JOBS);

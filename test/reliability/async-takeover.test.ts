@@ -1,6 +1,6 @@
 import { expect, it } from "vitest";
 import { Redis } from "ioredis";
-import { createNaming } from "@nimbus/protocol";
+import { bullQueueKey, createNaming } from "@nimbus/protocol";
 import type { StatefulAsyncInvocation } from "@nimbus/sdk";
 import { FINAL, invokeAsync, waitForInvocation } from "../helpers/async.js";
 import { deploy, eventually } from "../helpers/functions.js";
@@ -29,7 +29,7 @@ it(`RELIABILITY #9: the running jobs of a SIGKILLed async-queue replica run agai
 
     // Kill replica 0 right after it renewed a job lock: the lock then outlives its worker the longest.
     const naming = createNaming();
-    const lockKey = `${naming.bull.prefix}:${naming.bull.asyncQueue("tk", "slow")}:${ids[0]}:lock`;
+    const lockKey = `${bullQueueKey(naming.bull.asyncQueue("tk", "slow"))}:${ids[0]}:lock`;
     const redis = new Redis(cluster.redis?.url ?? "", { maxRetriesPerRequest: 2 });
     let killedAt: number;
     try {

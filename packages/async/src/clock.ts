@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 
 /**
  * Time as Redis tells it: every process that stamps or ages an asynchronous invocation (gateways,
@@ -11,7 +11,7 @@ export class RedisClock {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly refreshMs = 30_000,
   ) {}
 

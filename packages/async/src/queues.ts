@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
-import type { AsyncJob, Naming } from "@nimbus/protocol";
+import { waitForReplicas, type RedisClient } from "@nimbus/service-kit";
+import { bullQueueKey, type AsyncJob, type BullQueueName, type Naming } from "@nimbus/protocol";
 
 /** The one job name on every async queue. */
 export const INVOKE_JOB = "invoke";
@@ -34,19 +34,24 @@ export class AsyncQueues {
   private readonly backlogs = new Map<string, { count: number; at: number }>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly nc: NatsConnection,
     private readonly naming: Naming,
   ) {}
 
   /** The queue of a function (created on first use; cheap: it shares this process's connection). */
   queue(service: string, fn: string): Queue {
-    const name = this.naming.bull.asyncQueue(service, fn);
-    let queue = this.queues.get(name);
+    return this.named(this.naming.bull.asyncQueue(service, fn));
+  }
+
+  /** A queue by its BullMQ name (a function's queue, or where it was before it had a hash tag). */
+  named(ref: BullQueueName): Queue {
+    const key = bullQueueKey(ref);
+    let queue = this.queues.get(key);
     if (!queue) {
-      queue = new Queue(name, { connection: this.redis, prefix: this.naming.bull.prefix });
+      queue = new Queue(ref.name, { connection: this.redis, prefix: ref.prefix });
       queue.on("error", () => undefined);
-      this.queues.set(name, queue);
+      this.queues.set(key, queue);
     }
     return queue;
   }
@@ -80,9 +85,9 @@ export class AsyncQueues {
    * (Redis's WAIT); resolves with how many did within `timeoutMs`.
    */
   async replicated(service: string, fn: string, replicas: number, timeoutMs: number): Promise<number> {
-    // The queue's connection is the ioredis one it was given (BullMQ types it more narrowly).
-    const client = (await this.queue(service, fn).client) as unknown as Redis;
-    return client.wait(replicas, timeoutMs);
+    // The queue's connection is the one it was given (BullMQ types it more narrowly).
+    const client = (await this.queue(service, fn).client) as unknown as RedisClient;
+    return waitForReplicas(client, `${bullQueueKey(this.naming.bull.asyncQueue(service, fn))}:id`, replicas, timeoutMs);
   }
 
   /**
@@ -106,7 +111,7 @@ export class AsyncQueues {
    * once per BACKLOG_TTL_MS per process — an approximate figure, enough for a limit.
    */
   async backlog(service: string, fn: string): Promise<number> {
-    const name = this.naming.bull.asyncQueue(service, fn);
+    const name = `${service}.${fn}`;
     const known = this.backlogs.get(name);
     if (known && Date.now() - known.at < BACKLOG_TTL_MS) return known.count;
     const counts = await this.queue(service, fn).getJobCounts("wait", "delayed", "prioritized", "paused");

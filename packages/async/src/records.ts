@@ -1,7 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import { FINAL_STATUSES, type InvocationEvent, type InvocationRecord, type InvocationStatus, type Naming } from "@nimbus/protocol";
 import type { HttpRequestInfo } from "@nimbus/protocol/wire";
 
@@ -9,7 +9,7 @@ const script = (name: string) => readFileSync(fileURLToPath(new URL(`./lua/${nam
 const SAVE = script("save-invocation-3.lua");
 const CREATE = script("create-invocation-3.lua");
 
-type RedisWithScripts = Redis & {
+type RedisWithScripts = RedisClient & {
   saveInvocation(record: string, events: string, lock: string, token: string, mode: "write" | "destination", value: string, retentionMs: number, ...eventsAndFields: (string | number)[]): Promise<number>;
   createInvocation(record: string, events: string, index: string, id: string, startedTime: number, retentionMs: number, now: number, event: string, ...fields: string[]): Promise<number>;
 };
@@ -69,7 +69,7 @@ export class InvocationStore {
   private readonly redis: RedisWithScripts;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly naming: Naming,
     readonly retentionMs: number,
   ) {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import { waitForReplicas, type RedisClient } from "@nimbus/service-kit";
 import { errors, type AsyncJob, type EffectiveAsyncConfig, type Naming } from "@nimbus/protocol";
 import type { HttpRequestInfo } from "@nimbus/protocol/wire";
 import type { AsyncQueues } from "./queues.js";
@@ -75,7 +75,7 @@ export class AsyncSubmitter {
   constructor(
     private readonly queues: AsyncQueues,
     private readonly records: InvocationStore,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly naming: Naming,
     private readonly options: SubmitterOptions,
   ) {}
@@ -139,7 +139,7 @@ export class AsyncSubmitter {
       if (replicas && replicas.count > 0) {
         const [jobsOn, recordsOn] = await Promise.all([
           this.queues.replicated(first.s.service, first.s.fn, replicas.count, replicas.timeoutMs),
-          pending.some((p) => p.created) ? this.redis.wait(replicas.count, replicas.timeoutMs) : replicas.count,
+          pending.some((p) => p.created) ? waitForReplicas(this.redis, this.naming.redis.invocationIndex(first.s.service, first.s.fn), replicas.count, replicas.timeoutMs) : replicas.count,
         ]);
         if (Math.min(jobsOn, recordsOn) < replicas.count) {
           // Queued on the primary, not yet on enough replicas: the caller retries (a retry under the

@@ -12,6 +12,8 @@ export interface RedisServerOptions {
   password?: string;
   /** Starts as a replica of this primary (on `host`); Sentinel may make it the primary later. */
   replicaOf?: number;
+  /** A Redis Cluster node: how long a node may be unreachable before it is failed over. */
+  cluster?: { nodeTimeoutMs: number };
   readyTimeoutMs?: number;
   onLine?: (line: string) => void;
 }
@@ -55,6 +57,10 @@ export class RedisServer extends ServerProcess {
       `maxmemory-policy noeviction`,
       ...(options.password ? [`requirepass "${options.password}"`, `masterauth "${options.password}"`] : []),
       ...(options.replicaOf ? [`replicaof ${options.host ?? "127.0.0.1"} ${options.replicaOf}`] : []),
+      // The cluster bus gets a free port of its own (by default it is the port + 10000: maybe taken).
+      ...(options.cluster
+        ? ["cluster-enabled yes", `cluster-config-file "${join(options.dir, "nodes.conf")}"`, `cluster-node-timeout ${options.cluster.nodeTimeoutMs}`, `cluster-port ${await freePort(options.host)}`]
+        : []),
     ];
     await writeFile(configFile, lines.join("\n") + "\n", { mode: 0o600 });
     await reapStale(pidFile, configFile);

@@ -110,9 +110,8 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       logs: `${prefix.toUpperCase().replaceAll("-", "_")}_LOGS`,
     },
     redis: {
-      /** A live invoker node (expires when the node stops refreshing it). */
-      node: (node: string) => `${prefix}:node:${node}`,
-      nodePrefix: `${prefix}:node:`,
+      /** Invoker nodes: node → when its heartbeat expires (ms, Redis's clock). */
+      nodes: `${prefix}:nodes`,
       /** Every live instance of a function: instance id → JSON. */
       instances: (service: string, fn: string) => `${prefix}:instances:{${service}:${fn}}`,
       /** A provision config's target tracking: each node's recent use of its provisioned instances (node → JSON). */
@@ -143,17 +142,35 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       /** The same figures for the calls made on one qualifier (an alias, a version; LATEST's are the function's). */
       qualifierMinute: (service: string, fn: string, qualifier: string, minute: number) => `${prefix}:fnm:{${service}:${fn}}:q:${qualifier}:${minute}`,
       /** A batch of invocation records already counted (the collector may see one twice). */
-      countedBatch: (seq: number) => `${prefix}:fnm:counted:${seq}`,
+      countedBatch: (service: string, fn: string, seq: number) => `${prefix}:fnm:{${service}:${fn}}:counted:${seq}`,
       /** A function's invocations by start time (for listing). */
       invocationIndex: (service: string, fn: string) => `${prefix}:async:idx:{${service}:${fn}}`,
     },
     bull: {
-      /** BullMQ's key prefix. */
-      prefix,
-      /** The async queue of one function (names cannot contain '.', so this never collides). */
-      asyncQueue: (service: string, fn: string) => `async.${service}.${fn}`,
+      /**
+       * The async queue of one function. Its prefix carries the function's hash tag, so the queue's
+       * keys and the function's invocation records share one Redis Cluster slot (BullMQ's scripts
+       * and ours touch both at once), while different functions spread over the cluster.
+       */
+      asyncQueue: (service: string, fn: string): BullQueueName => ({ prefix: `${prefix}:q:{${service}:${fn}}`, name: "async" }),
+      /** Where a function's async queue was before it had a hash tag: still drained, never added to. */
+      legacyAsyncQueue: (service: string, fn: string): BullQueueName => ({ prefix, name: `async.${service}.${fn}` }),
+      /** The queue of every timer trigger's ticks. */
+      timers: { prefix: `${prefix}:{timers}`, name: "timers" } as BullQueueName,
+      legacyTimers: { prefix, name: "timers" } as BullQueueName,
     },
   } as const;
 }
 
 export type Naming = ReturnType<typeof createNaming>;
+
+/** A BullMQ queue: its key prefix and name (its keys are `<prefix>:<name>:<kind>`). */
+export interface BullQueueName {
+  prefix: string;
+  name: string;
+}
+
+/** The key a BullMQ queue's name and prefix make: what tells two queues apart. */
+export function bullQueueKey(queue: BullQueueName): string {
+  return `${queue.prefix}:${queue.name}`;
+}

@@ -6,3 +6,4 @@ export * from "./redis.js";
 export * from "./batch.js";
 export * from "./metrics-server.js";
 export * from "./trace-services.js";
+export * from "./nodes.js";

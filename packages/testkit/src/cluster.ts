@@ -5,15 +5,18 @@ import { join } from "node:path";
 import { NatsServer, NimbusServiceProcess, RedisServer, RegistryServer } from "@nimbus/embedded";
 import type { ServiceName } from "@nimbus/protocol";
 import { NimbusClient } from "@nimbus/sdk";
-import { NatsCluster, RedisSentinelSet } from "./ha.js";
+import { NatsCluster, RedisClusterSet, RedisSentinelSet } from "./ha.js";
 
 export interface ClusterOptions {
   /** Nimbus services to start, one process each (more with `startService`). Default: gateway. */
   services?: ServiceName[];
   /** Extra environment for every service. */
   env?: Record<string, string>;
-  /** Start redis-server too (default true); "sentinel": a primary, a replica and three sentinels. */
-  redis?: boolean | "sentinel";
+  /**
+   * Start redis-server too (default true); "sentinel": a primary, two replicas and three sentinels;
+   * "cluster": a Redis Cluster of three primaries with two replicas each.
+   */
+  redis?: boolean | "sentinel" | "cluster";
   /** "cluster": a 3-node nats-server cluster (JetStream R3, services given every seed). */
   nats?: "single" | "cluster";
   /** Protect the servers with a token/password, as `npm start` does (default true). */
@@ -62,6 +65,8 @@ export class TestCluster {
     readonly natsCluster?: NatsCluster,
     /** With `redis: "sentinel"`: the primary, the replica and the sentinels. */
     readonly sentinel?: RedisSentinelSet,
+    /** With `redis: "cluster"`: every node. */
+    readonly redisCluster?: RedisClusterSet,
   ) {}
 
   /** Starts the servers and the requested services; resolves when every service reported ready. */
@@ -74,6 +79,9 @@ export class TestCluster {
     let registry: RegistryServer | undefined;
     let natsCluster: NatsCluster | undefined;
     let sentinel: RedisSentinelSet | undefined;
+    let redisCluster: RedisClusterSet | undefined;
+    // NIMBUS_TEST_REDIS=cluster runs suites that take the default Redis on a Redis Cluster instead.
+    const redisKind = options.redis ?? (process.env["NIMBUS_TEST_REDIS"] === "cluster" ? "cluster" : true);
     const token = auth ? randomBytes(12).toString("hex") : undefined;
     const password = auth ? randomBytes(12).toString("hex") : undefined;
     try {
@@ -81,11 +89,13 @@ export class TestCluster {
         options.nats === "cluster"
           ? NatsCluster.start(dir, token).then((c) => ((natsCluster = c), c.nodes[0] as NatsServer))
           : NatsServer.start({ dir: join(dir, "nats"), ...(token ? { token } : {}), ...(options.natsMaxPayloadBytes ? { maxPayloadBytes: options.natsMaxPayloadBytes } : {}) }),
-        options.redis === false
+        redisKind === false
           ? Promise.resolve(undefined)
-          : options.redis === "sentinel"
+          : redisKind === "sentinel"
             ? RedisSentinelSet.start(dir, password).then((s) => ((sentinel = s), s.primary))
-            : RedisServer.start({ dir: join(dir, "redis"), ...(password ? { password } : {}) }),
+            : redisKind === "cluster"
+              ? RedisClusterSet.start(dir, password).then((c) => ((redisCluster = c), c.nodes[0] as RedisServer))
+              : RedisServer.start({ dir: join(dir, "redis"), ...(password ? { password } : {}) }),
       ]);
       await mkdir(join(dir, "logs"), { recursive: true });
       const env = { ...options.env };
@@ -98,15 +108,19 @@ export class TestCluster {
         // An async invocation is acknowledged once the replica has it too: a failover loses none.
         env["NIMBUS_REDIS_WAIT_REPLICAS"] ??= "1";
       }
+      if (redisCluster) {
+        env["NIMBUS_REDIS_URL"] = redisCluster.url;
+        env["NIMBUS_REDIS_WAIT_REPLICAS"] ??= "1";
+      }
       if (options.registry) {
         registry = await startRegistry(join(dir, "registry"), typeof options.registry === "object" ? options.registry.auth : false);
         if (registry.credentials) env["NIMBUS_REGISTRY_AUTH"] = await writeAuthFile(join(dir, "registry-auth.json"), [registry]);
       }
-      const cluster = new TestCluster(dir, nats, redis, registry, env, natsCluster, sentinel);
+      const cluster = new TestCluster(dir, nats, redis, registry, env, natsCluster, sentinel, redisCluster);
       for (const name of options.services ?? ["gateway"]) await cluster.startService(name);
       return cluster;
     } catch (err) {
-      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats?.stop(), sentinel ? sentinel.stop() : redis?.stop(), registry?.stop()]);
+      await Promise.allSettled([natsCluster ? natsCluster.stop() : nats?.stop(), (sentinel ?? redisCluster ?? redis)?.stop(), registry?.stop()]);
       await rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);
       throw err;
     }
@@ -197,7 +211,7 @@ export class TestCluster {
     this.services.clear();
     await Promise.allSettled([
       this.natsCluster ? this.natsCluster.stop() : this.nats.stop(),
-      this.sentinel ? this.sentinel.stop() : this.redis?.stop(),
+      (this.sentinel ?? this.redisCluster ?? this.redis)?.stop(),
       this.registry?.stop(),
     ]);
     if (!process.env["NIMBUS_TEST_KEEP"]) await rm(this.dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => undefined);

@@ -104,6 +104,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
       idleMs: env.NIMBUS_ASYNC_IDLE_MS,
       scanMs: env.NIMBUS_ASYNC_SCAN_MS,
       throttleMs: env.NIMBUS_ASYNC_THROTTLE_MS,
+      drainLegacy: !redis.isCluster,
     },
     logger.child({ module: "workers" }),
   );

@@ -117,7 +117,7 @@ class AsyncRun {
   ) {
     this.data = job.data;
     this.stateful = job.data.stateful !== false;
-    this.lock = token ? { key: `${deps.naming.bull.prefix}:${job.queueName}:${job.id}:lock`, token } : undefined;
+    this.lock = token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
     this.log = deps.logger.child({ requestId: this.data.requestId, invocationId: this.data.invocationId, service: this.data.service, function: this.data.function });
     this.config = asyncConfigFor(deps.asyncConfigs, this.data.service, this.data.qualifier, this.data.function);
   }

@@ -1,8 +1,8 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import type { AsyncQueues, InvocationStore, WakeMessage } from "@nimbus/async";
-import type { AsyncJob, Naming } from "@nimbus/protocol";
+import { bullQueueKey, type AsyncJob, type BullQueueName, type Naming } from "@nimbus/protocol";
 import type { Logger } from "@nimbus/telemetry";
 import type { QueueControl } from "./processor.js";
 import { takeoverTimings } from "./takeover.js";
@@ -14,6 +14,11 @@ export interface WorkerOptions {
   idleMs: number;
   /** How often every known queue is checked for work without a worker (a wake-up lost with NATS down). */
   scanMs: number;
+  /**
+   * Also serve queues where a function's invocations waited before queues had hash tags (until they
+   * are empty): on one Redis server, where an upgrade may have left some. Never on Redis Cluster.
+   */
+  drainLegacy: boolean;
   /** How long a queue whose function is at capacity is held back at first (doubling, in a row, to 16×). */
   throttleMs: number;
 }
@@ -23,6 +28,7 @@ export type CapacityOf = (service: string, fn: string) => number | undefined;
 
 interface Running {
   worker: Worker<AsyncJob>;
+  queue: BullQueueName;
   service: string;
   fn: string;
   emptySince?: number;
@@ -46,7 +52,7 @@ export class WorkerManager {
   private stopped = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly nc: NatsConnection,
     private readonly naming: Naming,
     private readonly queues: AsyncQueues,
@@ -79,7 +85,12 @@ export class WorkerManager {
 
   /** A function's capacity may have changed (its async, on-demand or function config): applies it. */
   capacityChanged(service: string, fn: string): void {
-    if (this.running.has(this.naming.bull.asyncQueue(service, fn))) void this.applyConcurrency(service, fn);
+    for (const queue of this.queuesOf(service, fn)) if (this.running.has(bullQueueKey(queue))) void this.applyConcurrency(queue, service, fn);
+  }
+
+  private queuesOf(service: string, fn: string): BullQueueName[] {
+    const current = this.naming.bull.asyncQueue(service, fn);
+    return this.options.drainLegacy ? [current, this.naming.bull.legacyAsyncQueue(service, fn)] : [current];
   }
 
   /** Starts a worker for every known queue that has work and none here. */
@@ -88,9 +99,11 @@ export class WorkerManager {
       const dot = entry.indexOf(".");
       const service = entry.slice(0, dot);
       const fn = entry.slice(dot + 1);
-      if (this.stopped) return;
-      if (this.running.has(this.naming.bull.asyncQueue(service, fn))) continue;
-      if (await this.hasWork(service, fn)) await this.ensure(service, fn);
+      for (const queue of this.queuesOf(service, fn)) {
+        if (this.stopped) return;
+        if (this.running.has(bullQueueKey(queue))) continue;
+        if (await this.hasWork(queue)) await this.serve(queue, service, fn);
+      }
     }
   }
 
@@ -106,18 +119,23 @@ export class WorkerManager {
 
   /** Starts the worker of a function's queue if it is not running. */
   ensure(service: string, fn: string): Promise<void> {
-    const name = this.naming.bull.asyncQueue(service, fn);
+    return this.serve(this.naming.bull.asyncQueue(service, fn), service, fn);
+  }
+
+  private serve(queue: BullQueueName, service: string, fn: string): Promise<void> {
+    const name = bullQueueKey(queue);
     if (this.stopped || this.running.has(name)) return Promise.resolve();
     let pending = this.starting.get(name);
     if (!pending) {
-      pending = this.startWorker(name, service, fn).finally(() => this.starting.delete(name));
+      pending = this.startWorker(queue, service, fn).finally(() => this.starting.delete(name));
       this.starting.set(name, pending);
     }
     return pending;
   }
 
-  private async startWorker(name: string, service: string, fn: string): Promise<void> {
-    await this.applyConcurrency(service, fn);
+  private async startWorker(queue: BullQueueName, service: string, fn: string): Promise<void> {
+    const name = bullQueueKey(queue);
+    await this.applyConcurrency(queue, service, fn);
     const throttling = { inARow: 0 };
     const control: QueueControl = {
       // The whole queue waits (every replica's worker): its jobs stay queued, untouched, meanwhile.
@@ -126,9 +144,9 @@ export class WorkerManager {
         throttling.inARow = 0;
       },
     };
-    const worker: Worker<AsyncJob> = new Worker<AsyncJob>(name, (job, token) => this.processor(job, token, control), {
+    const worker: Worker<AsyncJob> = new Worker<AsyncJob>(queue.name, (job, token) => this.processor(job, token, control), {
       connection: this.redis,
-      prefix: this.naming.bull.prefix,
+      prefix: queue.prefix,
       concurrency: this.options.concurrency,
       ...takeoverTimings(this.options.takeoverMs),
       // A job whose worker died is taken over, again and again if need be: at least once, never lost.
@@ -137,7 +155,7 @@ export class WorkerManager {
     });
     worker.on("error", (err) => this.logger.warn({ err: err.message, queue: name }, "async worker error"));
     worker.on("failed", (job, err) => void this.failed(job, err));
-    this.running.set(name, { worker, service, fn });
+    this.running.set(name, { worker, queue, service, fn });
     this.logger.debug({ queue: name }, "async worker started");
   }
 
@@ -154,21 +172,21 @@ export class WorkerManager {
    * Caps how many of the function's invocations the replicas take at once to what it can run, so
    * the rest wait in the queue (where their age is checked) rather than in a worker.
    */
-  private async applyConcurrency(service: string, fn: string): Promise<void> {
+  private async applyConcurrency(ref: BullQueueName, service: string, fn: string): Promise<void> {
     const cap = this.capacity(service, fn);
-    const queue = this.queues.queue(service, fn);
+    const queue = this.queues.named(ref);
     if (cap) await queue.setGlobalConcurrency(cap).catch(() => undefined);
     else await queue.removeGlobalConcurrency().catch(() => undefined);
   }
 
-  private async hasWork(service: string, fn: string): Promise<boolean> {
-    const counts = await this.queues.queue(service, fn).getJobCounts("wait", "active", "delayed", "prioritized", "paused");
+  private async hasWork(ref: BullQueueName): Promise<boolean> {
+    const counts = await this.queues.named(ref).getJobCounts("wait", "active", "delayed", "prioritized", "paused");
     return Object.values(counts).some((n) => n > 0);
   }
 
   private async closeIdle(): Promise<void> {
     for (const [name, running] of this.running) {
-      if (await this.hasWork(running.service, running.fn).catch(() => true)) {
+      if (await this.hasWork(running.queue).catch(() => true)) {
         delete running.emptySince;
         continue;
       }
@@ -178,7 +196,7 @@ export class WorkerManager {
       await running.worker.close().catch(() => undefined);
       this.logger.debug({ queue: name }, "async worker closed (queue empty)");
       // A job queued while it closed must not wait for the next wake-up.
-      if (await this.hasWork(running.service, running.fn).catch(() => false)) await this.ensure(running.service, running.fn);
+      if (await this.hasWork(running.queue).catch(() => false)) await this.serve(running.queue, running.service, running.fn);
     }
   }
 

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import { durationBucket, type InvocationRecordBatch, type LogBatch, type Naming } from "@nimbus/protocol";
 import type { Counter, Logger } from "@nimbus/telemetry";
 
@@ -15,7 +15,7 @@ const CONSUMER = "collector";
 /** How long "this batch was counted" is remembered: longer than any redelivery. */
 const COUNTED_TTL_S = 3_600;
 
-type RedisWithScripts = Redis & {
+type RedisWithScripts = RedisClient & {
   countInvocations(marker: string, ttlS: number, retentionMs: number, n: number, ...args: (string | number)[]): Promise<number>;
   accountLogBatch(...args: (string | number)[]): Promise<number>;
 };
@@ -56,7 +56,7 @@ export class Collector {
 
   constructor(
     private readonly nc: NatsConnection,
-    redis: Redis,
+    redis: RedisClient,
     private readonly naming: Naming,
     private readonly options: CollectorOptions,
     private readonly metrics: CollectorMetrics,
@@ -170,23 +170,26 @@ export class Collector {
 
   private async countRecords(m: JsMsg): Promise<void> {
     const batch = m.json<InvocationRecordBatch>();
-    const args: (string | number)[] = [];
-    let groups = 0;
+    // Per function: its figures and the batch's "counted" marker share its Redis Cluster slot.
+    const byFunction = new Map<string, { service: string; fn: string; groups: number; args: (string | number)[] }>();
     for (const r of batch.records) {
       const flags = `${r.status === "Throttled" ? "t" : ""}${r.errorType && r.status !== "Throttled" ? "e" : ""}${r.coldStart ? "c" : ""}${r.timedOut ? "o" : ""}`;
       const minute = Math.floor(r.startTime / 60_000);
       const figures = [durationBucket(r.durationMs), Math.round(r.durationMs), flags || "-"];
-      args.push(this.naming.redis.functionMinute(r.service, r.function, minute), ...figures);
-      groups++;
+      const key = `${r.service}.${r.function}`;
+      const group = byFunction.get(key) ?? { service: r.service, fn: r.function, groups: 0, args: [] };
+      byFunction.set(key, group);
+      group.args.push(this.naming.redis.functionMinute(r.service, r.function, minute), ...figures);
+      group.groups++;
       // Calls on an alias or a version are also counted for it (the metrics API's `qualifier`).
       if (r.qualifier && r.qualifier !== "LATEST") {
-        args.push(this.naming.redis.qualifierMinute(r.service, r.function, r.qualifier, minute), ...figures);
-        groups++;
+        group.args.push(this.naming.redis.qualifierMinute(r.service, r.function, r.qualifier, minute), ...figures);
+        group.groups++;
       }
     }
-    if (groups > 0) {
-      await this.redis.countInvocations(this.naming.redis.countedBatch(m.seq), COUNTED_TTL_S, this.options.retentionMs, groups, ...args);
-    }
+    await Promise.all(
+      [...byFunction.values()].map((g) => this.redis.countInvocations(this.naming.redis.countedBatch(g.service, g.fn, m.seq), COUNTED_TTL_S, this.options.retentionMs, g.groups, ...g.args)),
+    );
     this.metrics.batches.inc({ kind: "invocations" });
     this.metrics.records.inc(batch.records.length);
   }

@@ -1,13 +1,12 @@
 import { createHash } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import { parseTimerSchedule, type Naming, type TimerTriggerConfig, type TriggerRecord } from "@nimbus/protocol";
 import type { Mirror } from "@nimbus/store";
 import type { Logger } from "@nimbus/telemetry";
 import { timerEvent } from "./events.js";
 import type { TriggerInvoker } from "./invoke.js";
 
-const QUEUE = "timers";
 const TICK_JOB = "tick";
 
 interface TickData {
@@ -37,25 +36,26 @@ export class Timers {
   private syncing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly naming: Naming,
     private readonly triggers: Mirror<TriggerRecord>,
     private readonly invoker: TriggerInvoker,
     private readonly logger: Logger,
   ) {
-    this.queue = new Queue(QUEUE, { connection: redis, prefix: naming.bull.prefix });
+    this.queue = new Queue(naming.bull.timers.name, { connection: redis, prefix: naming.bull.timers.prefix });
     this.queue.on("error", (err) => this.logger.warn({ err: err.message }, "timer queue error"));
   }
 
   async start(): Promise<void> {
+    await this.forgetLegacyQueue();
     await this.reconcileAll();
     this.unwatch = this.triggers.onChange((key, current) => {
       if (current && current.value.triggerType !== "timer") return;
       this.syncing = this.syncing.then(() => this.reconcile(key, current?.value)).catch((err: unknown) => this.logger.warn({ err, key }, "cannot update a timer"));
     });
-    this.worker = new Worker<TickData>(QUEUE, (job) => this.fire(job), {
+    this.worker = new Worker<TickData>(this.naming.bull.timers.name, (job) => this.fire(job), {
       connection: this.redis,
-      prefix: this.naming.bull.prefix,
+      prefix: this.naming.bull.timers.prefix,
       concurrency: 16,
     });
     this.worker.on("error", (err) => this.logger.warn({ err: err.message }, "timer worker error"));
@@ -66,6 +66,22 @@ export class Timers {
     await this.syncing;
     await this.worker?.close();
     await this.queue.close();
+  }
+
+  /**
+   * Removes the timers' queue from where it was before it had a hash tag (one Redis server only):
+   * its schedulers are made again here from the triggers, and a tick both fire runs once.
+   */
+  private async forgetLegacyQueue(): Promise<void> {
+    if (this.redis.isCluster) return;
+    const legacy = new Queue(this.naming.bull.legacyTimers.name, { connection: this.redis, prefix: this.naming.bull.legacyTimers.prefix });
+    try {
+      if ((await legacy.getJobSchedulersCount()) > 0 || Object.values(await legacy.getJobCounts()).some((n) => n > 0)) await legacy.obliterate({ force: true });
+    } catch (err) {
+      this.logger.warn({ err }, "cannot remove the timers' former queue");
+    } finally {
+      await legacy.close().catch(() => undefined);
+    }
   }
 
   /** Makes the schedulers exactly the enabled timer triggers (run at start: triggers may have changed meanwhile). */

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import { z } from "zod";
 import {
   assertName,
@@ -39,7 +39,7 @@ const ListProvisionQuery = z.object({
  * FC's provision API: `target` warm instances of a function for an alias or LATEST, kept by the
  * invokers (see the invoker's Provisioner); `current` counts those up right now, cluster-wide.
  */
-export function provisionRoutes(app: FastifyInstance, ctx: GatewayContext, functions: FunctionCatalog, redis: Redis): void {
+export function provisionRoutes(app: FastifyInstance, ctx: GatewayContext, functions: FunctionCatalog, redis: RedisClient): void {
   const path = "/2016-08-15/services/:serviceName/functions/:functionName/provision-config";
   const target = (params: Params) => {
     const { service, qualifier } = parseQualifiedService(params.serviceName);

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Redis } from "ioredis";
+import { liveNodes, type RedisClient } from "@nimbus/service-kit";
 import { z } from "zod";
 import {
   assertName,
@@ -32,7 +32,7 @@ const InstancesQuery = z.object({
  * FC's on-demand config API (`maximumInstanceCount` per function and qualifier, enforced by the
  * invokers atomically in Redis) and `listInstances` (the live instances the registry knows).
  */
-export function capacityRoutes(app: FastifyInstance, ctx: GatewayContext, functions: FunctionCatalog, redis: Redis): void {
+export function capacityRoutes(app: FastifyInstance, ctx: GatewayContext, functions: FunctionCatalog, redis: RedisClient): void {
   const path = "/2016-08-15/services/:serviceName/functions/:functionName/on-demand-config";
   const target = (params: Params) => {
     const { service, qualifier } = parseQualifiedService(params.serviceName);
@@ -123,7 +123,7 @@ export interface LiveInstance {
 }
 
 /** A function's instances on nodes whose heartbeat is alive (the registry in Redis). */
-export async function liveInstances(ctx: GatewayContext, redis: Redis, service: string, fn: string): Promise<LiveInstance[]> {
+export async function liveInstances(ctx: GatewayContext, redis: RedisClient, service: string, fn: string): Promise<LiveInstance[]> {
   try {
     const entries = await redis.hgetall(ctx.naming.redis.instances(service, fn));
     const parsed = Object.values(entries).flatMap((json) => {
@@ -133,10 +133,8 @@ export async function liveInstances(ctx: GatewayContext, redis: Redis, service: 
         return [];
       }
     });
-    const nodes = [...new Set(parsed.map((e) => e.node))];
-    const heartbeats = nodes.length ? await redis.mget(nodes.map((n) => ctx.naming.redis.node(n))) : [];
-    const alive = new Set(nodes.filter((_, i) => heartbeats[i] !== null));
-    return parsed.filter((e) => alive.has(e.node));
+    const { live } = await liveNodes(redis, ctx.naming.redis.nodes);
+    return parsed.filter((e) => live.has(e.node));
   } catch (err) {
     throw errors.unavailable("the instance registry (Redis) is unreachable; retry", err);
   }

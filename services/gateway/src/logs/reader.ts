@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import { errors, type Naming } from "@nimbus/protocol";
 
 /** A message of the logs stream: its sequence and its JSON body. */
@@ -28,7 +28,7 @@ export class LogReader {
   constructor(
     private readonly nc: NatsConnection,
     private readonly naming: Naming,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
   ) {}
 
   private async manager(): Promise<JetStreamManager> {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import { z } from "zod";
 import {
   assertName,
@@ -94,7 +94,7 @@ function parseToken(value: string | undefined): { seq: number; index: number } |
  * invocation records, and per-function figures over time. All read the logs stream and the
  * collector's Redis indexes; none touches the invocation path.
  */
-export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: FunctionCatalog, nc: NatsConnection, redis: Redis): void {
+export function logRoutes(app: FastifyInstance, ctx: GatewayContext, functions: FunctionCatalog, nc: NatsConnection, redis: RedisClient): void {
   const reader = new LogReader(nc, ctx.naming, redis);
   let followers = 0;
   const target = (params: Params) => {

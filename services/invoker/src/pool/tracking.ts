@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@nimbus/service-kit";
 import { trackedTarget, type Naming, type ProvisionConfigRecord, type TargetTrackingPolicy } from "@nimbus/protocol";
 import type { Logger } from "@nimbus/telemetry";
 
@@ -24,7 +24,7 @@ export class TargetTracking {
   private readonly smoothed = new Map<string, { busy: number; slots: number }>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly naming: Naming,
     private readonly node: string,
     private readonly periodMs: number,

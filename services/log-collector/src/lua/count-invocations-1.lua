@@ -3,7 +3,7 @@
   stream sequence is remembered for a while, so a batch delivered twice (the collector died before
   acknowledging it) is not counted twice.
 
-  KEYS[1]  the "batch counted" marker of this stream sequence
+  KEYS[1]  the "batch counted" marker of this stream sequence (for the one function whose figures follow)
   ARGV[1]  how long the marker is kept (seconds)
   ARGV[2]  how long the per-minute figures are kept (ms)
   ARGV[3]  the number of groups that follow (a record counts for its function, and again for its qualifier)
