@@ -106,11 +106,13 @@ it("an invoker cut off from NATS for 10 s: its instances counted once, and only 
     );
     // What ran where: each run printed its payload; its instance says on which node.
     await watchInstances();
+    // (In the order they ran: the cut-off node's lines reach the logs stream only after the partition.)
     const runs = new Map<string, string[]>();
     await eventually(
       async () => {
         runs.clear();
-        for (const line of await allLines(client, "part", "fn", since)) {
+        const lines = (await allLines(client, "part", "fn", since)).sort((x, y) => Date.parse(x.timestamp) - Date.parse(y.timestamp));
+        for (const line of lines) {
           const m = /\bran (\S+)$/.exec(line.message.trim());
           if (m?.[1] && line.instanceId) runs.set(m[1], [...(runs.get(m[1]) ?? []), nodeOf.get(line.instanceId) ?? line.instanceId]);
         }

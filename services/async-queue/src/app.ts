@@ -1,6 +1,6 @@
 import { AsyncQueues, AsyncSubmitter, InvocationStore, RedisClock } from "@nimbus/async";
 import { Dispatcher, FunctionCaller, TargetResolver } from "@nimbus/dispatch";
-import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, LATEST } from "@nimbus/protocol";
+import { createNaming, DEFAULT_MAXIMUM_INSTANCE_COUNT, effectiveFunction, LATEST } from "@nimbus/protocol";
 import { Connections, connectNats, connectRedis, drainNats, PresencePublisher, PresenceTracker, traceServices, type App } from "@nimbus/service-kit";
 import { openControlPlane, openMirrors } from "@nimbus/store";
 import { Counter, createMetricsRegistry, Gauge, type Logger } from "@nimbus/telemetry";
@@ -85,7 +85,7 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
   const capacityOf = (service: string, fn: string): number | undefined => {
     const record = mirrors.functions.get(naming.kvKeys.function(service, fn))?.value;
     const instances = mirrors.onDemandConfigs.get(naming.kvKeys.onDemandConfig(service, LATEST, fn))?.value.maximumInstanceCount ?? DEFAULT_MAXIMUM_INSTANCE_COUNT;
-    const runnable = record ? instances * (record.instanceConcurrency ?? 1) : undefined;
+    const runnable = record ? instances * effectiveFunction(record).instanceConcurrency : undefined;
     const cap = asyncConfigs.get(naming.kvKeys.asyncConfig(service, LATEST, fn))?.value.maxAsyncConcurrency;
     const caps = [runnable, cap].filter((n): n is number => n !== undefined);
     return caps.length ? Math.max(1, Math.min(...caps)) : undefined;
