@@ -196,11 +196,14 @@ switch (helpOnly && (command === "start" || command === "invoker") ? "help" : co
     build();
     const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
     // `npm test`: the suites, then the console's browser suite on its own (`npm test -- <files>`
-    // runs what it names); `npm run test:cluster`: the multi-node suites.
+    // runs what it names); `npm run test:cluster`: the multi-node suites, then main suites again on
+    // a Redis Cluster.
     const config = (name) => ["--config", join(ROOT, name)];
     const runs =
       command === "test:cluster"
-        ? [[...config("vitest.cluster.config.ts"), ...rest]]
+        ? rest.length
+          ? [[...config("vitest.cluster.config.ts"), ...rest]]
+          : [config("vitest.cluster.config.ts"), config("vitest.redis-cluster.config.ts")]
         : rest.some((a) => a.includes("test/console"))
           ? [[...config("vitest.console.config.ts"), ...rest]]
           : rest.length
