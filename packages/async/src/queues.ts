@@ -96,7 +96,7 @@ export class AsyncQueues {
    * a wake-up lost to a worker closing at that very moment is made up by the replicas' periodic scan.
    */
   private async announce(service: string, fn: string): Promise<void> {
-    const name = `${service}.${fn}`;
+    const name = this.naming.kvKeys.function(service, fn);
     const now = Date.now();
     const last = this.announced.get(name) ?? 0;
     if (now - last < WAKE_INTERVAL_MS) return;

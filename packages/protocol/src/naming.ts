@@ -67,6 +67,25 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       serviceVersionCounter: (service: string) => `versions.${service}`,
       layerVersionCounter: (layer: string) => `layers.${layer}`,
     },
+    /** The parts of the keys built above, read back (names never contain a dot). */
+    parseKey: {
+      function: (key: string) => {
+        const [service = "", fn = ""] = key.split(".");
+        return { service, fn };
+      },
+      version: (key: string) => {
+        const [service = "", versionId = ""] = key.split(".");
+        return { service, versionId };
+      },
+      asyncConfig: (key: string) => {
+        const [service = "", fn = "", qualifier = ""] = key.split(".");
+        return { service, fn, qualifier };
+      },
+      onDemandConfig: (key: string) => {
+        const [service = "", qualifier = "", fn = ""] = key.split(".");
+        return { service, qualifier, fn };
+      },
+    },
     objects: {
       /** Code packages are content-addressed by their SHA-256 (hex). */
       code: (sha256: string) => `sha256-${sha256}`,
@@ -121,7 +140,7 @@ export function createNaming(prefix: string = DEFAULT_PREFIX) {
       provisionLease: (service: string, qualifier: string, fn: string) => `${prefix}:provision:{${service}:${qualifier}:${fn}}:lease`,
       /** Nodes with a free slot in an instance of this class. */
       idle: (cls: string) => `${prefix}:idle:${cls}`,
-      /** Every function that ever had an async queue (scanned by async-queue at start). */
+      /** Every function that ever had an async queue (scanned by async-queue at start): members are function keys (`kvKeys.function`). */
       asyncQueues: `${prefix}:async:queues`,
       /** One asynchronous invocation's record (FC's stateful-async-invocation). */
       invocation: (service: string, fn: string, id: string) => `${prefix}:async:inv:{${service}:${fn}}:${id}`,

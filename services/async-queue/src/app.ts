@@ -108,16 +108,12 @@ export async function buildAsyncQueue({ env, logger }: AsyncQueueDeps): Promise<
     },
     logger.child({ module: "workers" }),
   );
-  // Keys are service.function[.qualifier], and service.qualifier.function for on-demand configs (names never contain a dot).
-  const onCapacityChange = (service: string | undefined, fn: string | undefined) => {
+  const onCapacityChange = ({ service, fn }: { service: string; fn: string }) => {
     if (service && fn) workers.capacityChanged(service, fn);
   };
-  asyncConfigs.onChange((key) => onCapacityChange(...(key.split(".") as [string?, string?])));
-  mirrors.functions.onChange((key) => onCapacityChange(...(key.split(".") as [string?, string?])));
-  mirrors.onDemandConfigs.onChange((key) => {
-    const [service, , fn] = key.split(".");
-    onCapacityChange(service, fn);
-  });
+  asyncConfigs.onChange((key) => onCapacityChange(naming.parseKey.asyncConfig(key)));
+  mirrors.functions.onChange((key) => onCapacityChange(naming.parseKey.function(key)));
+  mirrors.onDemandConfigs.onChange((key) => onCapacityChange(naming.parseKey.onDemandConfig(key)));
   // Queue depth and the age of the oldest waiting invocation, per function this replica serves, read when scraped.
   const depth = new Gauge({ name: "nimbus_async_queue_depth", help: "Invocations waiting (queued or delayed for a retry).", labelNames: ["service", "function"], registers: [metrics] });
   const oldest = new Gauge({ name: "nimbus_async_oldest_age_seconds", help: "Age of the oldest invocation waiting to run.", labelNames: ["service", "function"], registers: [metrics] });

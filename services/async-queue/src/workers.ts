@@ -96,9 +96,7 @@ export class WorkerManager {
   /** Starts a worker for every known queue that has work and none here. */
   private async scan(): Promise<void> {
     for (const entry of await this.redis.smembers(this.naming.redis.asyncQueues)) {
-      const dot = entry.indexOf(".");
-      const service = entry.slice(0, dot);
-      const fn = entry.slice(dot + 1);
+      const { service, fn } = this.naming.parseKey.function(entry);
       for (const queue of this.queuesOf(service, fn)) {
         if (this.stopped) return;
         if (this.running.has(bullQueueKey(queue))) continue;

@@ -176,12 +176,12 @@ export async function buildInvoker({ env, logger }: InvokerDeps): Promise<App> {
 
   // A changed or deleted function's instances of older classes are retired; a deleted version's too.
   functions.onChange((key, current) => {
-    const dot = key.indexOf(".");
-    pool.retireFunction(key.slice(0, dot), key.slice(dot + 1), current ? instanceClass(current.value) : undefined);
+    const { service, fn } = naming.parseKey.function(key);
+    pool.retireFunction(service, fn, current ? instanceClass(current.value) : undefined);
   });
   versions.onChange((key, current) => {
-    const dot = key.indexOf(".");
-    if (!current) pool.retireVersion(key.slice(0, dot), key.slice(dot + 1));
+    const { service, versionId } = naming.parseKey.version(key);
+    if (!current) pool.retireVersion(service, versionId);
   });
   // A service's internetAccess is part of what its LATEST instances are: a change retires them.
   const internetAccess = new Map<string, boolean>();
