@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Redis } from "ioredis";
 import { createNaming } from "@nimbus/protocol";
 import type { FunctionLogLine, NimbusClient } from "@nimbus/sdk";
 import { useCluster } from "../helpers/cluster.js";
 import { uniqueName } from "../helpers/fc.js";
 import { deploy, eventually } from "../helpers/functions.js";
+import { redisOf } from "../helpers/redis.js";
 
 const ctx = useCluster({
   services: ["gateway", "invoker", "log-collector"],
@@ -12,10 +12,10 @@ const ctx = useCluster({
 });
 
 let client: NimbusClient;
-let redis: Redis;
+let redis: ReturnType<typeof redisOf>;
 beforeAll(() => {
   client = ctx.cluster.client();
-  redis = new Redis(ctx.cluster.redis?.url ?? "", { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis = redisOf(ctx.cluster);
 });
 afterAll(async () => {
   redis?.disconnect();

@@ -1,10 +1,10 @@
 import { expect, it } from "vitest";
-import { Redis } from "ioredis";
 import { bullQueueKey, createNaming } from "@nimbus/protocol";
 import type { StatefulAsyncInvocation } from "@nimbus/sdk";
 import { FINAL, invokeAsync, waitForInvocation } from "../helpers/async.js";
 import { deploy, eventually } from "../helpers/functions.js";
 import { withCluster } from "../helpers/nats.js";
+import { redisOf } from "../helpers/redis.js";
 
 /** The documented bound: a job whose async-queue replica died runs again on another within this long (NIMBUS_TEST_ASYNC_LOCK_MS=30000 measures the default). */
 const TAKEOVER_MS = Number(process.env["NIMBUS_TEST_ASYNC_LOCK_MS"] ?? 10_000);
@@ -30,7 +30,7 @@ it(`RELIABILITY #9: the running jobs of a SIGKILLed async-queue replica run agai
     // Kill replica 0 right after it renewed a job lock: the lock then outlives its worker the longest.
     const naming = createNaming();
     const lockKey = `${bullQueueKey(naming.bull.asyncQueue("tk", "slow"))}:${ids[0]}:lock`;
-    const redis = new Redis(cluster.redis?.url ?? "", { maxRetriesPerRequest: 2 });
+    const redis = redisOf(cluster);
     let killedAt: number;
     try {
       killedAt = await eventually(

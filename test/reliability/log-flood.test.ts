@@ -1,11 +1,11 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNaming } from "@nimbus/protocol";
 import type { FunctionLogLine, NimbusClient } from "@nimbus/sdk";
 import { useCluster } from "../helpers/cluster.js";
 import { deploy, eventually } from "../helpers/functions.js";
 import { connectNats } from "../helpers/nats.js";
+import { redisOf } from "../helpers/redis.js";
 
 // RELIABILITY #21: a function that floods its output outside any invocation (module scope, timers,
 // a child process) is capped and counted, and never pushes another function's logs out of the
@@ -45,10 +45,10 @@ exports.handler = (event, context, callback) => {
 };`;
 
 let client: NimbusClient;
-let redis: Redis;
+let redis: ReturnType<typeof redisOf>;
 beforeAll(() => {
   client = ctx.cluster.client();
-  redis = new Redis(ctx.cluster.redis?.url ?? "", { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis = redisOf(ctx.cluster);
 });
 afterAll(() => redis?.disconnect());
 
