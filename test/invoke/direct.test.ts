@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { connect, type Socket } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
 import { describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { encode } from "@nimbus/protocol/wire";
@@ -121,6 +122,26 @@ describe("warm calls over direct links", () => {
       })).toBe(0);
       expect(statuses.every((s) => s === 200)).toBe(true);
     } finally {
+      await nc.close();
+    }
+  });
+
+  it("an invoker listening on every interface advertises an address other hosts can reach, not its name", async () => {
+    const nc = await connectNats(cluster());
+    const node = await cluster().startService("invoker", { NIMBUS_INVOKER_DIRECT_LISTEN: "0.0.0.0:0", NIMBUS_NODE_ID: "wildcard" });
+    try {
+      const addresses = Object.values(networkInterfaces()).flatMap((l) => l ?? []).filter((a) => a.family === "IPv4" && !a.internal).map((a) => a.address);
+      const advert = await eventually(async () => {
+        const found = (await adverts(nc)).get("wildcard")?.direct?.address;
+        if (!found) throw new Error("no advert yet");
+        return found;
+      }, "the wildcard invoker's advert");
+      const host = advert.slice(0, advert.lastIndexOf(":"));
+      expect(addresses.length ? addresses : [hostname()]).toContain(host);
+      const socket = await raw(advert);
+      socket.destroy();
+    } finally {
+      await node.stop(5_000);
       await nc.close();
     }
   });

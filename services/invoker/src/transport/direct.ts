@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
-import { hostname } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { errors } from "@nimbus/protocol";
 import { FrameReader, FrameWriter, MAX_FRAME_BYTES, MAX_HELLO_BYTES, type DirectAdvert, type FromInvoker, type InvokeReply } from "@nimbus/protocol/wire";
 import type { Logger } from "@nimbus/telemetry";
@@ -11,7 +11,10 @@ export interface DirectServerOptions {
   /** Where to listen (`host`, `port` 0 for a free one). */
   host: string;
   port: number;
-  /** The host callers reach this node at; default: the listening host, or this machine's name when that is a wildcard. */
+  /**
+   * The host callers reach this node at; default: the listening host, or, when that is a wildcard,
+   * this machine's first non-loopback IPv4 address (a container's, in Compose or Kubernetes), else its name.
+   */
   advertiseHost?: string;
   node: string;
 }
@@ -59,7 +62,7 @@ export class DirectServer {
     await once(this.server, "listening");
     const { port } = this.server.address() as { port: number };
     const wildcard = this.options.host === "0.0.0.0" || this.options.host === "::";
-    const host = this.options.advertiseHost ?? (wildcard ? hostname() : this.options.host);
+    const host = this.options.advertiseHost ?? (wildcard ? (firstAddress() ?? hostname()) : this.options.host);
     const address = `${host.includes(":") ? `[${host}]` : host}:${port}`;
     this.logger.info({ address }, "taking direct calls");
     return { address, token: this.token.toString("base64url") };
@@ -167,4 +170,12 @@ export class DirectServer {
     const given = Buffer.from(token, "base64url");
     return given.length === this.token.length && timingSafeEqual(given, this.token);
   }
+}
+
+/** This machine's first non-loopback IPv4 address, if it has one. */
+function firstAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return undefined;
 }
