@@ -111,7 +111,7 @@ export class AsyncQueues {
    * once per BACKLOG_TTL_MS per process — an approximate figure, enough for a limit.
    */
   async backlog(service: string, fn: string): Promise<number> {
-    const name = `${service}.${fn}`;
+    const name = this.naming.kvKeys.function(service, fn);
     const known = this.backlogs.get(name);
     if (known && Date.now() - known.at < BACKLOG_TTL_MS) return known.count;
     const counts = await this.queue(service, fn).getJobCounts("wait", "delayed", "prioritized", "paused");

@@ -62,11 +62,13 @@ export function redisTarget(url: string): RedisOptions {
 /**
  * The nodes and credentials of a Redis Cluster named by
  * `redis+cluster://[user:password@]host:port,host:port,…` (`rediss+cluster://` for TLS); undefined
- * for any other URL. A few nodes are enough: the client learns the rest from them.
+ * for any other kind of URL, an error for a malformed one. A few nodes are enough: the client learns
+ * the rest from them.
  */
 export function redisClusterTarget(url: string): { nodes: ClusterNode[]; options: RedisOptions } | undefined {
+  if (!/^rediss?\+cluster:/.test(url)) return undefined;
   const match = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]+)\/?$/.exec(url);
-  if (!match) return undefined;
+  if (!match) throw new Error(`NIMBUS_REDIS_URL: a Redis Cluster is named redis+cluster://[user:password@]host:port,host:port,… (no database, no path): ${url.replace(/\/\/[^@/]*@/, "//***@")}`);
   const [, scheme, auth = "", hosts = ""] = match;
   const colon = auth.indexOf(":");
   const username = colon >= 0 ? auth.slice(0, colon) : "";
