@@ -90,7 +90,12 @@ describe("pre-started sandboxes", () => {
     const [victim] = await until(cluster, 2);
     const [proc] = await processesMatching(`--hostname ${victim} `);
     process.kill(Number(proc?.split(" ")[0]), "SIGKILL");
-    const now = await until(cluster, 2);
+    // The rest of its process chain goes a moment later; then two wait again, the victim not among them.
+    const now = await eventually(async () => {
+      const ids = await waitingSandboxes(cluster);
+      if (ids.includes(victim as string) || ids.length !== 2) throw new Error(`waiting: ${ids.join(", ")}`);
+      return ids;
+    }, "the killed sandbox replaced", 15_000);
     expect(now).not.toContain(victim);
     const client = await deploy(cluster, "pre", "after-kill", { "index.js": INSPECT });
     const res = JSON.parse((await client.invokeFunction("pre", "after-kill", "")).data.toString()) as Inspected;

@@ -1,9 +1,22 @@
+import { Worker } from "node:worker_threads";
 import { READY_MESSAGE_TYPE, type ReadyMessage, type ServiceName } from "@nimbus/protocol";
 import { createLogger, startTracing, type Logger, type Registry } from "@nimbus/telemetry";
 import { serveMetrics } from "./metrics-server.js";
 
 /** How long a service whose supervisor died may take to stop. */
 const SUPERVISOR_GONE_TIMEOUT_MS = 2_000;
+/** How long past its stop deadline a process that has still not ended is given before SIGKILL. */
+const EXIT_GRACE_MS = 3_000;
+
+/**
+ * Ends this process with SIGKILL after `ms`, from a thread of its own: the stop deadline is a timer
+ * of the main thread, which can be blocked for good — at exit, writing the last log lines to a
+ * stdout nobody reads any more (a supervisor that died leaves a full socket behind).
+ */
+function killAfter(ms: number): void {
+  const watchdog = new Worker(`setTimeout(() => process.kill(${process.pid}, "SIGKILL"), ${ms});`, { eval: true });
+  watchdog.unref();
+}
 
 /** What a service's `app.ts` builds: something that starts and stops. */
 export interface App {
@@ -38,6 +51,7 @@ export async function runService(def: ServiceDefinition): Promise<void> {
 
   const shutdown = (reason: string, exitCode = 0, timeoutMs = def.shutdownTimeoutMs): Promise<void> => {
     stopping ??= (async () => {
+      killAfter(timeoutMs + EXIT_GRACE_MS);
       logger.info({ reason }, "service stopping");
       const deadline = setTimeout(() => {
         logger.error({ timeoutMs }, "service stop deadline passed; exiting");
